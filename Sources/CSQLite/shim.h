@@ -1,0 +1,3 @@
+#include <sqlite3.h>
+/* SQLITE_TRANSIENT is a macro cast Swift cannot import. */
+static inline sqlite3_destructor_type CSQLite_transient(void) { return SQLITE_TRANSIENT; }

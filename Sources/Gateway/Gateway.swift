@@ -1,0 +1,164 @@
+import Foundation
+import JSON
+import RPC
+import Runtime
+import Crypto
+import HTTPServer
+import Domain
+import Redis
+
+/// The HTTP edge: request ids, token checks, rate limits, routing to RPC, error mapping.
+final class Gateway: Sendable {
+    let config: Config
+    let log: Logger
+    let clients: [String: RPCClient]
+    let signer: JWTSigner
+    let ipLimiter: RateLimiter
+    let userLimiter: RateLimiter
+    let loginLimiter: RateLimiter
+    let redisURL: String
+    let rpcTimeoutMs: Int
+    let metrics = HTTPMetrics()
+    nonisolated(unsafe) var router = Router(routes: [])
+
+    init(config: Config, log: Logger) throws {
+        self.config = config
+        self.log = log
+        var c: [String: RPCClient] = [:]
+        for s in ServiceName.all { c[s] = RPCClient(runDir: config.runDir, service: s, poolSize: 4) }
+        clients = c
+        let key = try config.secret(envKey: "OOPS_TOKEN_SECRET", file: "token-signing.key", bytes: 32)
+        let kid = config.string("OOPS_TOKEN_KID", default: "k1")
+        signer = JWTSigner(kid: kid, keys: [kid: key])
+        ipLimiter = RateLimiter(rate: Double(config.int("OOPS_RATE_IP_PER_S", default: 200)), burst: Double(config.int("OOPS_RATE_IP_BURST", default: 400)))
+        userLimiter = RateLimiter(rate: Double(config.int("OOPS_RATE_USER_PER_S", default: 100)), burst: Double(config.int("OOPS_RATE_USER_BURST", default: 200)))
+        loginLimiter = RateLimiter(rate: Double(config.int("OOPS_RATE_LOGIN_PER_MIN", default: 20)) / 60, burst: Double(config.int("OOPS_RATE_LOGIN_BURST", default: 10)))
+        redisURL = config.redisURL
+        rpcTimeoutMs = config.int("OOPS_RPC_TIMEOUT_MS", default: 5000)
+        router = Router(routes: Routes.all(self))
+    }
+
+    func client(_ s: String) -> RPCClient { clients[s]! }
+
+    func handle(_ req: HTTPRequest) -> HTTPResponse {
+        let t0 = Clock.monotonicNanos()
+        var requestId = req.header("x-request-id") ?? ""
+        if requestId.isEmpty || requestId.utf8.count > 128 || !requestId.utf8.allSatisfy({ Router.idChar($0) || $0 == 0x3A }) {
+            requestId = ID.make("req")
+        }
+        var (resp, routeName) = route(req, requestId: requestId)
+        resp.headers.append(("X-Request-Id", requestId))
+        metrics.record(route: routeName, method: req.method, status: resp.status, nanos: Clock.monotonicNanos() - t0)
+        if resp.status >= 500 {
+            log.warn("request failed", requestId: requestId, ["method": .string(req.method), "route": .string(routeName), "status": .int(Int64(resp.status))])
+        }
+        return resp
+    }
+
+    private func error(_ e: RPCError, _ requestId: String, headers: [(String, String)] = []) -> HTTPResponse {
+        let status = ErrorMapping.status(for: e.code)
+        var h = headers
+        if status == 503 { h.append(("Retry-After", "1")) }
+        if status == 429, let ra = e.data?["retryAfter"]?.intValue { h.append(("Retry-After", String(ra))) }
+        return .json(status, ErrorMapping.body(e, requestId: requestId).serializedBytes(), headers: h)
+    }
+
+    private func route(_ req: HTTPRequest, requestId: String) -> (HTTPResponse, String) {
+        let route: Route
+        let vars: [String: String]
+        switch router.match(method: req.method, path: req.path) {
+        case .notFound:
+            return (error(RPCError(code: -32004, message: "No such route", reason: "route_not_found"), requestId), "unmatched")
+        case .methodNotAllowed(let allowed):
+            let e = RPCError(code: -32600, message: "Method not allowed", reason: "method_not_allowed")
+            var r = error(e, requestId, headers: [("Allow", allowed.joined(separator: ", "))])
+            r.status = 405
+            return (r, "unmatched")
+        case .found(let r, let v):
+            route = r
+            vars = v
+        }
+        let name = "\(route.method) \(route.path)"
+        // Rate limits per client address, and stricter on login.
+        if let wait = ipLimiter.take(req.remoteAddress) {
+            return (error(.rateLimited(retryAfterSeconds: wait), requestId), name)
+        }
+        if route.path == "/auth/login", let wait = loginLimiter.take(req.remoteAddress) {
+            return (error(.rateLimited(retryAfterSeconds: wait), requestId), name)
+        }
+        // Authentication and roles.
+        var actor: Actor?
+        if route.access != .anyone {
+            switch authenticate(req) {
+            case .success(let a): actor = a
+            case .failure(let e): return (error(e, requestId, headers: [("WWW-Authenticate", "Bearer")]), name)
+            }
+            let a = actor!
+            switch route.access {
+            case .admin where a.role != .admin, .merchant where a.role != .merchant:
+                return (error(.forbidden("This route is not available to your role"), requestId), name)
+            default: break
+            }
+            if let wait = userLimiter.take(a.userId) {
+                return (error(.rateLimited(retryAfterSeconds: wait), requestId), name)
+            }
+        }
+        // Body: JSON only, bounded by the HTTP server.
+        var body: JSON = .object([:])
+        if !req.body.isEmpty {
+            let ct = (req.header("content-type") ?? "").lowercased()
+            guard ct.hasPrefix("application/json") else {
+                var r = error(RPCError(code: -32600, message: "Content-Type must be application/json", reason: "unsupported_media_type"), requestId)
+                r.status = 415
+                return (r, name)
+            }
+            do {
+                body = try JSONParser.parse(req.body, maxDepth: 64)
+            } catch {
+                return (self.error(RPCError(code: -32700, message: "Malformed JSON: \(error.message) at byte \(error.offset)", data: ["reason": "malformed_json", "position": .int(Int64(error.offset))]), requestId), name)
+            }
+        } else if route.requestBody {
+            body = .object([:])
+        }
+        let ctx = RPCContext(requestId: requestId, actor: actor ?? .system, deadline: .after(ms: rpcTimeoutMs))
+        let rc = RouteContext(request: req, pathParams: vars, actor: actor, requestId: requestId, ctx: ctx, body: body)
+        do {
+            let res = try route.handler(rc)
+            if let raw = res.raw { return (raw, name) }
+            var h = res.headers
+            if let b = res.body {
+                h.insert(("Content-Type", "application/json"), at: 0)
+                return (HTTPResponse(status: res.status, headers: h, body: b.serializedBytes()), name)
+            }
+            return (HTTPResponse(status: res.status, headers: h, body: []), name)
+        } catch {
+            if error.code == -32603 {
+                log.error("internal error from a service", requestId: requestId, ["route": .string(name)])
+            }
+            return (self.error(error, requestId), name)
+        }
+    }
+
+    private func authenticate(_ req: HTTPRequest) -> Result<Actor, RPCError> {
+        guard let h = req.header("authorization"), h.lowercased().hasPrefix("bearer ") else {
+            return .failure(.unauthenticated("A bearer token is required"))
+        }
+        let token = String(h.dropFirst(7)).trimmingCharacters(in: .whitespaces)
+        do {
+            let claims = try signer.verify(token, nowSeconds: Clock.wallMillis() / 1000)
+            guard claims["typ"] == "access", let uid = claims["sub"]?.stringValue,
+                  let role = claims["role"]?.stringValue.flatMap(Role.init(rawValue:)), role != .system
+            else { return .failure(.unauthenticated("Invalid token")) }
+            return .success(Actor(userId: uid, role: role))
+        } catch .expired {
+            return .failure(RPCError(code: -32001, message: "Token expired", reason: "token_expired"))
+        } catch {
+            return .failure(RPCError(code: -32001, message: "Invalid token", reason: "invalid_token"))
+        }
+    }
+
+    /// Calls a service method for the current request.
+    func call(_ service: String, _ method: String, _ params: JSON, _ rc: RouteContext) throws(RPCError) -> JSON {
+        try client(service).call(method, params, ctx: rc.ctx)
+    }
+}

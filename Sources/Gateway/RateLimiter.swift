@@ -1,0 +1,30 @@
+import Runtime
+
+/// Token buckets keyed by client address or user id: `rate` tokens per second up to `burst`.
+/// A refused request learns how many seconds until a token is back (`Retry-After`).
+final class RateLimiter: Sendable {
+    let rate: Double
+    let burst: Double
+    private let buckets = Locked<[String: (tokens: Double, at: UInt64)]>([:])
+
+    init(rate: Double, burst: Double) {
+        self.rate = rate
+        self.burst = burst
+    }
+
+    /// nil when allowed, else seconds to wait.
+    func take(_ key: String) -> Int? {
+        let now = Clock.monotonicNanos()
+        return buckets.withLock { b -> Int? in
+            if b.count > 100_000 { b.removeAll(keepingCapacity: true) }  // bound memory under address spraying
+            var (tokens, at) = b[key] ?? (burst, now)
+            tokens = min(burst, tokens + Double(now - at) / 1e9 * rate)
+            if tokens >= 1 {
+                b[key] = (tokens - 1, now)
+                return nil
+            }
+            b[key] = (tokens, now)
+            return max(1, Int(((1 - tokens) / rate).rounded(.up)))
+        }
+    }
+}

@@ -1,0 +1,113 @@
+import Foundation
+import JSON
+import RPC
+import Domain
+
+/// The route table of DESIGN.md section 4. Each route maps onto one RPC method; the Gateway
+/// adds only HTTP concerns (status codes, headers, query strings).
+enum Routes {
+    static func all(_ g: Gateway) -> [Route] {
+        func pass(_ service: String, _ method: String, status: Int = 200) -> (RouteContext) throws(RPCError) -> RouteResult {
+            return { rc throws(RPCError) in .json(status, try g.call(service, method, rc.body, rc)) }
+        }
+        func pageQuery(_ rc: RouteContext, into p: inout [String: JSON]) throws(RPCError) {
+            if let c = rc.query("cursor") { p["cursor"] = .string(c) }
+            if let l = rc.query("limit") {
+                guard let n = Int64(l) else { throw RPCError.invalidParams(path: "limit", "must be an integer") }
+                p["limit"] = .int(n)
+            }
+            if let s = rc.query("status") { p["status"] = .string(s) }
+        }
+        return [
+            // Operators.
+            Route("GET", "/healthz", .anyone, "Liveness of the Gateway itself") { _ throws(RPCError) in
+                .json(200, ["status": "ok", "service": "gateway"])
+            },
+            Route("GET", "/readyz", .anyone, "Readiness of every service instance, Redis and the stores") { _ throws(RPCError) in
+                let r = Readiness.check(g)
+                return .json(r["status"] == "ok" ? 200 : 503, r)
+            },
+            Route("GET", "/metrics", .anyone, "Prometheus metrics of the whole system") { _ throws(RPCError) in
+                var r = RouteResult(status: 200, body: nil)
+                r.raw = .text(200, MetricsExporter.render(g), headers: [("Content-Type", "text/plain; version=0.0.4")])
+                return r
+            },
+            Route("GET", "/openapi.json", .anyone, "This API as an OpenAPI 3.1 document") { _ throws(RPCError) in
+                .json(200, OpenAPI.document(g))
+            },
+
+            // Accounts.
+            Route("POST", "/auth/register", .anyone, "Create a merchant account", rpc: (ServiceName.auth, "auth.register"), body: true, status: 201,
+                  pass(ServiceName.auth, "auth.register", status: 201)),
+            Route("POST", "/auth/login", .anyone, "Log in with email and password", rpc: (ServiceName.auth, "auth.login"), body: true) { rc throws(RPCError) in
+                var p = rc.body.objectValue ?? [:]
+                p["clientAddress"] = .string(rc.request.remoteAddress)
+                return .json(200, try g.call(ServiceName.auth, "auth.login", .object(p), rc))
+            },
+            Route("POST", "/auth/refresh", .anyone, "Rotate a refresh token", rpc: (ServiceName.auth, "auth.refresh"), body: true,
+                  pass(ServiceName.auth, "auth.refresh")),
+            Route("POST", "/auth/logout", .user, "Revoke a refresh token", rpc: (ServiceName.auth, "auth.logout"), body: true, status: 204) { rc throws(RPCError) in
+                _ = try g.call(ServiceName.auth, "auth.logout", rc.body, rc)
+                return .noContent()
+            },
+            Route("GET", "/auth/me", .user, "Profile and KYC status", rpc: (ServiceName.auth, "auth.me"), pass(ServiceName.auth, "auth.me")),
+
+            // KYC.
+            Route("POST", "/kyc", .merchant, "Submit KYC", rpc: (ServiceName.auth, "kyc.submit"), body: true, status: 201,
+                  pass(ServiceName.auth, "kyc.submit", status: 201)),
+            Route("GET", "/kyc", .merchant, "Read own KYC (masked)", rpc: (ServiceName.auth, "kyc.get"), pass(ServiceName.auth, "kyc.get")),
+            Route("GET", "/admin/kyc", .admin, "KYC review queue", rpc: (ServiceName.auth, "kyc.list"), query: ["status", "cursor", "limit"]) { rc throws(RPCError) in
+                var p: [String: JSON] = [:]
+                try pageQuery(rc, into: &p)
+                return .json(200, try g.call(ServiceName.auth, "kyc.list", .object(p), rc))
+            },
+            Route("POST", "/admin/kyc/{userId}/approve", .admin, "Approve a KYC submission", rpc: (ServiceName.auth, "kyc.approve")) { rc throws(RPCError) in
+                .json(200, try g.call(ServiceName.auth, "kyc.approve", ["userId": .string(rc.pathParams["userId"]!)], rc))
+            },
+            Route("POST", "/admin/kyc/{userId}/reject", .admin, "Reject a KYC submission", rpc: (ServiceName.auth, "kyc.reject"), body: true) { rc throws(RPCError) in
+                var p = rc.body.objectValue ?? [:]
+                p["userId"] = .string(rc.pathParams["userId"]!)
+                return .json(200, try g.call(ServiceName.auth, "kyc.reject", .object(p), rc))
+            },
+
+            // Wallet.
+            Route("GET", "/wallet", .merchant, "Wallet balance", rpc: (ServiceName.wallet, "wallet.get"), pass(ServiceName.wallet, "wallet.get")),
+            Route("GET", "/wallet/transactions", .merchant, "Ledger, newest first", rpc: (ServiceName.wallet, "wallet.transactions"), query: ["cursor", "limit"]) { rc throws(RPCError) in
+                var p: [String: JSON] = [:]
+                try pageQuery(rc, into: &p)
+                p["status"] = nil
+                return .json(200, try g.call(ServiceName.wallet, "wallet.transactions", .object(p), rc))
+            },
+            Route("POST", "/wallet/topup", .merchant, "Add money (Idempotency-Key header required)", rpc: (ServiceName.wallet, "wallet.topup"), body: true, status: 201) { rc throws(RPCError) in
+                guard let key = rc.request.header("idempotency-key"), !key.isEmpty else {
+                    throw RPCError.invalidParams(path: "Idempotency-Key", "header is required")
+                }
+                var p = rc.body.objectValue ?? [:]
+                p["idempotencyKey"] = .string(key)
+                let r = try g.call(ServiceName.wallet, "wallet.topup", .object(p), rc)
+                return .json(r["created"] == false ? 200 : 201, r)
+            },
+
+            // Orders.
+            Route("POST", "/orders/create", .merchant, "Create an order (idempotent on clientOrderId)", rpc: (ServiceName.order, "orders.create"), body: true, status: 201) { rc throws(RPCError) in
+                let r = try g.call(ServiceName.order, "orders.create", rc.body, rc)
+                return .json(r["created"] == false ? 200 : 201, r["order"] ?? .null)
+            },
+            Route("POST", "/orders/{id}/cancel", .merchant, "Cancel an order (queued)", rpc: (ServiceName.order, "orders.cancel"), status: 202) { rc throws(RPCError) in
+                let r = try g.call(ServiceName.order, "orders.cancel", ["orderId": .string(rc.pathParams["id"]!)], rc)
+                return .json(202, r["order"] ?? r)
+            },
+            Route("GET", "/orders/{id}", .user, "One order with its status history", rpc: (ServiceName.order, "orders.get")) { rc throws(RPCError) in
+                .json(200, try g.call(ServiceName.order, "orders.get", ["orderId": .string(rc.pathParams["id"]!)], rc))
+            },
+            Route("GET", "/orders", .user, "Orders, newest first", rpc: (ServiceName.order, "orders.list"), query: ["status", "cursor", "limit"]) { rc throws(RPCError) in
+                var p: [String: JSON] = [:]
+                try pageQuery(rc, into: &p)
+                return .json(200, try g.call(ServiceName.order, "orders.list", .object(p), rc))
+            },
+            Route("GET", "/admin/orders/{id}/provider-logs", .admin, "Every ParcelX request and response for an order", rpc: (ServiceName.parcelx, "parcelx.providerLogs")) { rc throws(RPCError) in
+                .json(200, try g.call(ServiceName.parcelx, "parcelx.providerLogs", ["orderId": .string(rc.pathParams["id"]!)], rc))
+            },
+        ]
+    }
+}

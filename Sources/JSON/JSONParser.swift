@@ -1,0 +1,234 @@
+/// Why a JSON text was refused, with the byte offset where the parser stopped.
+public struct JSONParseError: Error, Sendable, CustomStringConvertible {
+    public let message: String
+    public let offset: Int
+    public var description: String { "\(message) at byte \(offset)" }
+}
+
+/// A strict RFC 8259 parser over UTF-8 bytes: no trailing commas, no comments, no NaN, validated
+/// UTF-8, a bound on nesting depth (iterative bound check, so hostile input cannot overflow the stack).
+public struct JSONParser {
+    public static let defaultMaxDepth = 256
+
+    public static func parse(_ bytes: [UInt8], maxDepth: Int = defaultMaxDepth) throws(JSONParseError) -> JSON {
+        try bytes.withUnsafeBufferPointer { buf throws(JSONParseError) in
+            try parse(buf, maxDepth: maxDepth)
+        }
+    }
+
+    public static func parse(_ text: String, maxDepth: Int = defaultMaxDepth) throws(JSONParseError) -> JSON {
+        try parse(Array(text.utf8), maxDepth: maxDepth)
+    }
+
+    public static func parse(_ buf: UnsafeBufferPointer<UInt8>, maxDepth: Int = defaultMaxDepth) throws(JSONParseError) -> JSON {
+        var p = JSONParser(buf: buf, maxDepth: maxDepth)
+        p.skipWS()
+        let v = try p.value(depth: 0)
+        p.skipWS()
+        if p.i != buf.count { throw p.fail("unexpected data after the JSON value") }
+        return v
+    }
+
+    private let buf: UnsafeBufferPointer<UInt8>
+    private let maxDepth: Int
+    private var i = 0
+
+    private init(buf: UnsafeBufferPointer<UInt8>, maxDepth: Int) {
+        self.buf = buf
+        self.maxDepth = maxDepth
+    }
+
+    private func fail(_ m: String) -> JSONParseError { JSONParseError(message: m, offset: i) }
+
+    private mutating func skipWS() {
+        while i < buf.count {
+            let c = buf[i]
+            if c == 0x20 || c == 0x0A || c == 0x0D || c == 0x09 { i += 1 } else { break }
+        }
+    }
+
+    private mutating func value(depth: Int) throws(JSONParseError) -> JSON {
+        guard i < buf.count else { throw fail("unexpected end of input") }
+        switch buf[i] {
+        case UInt8(ascii: "{"):
+            if depth >= maxDepth { throw fail("nesting deeper than \(maxDepth)") }
+            return try object(depth: depth + 1)
+        case UInt8(ascii: "["):
+            if depth >= maxDepth { throw fail("nesting deeper than \(maxDepth)") }
+            return try array(depth: depth + 1)
+        case UInt8(ascii: "\""):
+            return .string(try string())
+        case UInt8(ascii: "t"):
+            try literal("true"); return .bool(true)
+        case UInt8(ascii: "f"):
+            try literal("false"); return .bool(false)
+        case UInt8(ascii: "n"):
+            try literal("null"); return .null
+        case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"):
+            return try number()
+        default:
+            throw fail("unexpected character")
+        }
+    }
+
+    private mutating func literal(_ word: StaticString) throws(JSONParseError) {
+        let n = word.utf8CodeUnitCount
+        guard i + n <= buf.count else { throw fail("unexpected end of input") }
+        let w = word.utf8Start
+        for k in 0..<n where buf[i + k] != w[k] { throw fail("invalid literal") }
+        i += n
+    }
+
+    private mutating func object(depth: Int) throws(JSONParseError) -> JSON {
+        i += 1
+        var o: [String: JSON] = [:]
+        skipWS()
+        if i < buf.count && buf[i] == UInt8(ascii: "}") { i += 1; return .object(o) }
+        while true {
+            skipWS()
+            guard i < buf.count, buf[i] == UInt8(ascii: "\"") else { throw fail("expected a string key") }
+            let k = try string()
+            skipWS()
+            guard i < buf.count, buf[i] == UInt8(ascii: ":") else { throw fail("expected ':'") }
+            i += 1
+            skipWS()
+            o[k] = try value(depth: depth)
+            skipWS()
+            guard i < buf.count else { throw fail("unexpected end of input") }
+            if buf[i] == UInt8(ascii: ",") { i += 1; continue }
+            if buf[i] == UInt8(ascii: "}") { i += 1; return .object(o) }
+            throw fail("expected ',' or '}'")
+        }
+    }
+
+    private mutating func array(depth: Int) throws(JSONParseError) -> JSON {
+        i += 1
+        var a: [JSON] = []
+        skipWS()
+        if i < buf.count && buf[i] == UInt8(ascii: "]") { i += 1; return .array(a) }
+        while true {
+            skipWS()
+            a.append(try value(depth: depth))
+            skipWS()
+            guard i < buf.count else { throw fail("unexpected end of input") }
+            if buf[i] == UInt8(ascii: ",") { i += 1; continue }
+            if buf[i] == UInt8(ascii: "]") { i += 1; return .array(a) }
+            throw fail("expected ',' or ']'")
+        }
+    }
+
+    private mutating func number() throws(JSONParseError) -> JSON {
+        let start = i
+        var isInt = true
+        if buf[i] == UInt8(ascii: "-") { i += 1 }
+        guard i < buf.count else { throw fail("unexpected end of input") }
+        if buf[i] == UInt8(ascii: "0") {
+            i += 1
+        } else if buf[i] >= UInt8(ascii: "1") && buf[i] <= UInt8(ascii: "9") {
+            while i < buf.count && buf[i] >= 0x30 && buf[i] <= 0x39 { i += 1 }
+        } else {
+            throw fail("invalid number")
+        }
+        if i < buf.count && buf[i] == UInt8(ascii: ".") {
+            isInt = false
+            i += 1
+            let d = i
+            while i < buf.count && buf[i] >= 0x30 && buf[i] <= 0x39 { i += 1 }
+            if i == d { throw fail("invalid number") }
+        }
+        if i < buf.count && (buf[i] == UInt8(ascii: "e") || buf[i] == UInt8(ascii: "E")) {
+            isInt = false
+            i += 1
+            if i < buf.count && (buf[i] == UInt8(ascii: "+") || buf[i] == UInt8(ascii: "-")) { i += 1 }
+            let d = i
+            while i < buf.count && buf[i] >= 0x30 && buf[i] <= 0x39 { i += 1 }
+            if i == d { throw fail("invalid number") }
+        }
+        let text = String(decoding: UnsafeBufferPointer(rebasing: buf[start..<i]), as: UTF8.self)
+        if isInt, let v = Int64(text) { return .int(v) }
+        guard let d = Double(text), d.isFinite else { throw JSONParseError(message: "number out of range", offset: start) }
+        return .double(d)
+    }
+
+    private mutating func hex4() throws(JSONParseError) -> UInt32 {
+        guard i + 4 <= buf.count else { throw fail("unexpected end of input") }
+        var v: UInt32 = 0
+        for _ in 0..<4 {
+            let c = buf[i]
+            let d: UInt32
+            switch c {
+            case 0x30...0x39: d = UInt32(c - 0x30)
+            case 0x41...0x46: d = UInt32(c - 0x41 + 10)
+            case 0x61...0x66: d = UInt32(c - 0x61 + 10)
+            default: throw fail("invalid \\u escape")
+            }
+            v = v << 4 | d
+            i += 1
+        }
+        return v
+    }
+
+    private mutating func string() throws(JSONParseError) -> String {
+        i += 1
+        let start = i
+        // Fast path: no escapes, ASCII or valid UTF-8 checked once at the end.
+        var hasEscape = false
+        var j = i
+        while j < buf.count {
+            let c = buf[j]
+            if c == UInt8(ascii: "\"") { break }
+            if c == UInt8(ascii: "\\") { hasEscape = true; break }
+            if c < 0x20 { i = j; throw fail("control character in string") }
+            j += 1
+        }
+        if !hasEscape {
+            guard j < buf.count else { i = j; throw fail("unterminated string") }
+            let slice = UnsafeBufferPointer(rebasing: buf[start..<j])
+            guard let s = String(validating: slice, as: UTF8.self) else { i = start; throw fail("invalid UTF-8 in string") }
+            i = j + 1
+            return s
+        }
+        var out: [UInt8] = Array(UnsafeBufferPointer(rebasing: buf[start..<j]))
+        i = j
+        while true {
+            guard i < buf.count else { throw fail("unterminated string") }
+            let c = buf[i]
+            if c == UInt8(ascii: "\"") { i += 1; break }
+            if c < 0x20 { throw fail("control character in string") }
+            if c != UInt8(ascii: "\\") { out.append(c); i += 1; continue }
+            i += 1
+            guard i < buf.count else { throw fail("unterminated string") }
+            let e = buf[i]
+            i += 1
+            switch e {
+            case UInt8(ascii: "\""): out.append(0x22)
+            case UInt8(ascii: "\\"): out.append(0x5C)
+            case UInt8(ascii: "/"): out.append(0x2F)
+            case UInt8(ascii: "b"): out.append(0x08)
+            case UInt8(ascii: "f"): out.append(0x0C)
+            case UInt8(ascii: "n"): out.append(0x0A)
+            case UInt8(ascii: "r"): out.append(0x0D)
+            case UInt8(ascii: "t"): out.append(0x09)
+            case UInt8(ascii: "u"):
+                var cp = try hex4()
+                if cp >= 0xD800 && cp < 0xDC00 {
+                    guard i + 2 <= buf.count, buf[i] == UInt8(ascii: "\\"), buf[i + 1] == UInt8(ascii: "u") else {
+                        throw fail("lone surrogate in \\u escape")
+                    }
+                    i += 2
+                    let lo = try hex4()
+                    guard lo >= 0xDC00 && lo < 0xE000 else { throw fail("invalid surrogate pair") }
+                    cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00)
+                } else if cp >= 0xDC00 && cp < 0xE000 {
+                    throw fail("lone surrogate in \\u escape")
+                }
+                guard let scalar = Unicode.Scalar(cp) else { throw fail("invalid code point") }
+                out.append(contentsOf: Array(String(Character(scalar)).utf8))
+            default:
+                throw fail("invalid escape")
+            }
+        }
+        guard let s = String(validating: out, as: UTF8.self) else { throw fail("invalid UTF-8 in string") }
+        return s
+    }
+}

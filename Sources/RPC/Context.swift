@@ -1,0 +1,63 @@
+import JSON
+import Runtime
+
+/// Who is calling. The socket is the trust boundary: only the Gateway and operators can reach
+/// a service, so a service believes `ctx.actor`.
+public enum Role: String, Sendable, CaseIterable {
+    case merchant, admin, system
+}
+
+/// The caller of an RPC, as the Gateway verified it from a token (or `system` for workers/tools).
+public struct Actor: Sendable, Equatable {
+    public var userId: String
+    public var role: Role
+    public init(userId: String, role: Role) {
+        self.userId = userId
+        self.role = role
+    }
+    public static let system = Actor(userId: "system", role: .system)
+    public var json: JSON { ["userId": .string(userId), "role": .string(role.rawValue)] }
+}
+
+/// `params.ctx`: request id, actor and deadline, handed to every handler.
+public struct RPCContext: Sendable {
+    public var requestId: String
+    public var actor: Actor?
+    public var deadline: Deadline
+
+    public init(requestId: String, actor: Actor?, deadline: Deadline) {
+        self.requestId = requestId
+        self.actor = actor
+        self.deadline = deadline
+    }
+
+    public static func new(actor: Actor? = .system, timeoutMs: Int = 2000, requestId: String? = nil) -> RPCContext {
+        RPCContext(requestId: requestId ?? ID.make("req"), actor: actor, deadline: .after(ms: timeoutMs))
+    }
+
+    /// Reads `ctx` from params; a missing ctx gets a fresh request id, no actor and a default deadline.
+    public static func from(_ ctx: JSON?, defaultTimeoutMs: Int = 5000) -> RPCContext {
+        let rid = ctx?["requestId"]?.stringValue.flatMap { $0.isEmpty || $0.utf8.count > 128 ? nil : $0 } ?? ID.make("req")
+        var actor: Actor?
+        if let a = ctx?["actor"], let uid = a["userId"]?.stringValue, let r = a["role"]?.stringValue.flatMap(Role.init(rawValue:)) {
+            actor = Actor(userId: uid, role: r)
+        }
+        let t = ctx?["timeoutMs"]?.intValue.map { Int(max(0, min($0, 600_000))) } ?? defaultTimeoutMs
+        return RPCContext(requestId: rid, actor: actor, deadline: .after(ms: t))
+    }
+
+    /// The wire form, with the time left as `timeoutMs`.
+    public var json: JSON {
+        var o: [String: JSON] = ["requestId": .string(requestId), "timeoutMs": .int(Int64(deadline.remainingMs))]
+        if let a = actor { o["actor"] = a.json }
+        return .object(o)
+    }
+
+    /// The same request and actor with a shorter deadline.
+    public func with(timeoutMs: Int) -> RPCContext {
+        var c = self
+        let d = Deadline.after(ms: timeoutMs)
+        if d < c.deadline { c.deadline = d }
+        return c
+    }
+}

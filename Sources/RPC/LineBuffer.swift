@@ -1,0 +1,58 @@
+/// Splits a byte stream into `\n`-terminated lines, whatever the chunk sizes, and notices a
+/// line that grows past the limit before its end has arrived. A pure state machine: feed bytes,
+/// take out events.
+public struct LineBuffer {
+    public enum Event: Equatable {
+        case line([UInt8])
+        case tooLong
+    }
+
+    public let maxLine: Int
+    private var buf: [UInt8] = []
+    private var scanFrom = 0
+    private var start = 0
+
+    public init(maxLine: Int) { self.maxLine = maxLine }
+
+    public mutating func append(_ chunk: UnsafeRawBufferPointer) {
+        buf.append(contentsOf: chunk.bindMemory(to: UInt8.self))
+    }
+
+    public mutating func append(_ chunk: [UInt8]) { buf.append(contentsOf: chunk) }
+
+    /// The next complete line (without `\n`, and without a trailing `\r`), `.tooLong`, or nil when more bytes are needed.
+    public mutating func next() -> Event? {
+        var i = max(scanFrom, start)
+        let n = buf.count
+        while i < n {
+            if buf[i] == 0x0A {
+                var end = i
+                if end > start && buf[end - 1] == 0x0D { end -= 1 }
+                let line = Array(buf[start..<end])
+                start = i + 1
+                scanFrom = start
+                compact()
+                if line.count > maxLine { return .tooLong }
+                return .line(line)
+            }
+            i += 1
+        }
+        scanFrom = n
+        if n - start > maxLine { return .tooLong }
+        return nil
+    }
+
+    public var pendingBytes: Int { buf.count - start }
+
+    private mutating func compact() {
+        if start > 65536 && start * 2 > buf.count {
+            buf.removeFirst(start)
+            scanFrom -= start
+            start = 0
+        } else if start == buf.count {
+            buf.removeAll(keepingCapacity: true)
+            start = 0
+            scanFrom = 0
+        }
+    }
+}

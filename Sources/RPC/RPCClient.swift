@@ -1,0 +1,298 @@
+import Foundation
+import Dispatch
+import JSON
+import Runtime
+
+/// Calls the methods of one service, spread over all of its live instances
+/// (`<run dir>/<service>-<n>.sock`): a small pool of pipelined connections per instance, the
+/// instance with the fewest calls in flight first, new and dead instances noticed without a
+/// restart. A call that was never written may go to another instance; a written one is never
+/// resent. No call waits past its context's deadline.
+public final class RPCClient: Sendable {
+    public let service: String
+    public let runDir: String
+    private let poolSize: Int
+    private let endpoints = Locked<(scannedAt: UInt64, list: [String: Endpoint])>((0, [:]))
+    private let rescanNanos: UInt64 = 500_000_000
+
+    public init(runDir: String, service: String, poolSize: Int = 2) {
+        self.runDir = runDir
+        self.service = service
+        self.poolSize = poolSize
+    }
+
+    /// Socket paths of the instances found now.
+    public func instancePaths() -> [String] {
+        refresh(force: true)
+        return endpoints.current.list.keys.sorted()
+    }
+
+    private func refresh(force: Bool = false) {
+        let now = Clock.monotonicNanos()
+        let due = endpoints.withLock { force || now - $0.scannedAt > rescanNanos }
+        guard due else { return }
+        let prefix = service + "-"
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: runDir)) ?? []
+        let paths = Set(names.filter { $0.hasPrefix(prefix) && $0.hasSuffix(".sock") && Int($0.dropFirst(prefix.count).dropLast(5)) != nil }
+            .map { "\(runDir)/\($0)" })
+        let gone: [Endpoint] = endpoints.withLock { st in
+            st.scannedAt = now
+            var removed: [Endpoint] = []
+            for (p, e) in st.list where !paths.contains(p) {
+                removed.append(e)
+                st.list[p] = nil
+            }
+            for p in paths where st.list[p] == nil { st.list[p] = Endpoint(path: p, poolSize: poolSize) }
+            return removed
+        }
+        for e in gone { e.closeAll() }
+    }
+
+    private func pick(excluding tried: Set<String>) -> Endpoint? {
+        refresh()
+        let now = Clock.monotonicNanos()
+        let candidates = endpoints.current.list.values.filter { !tried.contains($0.path) }
+        let up = candidates.filter { $0.isUp(now: now) }
+        let pool = up.isEmpty ? candidates : up  // all marked down: try anyway rather than fail at once
+        guard !pool.isEmpty else { return nil }
+        let least = pool.map { $0.inFlight }.min()!
+        return pool.filter { $0.inFlight == least }.randomElement()
+    }
+
+    /// Calls `method` with by-name `params`; `ctx` travels as `params.ctx`.
+    public func call(_ method: String, _ params: JSON = .object([:]), ctx: RPCContext) throws(RPCError) -> JSON {
+        var tried = Set<String>()
+        while true {
+            if ctx.deadline.hasPassed { throw RPCError.deadlineExceeded() }
+            guard let ep = pick(excluding: tried) else {
+                throw RPCError.unavailable("No live instance of \(service)")
+            }
+            tried.insert(ep.path)
+            do throws(CallFailure) {
+                return try ep.call(method, params, ctx: ctx)
+            } catch {
+                switch error {
+                case .notWritten:
+                    ep.markDown()
+                    continue
+                case .rpc(let e): throw e
+                }
+            }
+        }
+    }
+
+    /// Calls one specific instance (health checks and metrics scrapes address each instance).
+    public func call(instancePath: String, _ method: String, _ params: JSON = .object([:]), ctx: RPCContext) throws(RPCError) -> JSON {
+        refresh()
+        let ep = endpoints.withLock { st -> Endpoint in
+            if let e = st.list[instancePath] { return e }
+            let e = Endpoint(path: instancePath, poolSize: poolSize)
+            st.list[instancePath] = e
+            return e
+        }
+        do throws(CallFailure) {
+            return try ep.call(method, params, ctx: ctx)
+        } catch {
+            switch error {
+            case .notWritten:
+                ep.markDown()
+                throw RPCError.unavailable("\(service) instance is not reachable")
+            case .rpc(let e): throw e
+            }
+        }
+    }
+
+    /// Typed call: decodes the result into `R`.
+    public func call<R: Decodable>(_ method: String, _ params: JSON = .object([:]), ctx: RPCContext, as: R.Type) throws -> R {
+        let j = try call(method, params, ctx: ctx)
+        return try j.decode(R.self)
+    }
+
+    public func closeAll() {
+        for e in endpoints.current.list.values { e.closeAll() }
+    }
+}
+
+enum CallFailure: Error {
+    case notWritten
+    case rpc(RPCError)
+}
+
+/// One instance: its connections and whether it is believed down (with backoff).
+final class Endpoint: Sendable {
+    let path: String
+    let poolSize: Int
+    private let st = Locked<(conns: [ClientConnection], downUntil: UInt64, backoffMs: Int)>(([], 0, 0))
+
+    init(path: String, poolSize: Int) {
+        self.path = path
+        self.poolSize = poolSize
+    }
+
+    func isUp(now: UInt64) -> Bool { st.current.downUntil <= now }
+
+    var inFlight: Int { st.current.conns.reduce(0) { $0 + $1.pendingCount } }
+
+    func markDown() {
+        st.withLock { s in
+            s.backoffMs = min(max(s.backoffMs * 2, 50), 2000)
+            s.downUntil = Clock.monotonicNanos() + UInt64(s.backoffMs) * 1_000_000
+            s.conns.removeAll { !$0.isAlive }
+        }
+    }
+
+    func closeAll() {
+        let cs = st.withLock { s -> [ClientConnection] in
+            defer { s.conns = [] }
+            return s.conns
+        }
+        for c in cs { c.shutdown() }
+    }
+
+    private func connection() throws(CallFailure) -> ClientConnection {
+        let existing: ClientConnection? = st.withLock { s in
+            s.conns.removeAll { !$0.isAlive }
+            let best = s.conns.min { $0.pendingCount < $1.pendingCount }
+            if let b = best, b.pendingCount == 0 || s.conns.count >= poolSize { return b }
+            return nil
+        }
+        if let e = existing { return e }
+        let fd: Int32
+        do { fd = try UnixSocket.connect(path) } catch { throw .notWritten }
+        let c = ClientConnection(fd: fd)
+        st.withLock { s in
+            s.conns.append(c)
+            s.backoffMs = 0
+            s.downUntil = 0
+        }
+        return c
+    }
+
+    func call(_ method: String, _ params: JSON, ctx: RPCContext) throws(CallFailure) -> JSON {
+        let c = try connection()
+        return try c.call(method, params, ctx: ctx)
+    }
+}
+
+/// A pipelined connection: many calls in flight, answers matched by id on a reader thread.
+final class ClientConnection: Sendable {
+    final class Waiter: @unchecked Sendable {
+        let sem = DispatchSemaphore(value: 0)
+        var result: Result<JSON, RPCError>?
+    }
+
+    private let fd: Int32
+    private let writeLock = NSLock()
+    private let st = Locked<(nextId: Int64, pending: [Int64: Waiter], alive: Bool)>((1, [:], true))
+
+    init(fd: Int32) {
+        self.fd = fd
+        UnixSocket.setTimeout(fd, option: SO_SNDTIMEO, ms: 5000)
+        Thread.detachNewThread { [self] in readLoop() }
+    }
+
+    var isAlive: Bool { st.current.alive }
+    var pendingCount: Int { st.current.pending.count }
+
+    func shutdown() {
+        Glibc.shutdown(fd, Int32(SHUT_RDWR))
+    }
+
+    func call(_ method: String, _ params: JSON, ctx: RPCContext) throws(CallFailure) -> JSON {
+        let w = Waiter()
+        let id: Int64? = st.withLock { s in
+            guard s.alive else { return nil }
+            let i = s.nextId
+            s.nextId += 1
+            s.pending[i] = w
+            return i
+        }
+        guard let id else { throw .notWritten }
+        var p = params.objectValue ?? [:]
+        p["ctx"] = ctx.json
+        var line: [UInt8] = Array(#"{"jsonrpc":"2.0","id":"#.utf8)
+        line.append(contentsOf: String(id).utf8)
+        line.append(contentsOf: #","method":"#.utf8)
+        JSON.writeString(method, to: &line)
+        line.append(contentsOf: #","params":"#.utf8)
+        JSON.object(p).write(to: &line)
+        line.append(contentsOf: "}\n".utf8)
+
+        writeLock.lock()
+        var off = 0
+        var failed = !st.current.alive
+        if !failed { line.withUnsafeBytes { b in
+            while off < b.count {
+                let n = Glibc.send(fd, b.baseAddress! + off, b.count - off, Int32(MSG_NOSIGNAL))
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    failed = true
+                    return
+                }
+                off += n
+            }
+        } }
+        writeLock.unlock()
+        if failed {
+            _ = st.withLock { $0.pending.removeValue(forKey: id) }
+            markDead()
+            if off == 0 { throw .notWritten }
+            throw .rpc(RPCError.unavailable("Connection to service lost while sending"))
+        }
+        let r = w.sem.wait(timeout: .now() + .nanoseconds(Int(min(ctx.deadline.remainingNanos, UInt64(Int.max)))))
+        if r == .timedOut {
+            let stillPending = st.withLock { $0.pending.removeValue(forKey: id) != nil }
+            if stillPending { throw .rpc(RPCError.deadlineExceeded()) }
+            w.sem.wait()  // the answer arrived in the same instant
+        }
+        switch w.result! {
+        case .success(let j): return j
+        case .failure(let e): throw .rpc(e)
+        }
+    }
+
+    private func markDead() {
+        let waiters = st.withLock { s -> [Waiter] in
+            s.alive = false
+            defer { s.pending = [:] }
+            return Array(s.pending.values)
+        }
+        for w in waiters {
+            w.result = .failure(RPCError.unavailable("Connection to service lost"))
+            w.sem.signal()
+        }
+    }
+
+    private func readLoop() {
+        var lb = LineBuffer(maxLine: 64 << 20)
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+            if n == 0 { break }
+            if n < 0 {
+                if errno == EINTR { continue }
+                break
+            }
+            chunk.withUnsafeBytes { lb.append(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
+            while let ev = lb.next() {
+                guard case .line(let l) = ev, let msg = try? JSONParser.parse(l, maxDepth: 512) else { continue }
+                deliver(msg)
+            }
+        }
+        markDead()
+        writeLock.lock()
+        Glibc.close(fd)
+        writeLock.unlock()
+    }
+
+    private func deliver(_ msg: JSON) {
+        guard let id = msg["id"]?.intValue else { return }
+        guard let w = st.withLock({ $0.pending.removeValue(forKey: id) }) else { return }
+        if let e = msg["error"], let err = RPCError(json: e) {
+            w.result = .failure(err)
+        } else {
+            w.result = .success(msg["result"] ?? .null)
+        }
+        w.sem.signal()
+    }
+}

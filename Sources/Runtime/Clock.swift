@@ -1,0 +1,46 @@
+import Foundation
+
+/// Time sources. Monotonic time measures durations and deadlines; wall time stamps records.
+public enum Clock {
+    /// Nanoseconds on the monotonic clock.
+    public static func monotonicNanos() -> UInt64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
+    }
+
+    /// Milliseconds since the Unix epoch.
+    public static func wallMillis() -> Int64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        return Int64(ts.tv_sec) * 1000 + Int64(ts.tv_nsec) / 1_000_000
+    }
+
+    /// ISO 8601 with milliseconds in UTC, e.g. `2026-11-25T23:27:31.123Z`.
+    public static func iso8601(millis: Int64) -> String {
+        var t = time_t(millis / 1000)
+        var tmv = tm()
+        gmtime_r(&t, &tmv)
+        return String(format: "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", Int(tmv.tm_year) + 1900, Int(tmv.tm_mon) + 1, Int(tmv.tm_mday),
+                      Int(tmv.tm_hour), Int(tmv.tm_min), Int(tmv.tm_sec), Int(millis % 1000))
+    }
+
+    public static func nowISO() -> String { iso8601(millis: wallMillis()) }
+}
+
+/// A point on the monotonic clock after which work is no longer wanted.
+public struct Deadline: Sendable, Comparable {
+    public let nanos: UInt64
+    public init(nanos: UInt64) { self.nanos = nanos }
+    public static func after(ms: Int) -> Deadline { Deadline(nanos: Clock.monotonicNanos() + UInt64(max(ms, 0)) * 1_000_000) }
+    public var remainingMs: Int {
+        let now = Clock.monotonicNanos()
+        return now >= nanos ? 0 : Int((nanos - now) / 1_000_000)
+    }
+    public var remainingNanos: UInt64 {
+        let now = Clock.monotonicNanos()
+        return now >= nanos ? 0 : nanos - now
+    }
+    public var hasPassed: Bool { Clock.monotonicNanos() >= nanos }
+    public static func < (a: Deadline, b: Deadline) -> Bool { a.nanos < b.nanos }
+}

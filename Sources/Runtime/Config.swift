@@ -1,0 +1,104 @@
+import Foundation
+
+/// Process configuration, read once from environment variables with working defaults.
+/// Every variable is listed in the README; nothing here is a secret's only copy in a log.
+public struct Config: Sendable {
+    public var runDir: String
+    public var dataDir: String
+    public var redisURL: String
+    public var mongoURI: String?
+    public var httpAddress: String
+    public var sandboxAddress: String
+    public var parcelxBaseURL: String
+    public var parcelxAccessKey: String
+    public var parcelxSecretKey: String
+    public var logLevel: LogLevel
+    public var instance: Int
+    public var rpcMaxLineBytes: Int
+    public var rpcIdleTimeoutMs: Int
+    public var env: [String: String]
+
+    public static func fromEnvironment(_ env: [String: String] = ProcessInfo.processInfo.environment) -> Config {
+        func v(_ k: String, _ d: String) -> String {
+            if let s = env[k], !s.isEmpty { return s }
+            return d
+        }
+        return Config(
+            runDir: v("OOPS_RUN_DIR", "var/run"),
+            dataDir: v("OOPS_DATA_DIR", "var/data"),
+            redisURL: v("OOPS_REDIS_URL", "redis://127.0.0.1:6379"),
+            mongoURI: env["OOPS_MONGODB_URI"].flatMap { $0.isEmpty ? nil : $0 },
+            httpAddress: v("OOPS_HTTP_ADDR", "127.0.0.1:8080"),
+            sandboxAddress: v("OOPS_SANDBOX_ADDR", "127.0.0.1:8090"),
+            parcelxBaseURL: v("PARCELX_BASE_URL", "http://127.0.0.1:8090"),
+            parcelxAccessKey: v("PARCELX_ACCESS_KEY", "sandbox-access"),
+            parcelxSecretKey: v("PARCELX_SECRET_KEY", "sandbox-secret"),
+            logLevel: LogLevel(rawValue: v("OOPS_LOG_LEVEL", "info")) ?? .info,
+            instance: Int(v("OOPS_INSTANCE", "0")) ?? 0,
+            rpcMaxLineBytes: Int(v("OOPS_RPC_MAX_LINE", "1048576")) ?? 1_048_576,
+            rpcIdleTimeoutMs: Int(v("OOPS_RPC_IDLE_MS", "300000")) ?? 300_000,
+            env: env)
+    }
+
+    public func string(_ key: String, default d: String) -> String {
+        if let s = env[key], !s.isEmpty { return s }
+        return d
+    }
+
+    public func int(_ key: String, default d: Int) -> Int {
+        env[key].flatMap { Int($0) } ?? d
+    }
+
+    /// `<run dir>/<service>-<n>.sock`
+    public func socketPath(service: String, instance: Int) -> String {
+        "\(runDir)/\(service)-\(instance).sock"
+    }
+
+    /// Splits `host:port`.
+    public static func hostPort(_ s: String) -> (String, UInt16) {
+        guard let idx = s.lastIndex(of: ":"), let port = UInt16(s[s.index(after: idx)...]) else { return (s, 80) }
+        return (String(s[..<idx]), port)
+    }
+
+    /// Creates a directory (and parents) with the given mode.
+    public static func makeDirectory(_ path: String, mode: Int) throws {
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true, attributes: nil)
+        _ = chmod(path, mode_t(mode))
+    }
+
+    /// Reads a secret from the environment, or from `<data dir>/<file>`, generating and storing
+    /// one (mode 0600) on first start. Returns raw bytes.
+    public func secret(envKey: String, file: String, bytes: Int) throws -> [UInt8] {
+        if let s = env[envKey], !s.isEmpty {
+            if let d = Data(base64Encoded: s), d.count >= 16 { return [UInt8](d) }
+            return Array(s.utf8)
+        }
+        try Config.makeDirectory(dataDir, mode: 0o750)
+        let path = "\(dataDir)/\(file)"
+        if let d = FileManager.default.contents(atPath: path), let dec = Data(base64Encoded: String(decoding: d, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)) {
+            return [UInt8](dec)
+        }
+        var key = [UInt8](repeating: 0, count: bytes)
+        for i in 0..<bytes { key[i] = UInt8.random(in: 0...255) }  // SystemRandomNumberGenerator: getrandom(2)
+        let tmp = path + ".tmp.\(getpid())"
+        let fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL, 0o600)
+        guard fd >= 0 else { throw RuntimeError("cannot create \(path): \(String(cString: strerror(errno)))") }
+        let text = Array((Data(key).base64EncodedString() + "\n").utf8)
+        _ = text.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        fsync(fd)
+        close(fd)
+        // link() fails if another process created it first: then everyone uses the winner's key.
+        if link(tmp, path) != 0 {
+            unlink(tmp)
+            return try secret(envKey: envKey, file: file, bytes: bytes)
+        }
+        unlink(tmp)
+        return key
+    }
+}
+
+/// A plain error with a message meant for an operator.
+public struct RuntimeError: Error, CustomStringConvertible, Sendable {
+    public let description: String
+    public init(_ d: String) { description = d }
+}

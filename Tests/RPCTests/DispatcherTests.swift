@@ -1,0 +1,141 @@
+import XCTest
+import JSON
+import Runtime
+@testable import RPC
+
+/// The examples of the JSON-RPC 2.0 specification, and the project's additions.
+final class DispatcherTests: XCTestCase {
+    let d: Dispatcher = {
+        let log = Logger(service: "test", instance: 0, level: .error)
+        let subtract = Method("subtract", summary: "a - b", roles: [], params: .object([("minuend", .int()), ("subtrahend", .int())], required: ["minuend", "subtrahend"]), result: .int()) { p, _ in
+            .int(p["minuend"]!.intValue! - p["subtrahend"]!.intValue!)
+        }
+        let sum = Method("sum", summary: "", roles: [], params: .object([], additional: true), result: .int()) { _, _ in 7 }
+        let notify = Method("notify_hello", summary: "", roles: [], params: .object([], additional: true), result: .anything) { _, _ in .null }
+        let getData = Method("get_data", summary: "", roles: [], params: .empty, result: .anything) { _, _ in ["hello", 5] }
+        let admin = Method("admin.only", summary: "", roles: [.admin], params: .empty, result: .anything) { _, ctx in .string(ctx.actor!.userId) }
+        let boom = Method("boom", summary: "", roles: [], params: .empty, result: .anything) { _, _ in throw RuntimeError("secret detail") }
+        return Dispatcher(service: "test", instance: 0, methods: [subtract, sum, notify, getData, admin, boom], log: log)
+    }()
+
+    func call(_ s: String) -> JSON? {
+        guard let r = d.handle(line: Array(s.utf8)) else { return nil }
+        return try! JSONParser.parse(r)
+    }
+
+    func testByNameParams() {
+        XCTAssertEqual(call(#"{"jsonrpc":"2.0","method":"subtract","params":{"subtrahend":23,"minuend":42},"id":3}"#),
+                       ["jsonrpc": "2.0", "result": 19, "id": 3])
+    }
+
+    func testIdIsEchoedAsGiven() {
+        XCTAssertEqual(call(#"{"jsonrpc":"2.0","method":"get_data","id":"abc"}"#)?["id"], "abc")
+        XCTAssertEqual(call(#"{"jsonrpc":"2.0","method":"get_data","id":null}"#)?["id"], .null)
+        XCTAssertEqual(call(#"{"jsonrpc":"2.0","method":"get_data","id":1.5}"#)?["id"], .double(1.5))
+    }
+
+    func testNotificationsAreNeverAnswered() {
+        XCTAssertNil(call(#"{"jsonrpc":"2.0","method":"notify_hello","params":{"x":7}}"#))
+        XCTAssertNil(call(#"{"jsonrpc":"2.0","method":"no_such_method"}"#))
+    }
+
+    func testMethodNotFound() {
+        XCTAssertEqual(call(#"{"jsonrpc":"2.0","method":"foobar","id":"1"}"#)?["error"]?["code"], -32601)
+    }
+
+    func testParseErrorHasNullId() {
+        let r = call(#"{"jsonrpc":"2.0","method":"foobar,"params":"bar","baz]"#)
+        XCTAssertEqual(r?["error"]?["code"], -32700)
+        XCTAssertEqual(r?["id"], .null)
+    }
+
+    func testInvalidRequestObject() {
+        XCTAssertEqual(call(#"{"jsonrpc":"2.0","method":1,"params":"bar"}"#)?["error"]?["code"], -32600)
+        XCTAssertEqual(call(#"{"method":"sum","id":1}"#)?["error"]?["code"], -32600)
+    }
+
+    func testBatchInvalidJSON() {
+        XCTAssertEqual(call(#"[{"jsonrpc":"2.0","method":"sum","params":[1,2,4],"id":"1"},{"jsonrpc":"2.0","method""#)?["error"]?["code"], -32700)
+    }
+
+    func testEmptyBatch() {
+        let r = call("[]")
+        XCTAssertEqual(r?["error"]?["code"], -32600)
+    }
+
+    func testInvalidBatchOfNonObjects() {
+        let r = call("[1,2,3]")
+        XCTAssertEqual(r?.arrayValue?.count, 3)
+        XCTAssertEqual(r?.arrayValue?.allSatisfy { $0["error"]?["code"] == -32600 }, true)
+    }
+
+    func testMixedBatch() {
+        let r = call(#"""
+        [{"jsonrpc":"2.0","method":"sum","params":{},"id":"1"},{"jsonrpc":"2.0","method":"notify_hello","params":{}},
+         {"jsonrpc":"2.0","method":"subtract","params":{"minuend":42,"subtrahend":23},"id":"2"},{"foo":"boo"},
+         {"jsonrpc":"2.0","method":"foo.get","params":{"name":"myself"},"id":"5"},{"jsonrpc":"2.0","method":"get_data","id":"9"}]
+        """#.replacingOccurrences(of: "\n", with: ""))
+        let arr = r?.arrayValue ?? []
+        XCTAssertEqual(arr.count, 5)
+        XCTAssertEqual(arr.first { $0["id"] == "2" }?["result"], 19)
+        XCTAssertEqual(arr.first { $0["id"] == "5" }?["error"]?["code"], -32601)
+        XCTAssertEqual(arr.first { $0["id"] == "9" }?["result"], ["hello", 5])
+    }
+
+    func testAllNotificationBatchGivesNothing() {
+        XCTAssertNil(call(#"[{"jsonrpc":"2.0","method":"notify_hello","params":{}},{"jsonrpc":"2.0","method":"notify_hello"}]"#))
+    }
+
+    func testInvalidParamsListEveryFieldWithItsPath() {
+        let r = call(#"{"jsonrpc":"2.0","method":"subtract","params":{"minuend":"x","extra":1},"id":1}"#)
+        XCTAssertEqual(r?["error"]?["code"], -32602)
+        let fields = r?["error"]?["data"]?["fields"]?.arrayValue ?? []
+        let paths = Set(fields.compactMap { $0["path"]?.stringValue })
+        XCTAssertEqual(paths, ["minuend", "subtrahend", "extra"])
+    }
+
+    func testPositionalParamsAreRefused() {
+        XCTAssertEqual(call(#"{"jsonrpc":"2.0","method":"subtract","params":[42,23],"id":1}"#)?["error"]?["code"], -32602)
+    }
+
+    func testRolesAreCheckedFromCtx() {
+        XCTAssertEqual(call(#"{"jsonrpc":"2.0","method":"admin.only","id":1}"#)?["error"]?["code"], -32001)
+        XCTAssertEqual(call(#"{"jsonrpc":"2.0","method":"admin.only","id":1,"params":{"ctx":{"actor":{"userId":"u1","role":"merchant"}}}}"#)?["error"]?["code"], -32003)
+        XCTAssertEqual(call(#"{"jsonrpc":"2.0","method":"admin.only","id":1,"params":{"ctx":{"actor":{"userId":"u1","role":"admin"}}}}"#)?["result"], "u1")
+    }
+
+    func testExpiredDeadlineIsNotRun() {
+        let r = call(#"{"jsonrpc":"2.0","method":"get_data","id":1,"params":{"ctx":{"timeoutMs":0,"requestId":"r-1"}}}"#)
+        XCTAssertEqual(r?["error"]?["code"], -32054)
+        XCTAssertEqual(r?["error"]?["data"]?["requestId"], "r-1")
+    }
+
+    func testInternalErrorsHideDetails() {
+        let r = call(#"{"jsonrpc":"2.0","method":"boom","id":1}"#)
+        XCTAssertEqual(r?["error"]?["code"], -32603)
+        XCTAssertFalse(r!.serialized().contains("secret detail"))
+    }
+
+    func testDrainingRefusesNewCalls() {
+        let log = Logger(service: "t", instance: 0, level: .error)
+        let d2 = Dispatcher(service: "t", instance: 0, methods: [], log: log)
+        d2.startDraining()
+        let r = try! JSONParser.parse(d2.handle(line: Array(#"{"jsonrpc":"2.0","method":"rpc.discover","id":1}"#.utf8))!)
+        XCTAssertNotNil(r["result"], "rpc.* stays available while draining")
+    }
+
+    func testDiscoverIsGeneratedFromDeclarations() {
+        let r = call(#"{"jsonrpc":"2.0","method":"rpc.discover","id":1}"#)!["result"]!
+        XCTAssertEqual(r["openrpc"], "1.3.2")
+        let names = r["methods"]!.arrayValue!.compactMap { $0["name"]?.stringValue }
+        XCTAssertEqual(Set(names), Set(d.methodNames))
+        let sub = r["methods"]!.arrayValue!.first { $0["name"] == "subtract" }!
+        XCTAssertEqual(sub["params"]!.arrayValue!.first { $0["name"] == "minuend" }?["schema"]?["type"], "integer")
+    }
+
+    func testHealth() {
+        let r = call(#"{"jsonrpc":"2.0","method":"rpc.health","id":1}"#)!["result"]!
+        XCTAssertEqual(r["status"], "ok")
+        XCTAssertEqual(r["service"], "test")
+    }
+}

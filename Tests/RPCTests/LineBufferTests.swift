@@ -1,0 +1,39 @@
+import XCTest
+@testable import RPC
+
+final class LineBufferTests: XCTestCase {
+    func testRandomChunkSizesGiveTheSameLines() {
+        let lines = (0..<200).map { i in "{\"jsonrpc\":\"2.0\",\"id\":\(i),\"method\":\"m\(String(repeating: "x", count: i % 37))\"}" }
+        let stream = Array((lines.joined(separator: "\n") + "\n").utf8)
+        for _ in 0..<20 {
+            var lb = LineBuffer(maxLine: 1 << 20)
+            var got: [String] = []
+            var i = 0
+            while i < stream.count {
+                let n = min(Int.random(in: 1...97), stream.count - i)
+                lb.append(Array(stream[i..<(i + n)]))
+                i += n
+                while let ev = lb.next() {
+                    guard case .line(let l) = ev else { return XCTFail("unexpected \(ev)") }
+                    got.append(String(decoding: l, as: UTF8.self))
+                }
+            }
+            XCTAssertEqual(got, lines)
+        }
+    }
+
+    func testPartialFrameNeedsMoreBytes() {
+        var lb = LineBuffer(maxLine: 100)
+        lb.append(Array("{\"a\":1".utf8))
+        XCTAssertNil(lb.next())
+        lb.append(Array("}\r\n".utf8))
+        XCTAssertEqual(lb.next(), .line(Array("{\"a\":1}".utf8)))
+        XCTAssertNil(lb.next())
+    }
+
+    func testOversizedLineIsNoticedBeforeItEnds() {
+        var lb = LineBuffer(maxLine: 10)
+        lb.append(Array(repeating: UInt8(ascii: "a"), count: 11))
+        XCTAssertEqual(lb.next(), .tooLong)
+    }
+}
