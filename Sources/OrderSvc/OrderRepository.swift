@@ -1,0 +1,58 @@
+import JSON
+import Store
+import Runtime
+
+/// Orders on the document store. Every change is a single-document atomic operation: insert
+/// if absent on `(userId, clientOrderId)`, and compare-and-set on `status` or `stage`.
+struct OrderRepository: Sendable {
+    let store: any DocumentStore
+    static let collection = "orders"
+    static let schemaVersion = 1
+
+    func prepare() throws {
+        try store.prepare([
+            CollectionSpec(Self.collection, indexes: [
+                IndexSpec(["userId", "clientOrderId"], unique: true, name: "orders_user_client_id"),
+                IndexSpec(["userId", "_id"], name: "orders_user_id"),
+                IndexSpec(["stage", "updatedAtMs"], name: "orders_stage"),
+                IndexSpec(["status"], name: "orders_status"),
+            ]),
+        ], schemaVersion: Self.schemaVersion)
+    }
+
+    func insert(_ doc: JSON) throws -> InsertResult { try store.insert(Self.collection, doc) }
+    func get(_ id: String) throws -> JSON? { try store.get(Self.collection, id: id) }
+
+    /// Compare-and-set: applies `update` only when the order still matches `filter`; returns the
+    /// order after the update, nil when it no longer matched.
+    func update(_ id: String, where extra: Filter?, _ u: Update) throws -> JSON? {
+        var u = u
+        let now = Clock.wallMillis()
+        u.set["updatedAt"] = .string(Clock.iso8601(millis: now))
+        u.set["updatedAtMs"] = .int(now)
+        let f: Filter = extra.map { .and([.id(id), $0]) } ?? .id(id)
+        return try store.update(Self.collection, where: f, u)
+    }
+
+    func deleteUncharged(_ id: String) throws -> Bool {
+        try store.delete(Self.collection, where: .and([.id(id), .eq("stage", "accepted")])) > 0
+    }
+
+    func list(userId: String?, status: String?, before cursor: String?, limit: Int) throws -> [JSON] {
+        var parts: [Filter] = []
+        if let u = userId { parts.append(.eq("userId", .string(u))) }
+        if let s = status { parts.append(.eq("status", .string(s))) }
+        if let c = cursor { parts.append(.lt("_id", .string(c))) }
+        return try store.find(Self.collection, where: parts.isEmpty ? .all : .and(parts), sort: [.desc("_id")], limit: limit)
+    }
+
+    /// Orders whose create or cancel pipeline did not finish (a process died between steps).
+    func unfinished(olderThanMs: Int64, limit: Int) throws -> [JSON] {
+        let cutoff = Clock.wallMillis() - olderThanMs
+        let f: Filter = .and([
+            .or([.in("stage", ["accepted", "charged"]), .and([.eq("status", "cancel_requested"), .ne("cancelEnqueued", true)])]),
+            .lt("updatedAtMs", .int(cutoff)),
+        ])
+        return try store.find(Self.collection, where: f, sort: [.asc("updatedAtMs")], limit: limit)
+    }
+}

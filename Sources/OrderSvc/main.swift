@@ -1,0 +1,41 @@
+import Foundation
+import JSON
+import RPC
+import Runtime
+import Store
+import Queue
+import Domain
+
+ServiceHost.main(name: ServiceName.order) { env in
+    let store = try StoreFactory.open(service: ServiceName.order, dataDir: env.config.dataDir, mongoURI: env.config.mongoURI, log: env.log)
+    let repo = OrderRepository(store: store)
+    try repo.prepare()
+    let createQueue = try JobQueue(name: QueueNames.orders, prefix: QueueNames.prefix, redisURL: env.config.redisURL)
+    let cancelQueue = try JobQueue(name: QueueNames.cancellations, prefix: QueueNames.prefix, redisURL: env.config.redisURL)
+    let service = OrderService(
+        repo: repo,
+        wallet: RPCClient(runDir: env.config.runDir, service: ServiceName.wallet),
+        auth: RPCClient(runDir: env.config.runDir, service: ServiceName.auth),
+        createQueue: createQueue, cancelQueue: cancelQueue, log: env.log)
+
+    // The recovery pass: at start and every few seconds, on its own timer.
+    let interval = env.config.int("OOPS_ORDER_RECOVERY_MS", default: 5000)
+    let recovery = PeriodicTask(name: "order.recovery", intervalMs: interval, initialDelayMs: 500) { _ = service.recoverOnce() }
+    env.lifecycle.onStop("store") {
+        createQueue.close()
+        cancelQueue.close()
+        store.close()
+    }
+    env.lifecycle.onStop("recovery") { recovery.stop() }
+
+    return ServiceParts(methods: OrderHandlers.methods(service)) {
+        var checks: [String: JSON] = [:]
+        do { try store.ping(); checks["store"] = ["ok": true, "backend": .string(store.backend)] } catch {
+            checks["store"] = ["ok": false, "error": .string(String(describing: error))]
+        }
+        do { _ = try createQueue.isPaused(); checks["redis"] = ["ok": true] } catch {
+            checks["redis"] = ["ok": false, "error": .string(String(describing: error))]
+        }
+        return checks
+    }
+}
