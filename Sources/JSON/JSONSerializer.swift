@@ -73,3 +73,38 @@ extension JSON {
 extension JSON: CustomStringConvertible {
     public var description: String { serialized() }
 }
+
+extension JSON {
+    /// Indented JSON text for people (the operator tool), keys sorted.
+    public func prettyPrinted(indent: String = "  ") -> String {
+        var out = ""
+        pretty(into: &out, level: 0, indent: indent)
+        return out
+    }
+
+    private func pretty(into out: inout String, level: Int, indent: String) {
+        let pad = String(repeating: indent, count: level)
+        let inner = String(repeating: indent, count: level + 1)
+        switch self {
+        case .array(let a) where !a.isEmpty:
+            out += "[\n"
+            for (i, v) in a.enumerated() {
+                out += inner
+                v.pretty(into: &out, level: level + 1, indent: indent)
+                out += i < a.count - 1 ? ",\n" : "\n"
+            }
+            out += pad + "]"
+        case .object(let o) where !o.isEmpty:
+            out += "{\n"
+            let keys = o.keys.sorted()
+            for (i, k) in keys.enumerated() {
+                out += inner + JSON.string(k).serialized() + ": "
+                o[k]!.pretty(into: &out, level: level + 1, indent: indent)
+                out += i < keys.count - 1 ? ",\n" : "\n"
+            }
+            out += pad + "}"
+        default:
+            out += serialized()
+        }
+    }
+}

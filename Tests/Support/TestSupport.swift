@@ -1,5 +1,9 @@
 import Foundation
 import Runtime
+import JSON
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
 
 /// A fresh temporary directory, removed by `remove()`.
 public final class TempDir: Sendable {
@@ -223,5 +227,128 @@ public final class ProcessSet: @unchecked Sendable {
     public func cleanup() {
         stopAll()
         dir.remove()
+    }
+}
+
+/// An HTTP answer as a test sees it.
+public struct HTTPResult: Sendable {
+    public let status: Int
+    public let headers: [String: String]
+    public let body: JSON
+    public let text: String
+    public func header(_ n: String) -> String? { headers.first { $0.key.lowercased() == n.lowercased() }?.value }
+}
+
+/// A small synchronous HTTP client for tests (URLSession underneath).
+public enum HTTP {
+    public static func request(_ method: String, _ url: String, headers: [String: String] = [:], body: JSON? = nil, rawBody: [UInt8]? = nil,
+                               timeoutS: Double = 30) -> HTTPResult {
+        var req = URLRequest(url: URL(string: url)!)
+        req.httpMethod = method
+        req.timeoutInterval = timeoutS
+        for (k, v) in headers { req.setValue(v, forHTTPHeaderField: k) }
+        if let b = body {
+            req.httpBody = Data(b.serializedBytes())
+            if headers["Content-Type"] == nil { req.setValue("application/json", forHTTPHeaderField: "Content-Type") }
+        } else if let r = rawBody {
+            req.httpBody = Data(r)
+        }
+        let sem = DispatchSemaphore(value: 0)
+        let box = Locked<(Int, [String: String], Data)>((0, [:], Data()))
+        URLSession.shared.dataTask(with: req) { data, resp, _ in
+            let h = resp as? HTTPURLResponse
+            var hs: [String: String] = [:]
+            for (k, v) in h?.allHeaderFields ?? [:] { hs["\(k)"] = "\(v)" }
+            box.withLock { $0 = (h?.statusCode ?? 0, hs, data ?? Data()) }
+            sem.signal()
+        }.resume()
+        sem.wait()
+        let (status, hs, data) = box.current
+        let text = String(decoding: data, as: UTF8.self)
+        let json = (try? JSONParser.parse([UInt8](data))) ?? .null
+        return HTTPResult(status: status, headers: hs, body: json, text: text)
+    }
+}
+
+/// The whole OOPS process set (redis-server, sandbox, every service, the Gateway) on free ports
+/// in a temp dir, as the run command starts it, for end-to-end tests.
+public final class OOPSSystem: @unchecked Sendable {
+    public let redis: RedisServer
+    public let procs: ProcessSet
+    public let httpPort: UInt16
+    public let sandboxPort: UInt16
+    public let adminEmail = "admin@oops.test"
+    public let adminPassword = "admin-password-123"
+    public var base: String { "http://127.0.0.1:\(httpPort)" }
+    public var sandbox: String { "http://127.0.0.1:\(sandboxPort)" }
+
+    public init(extraEnv: [String: String] = [:], parcelxInstances: Int = 1) throws {
+        redis = try RedisServer()
+        httpPort = freePort()
+        sandboxPort = freePort()
+        var env: [String: String] = [
+            "OOPS_REDIS_URL": redis.url, "OOPS_HTTP_ADDR": "127.0.0.1:\(httpPort)", "OOPS_SANDBOX_ADDR": "127.0.0.1:\(sandboxPort)",
+            "PARCELX_BASE_URL": "http://127.0.0.1:\(sandboxPort)", "OOPS_ADMIN_EMAIL": adminEmail, "OOPS_ADMIN_PASSWORD": adminPassword,
+            "PARCELX_TIMEOUT_MS": "1500", "PARCELX_TOTAL_TIMEOUT_MS": "2000", "OOPS_ORDER_RECOVERY_MS": "1000",
+            "OOPS_RATE_IP_PER_S": "100000", "OOPS_RATE_IP_BURST": "100000", "OOPS_RATE_LOGIN_PER_MIN": "100000", "OOPS_RATE_LOGIN_BURST": "100000",
+        ]
+        for (k, v) in extraEnv { env[k] = v }
+        procs = ProcessSet(env: env)
+        try procs.startBinary("ParcelXSandbox", key: "sandbox")
+        for s in ["auth", "wallet", "order"] { try procs.start(s) }
+        for i in 0..<parcelxInstances { try procs.start("parcelx", instance: i) }
+        try procs.startBinary("Gateway", key: "gateway")
+        guard waitUntil(timeoutMs: 20_000, { HTTP.request("GET", "\(self.base)/readyz", timeoutS: 3).status == 200 }) else {
+            let r = HTTP.request("GET", "\(base)/readyz", timeoutS: 3)
+            throw RuntimeError("system not ready: \(r.status) \(r.text) gateway log: \(procs.log("gateway").suffix(1500))")
+        }
+    }
+
+    public func stop() {
+        procs.cleanup()
+        redis.stop()
+    }
+
+    public func call(_ method: String, _ path: String, token: String? = nil, body: JSON? = nil, headers: [String: String] = [:]) -> HTTPResult {
+        var h = headers
+        if let t = token { h["Authorization"] = "Bearer \(t)" }
+        return HTTP.request(method, base + path, headers: h, body: body)
+    }
+
+    public func adminToken() -> String {
+        call("POST", "/auth/login", body: ["email": .string(adminEmail), "password": .string(adminPassword)]).body["accessToken"]?.stringValue ?? ""
+    }
+
+    /// Registers a merchant; with `approved`, passes KYC through the admin; with `balancePaise`, tops up.
+    public func merchant(_ tag: String = "m", approved: Bool = true, balancePaise: Int64 = 0) -> (userId: String, token: String) {
+        let email = "\(tag)-\(UInt32.random(in: 0...UInt32.max))@shop.test"
+        let r = call("POST", "/auth/register", body: ["email": .string(email), "password": "correct-horse-42", "name": .string("Shop \(tag)"), "phone": "9876543210"])
+        let token = r.body["accessToken"]?.stringValue ?? ""
+        let uid = r.body["user"]?["id"]?.stringValue ?? ""
+        if approved {
+            _ = call("POST", "/kyc", token: token, body: OOPSSystem.kycBody)
+            _ = call("POST", "/admin/kyc/\(uid)/approve", token: adminToken())
+        }
+        if balancePaise > 0 {
+            _ = call("POST", "/wallet/topup", token: token, body: ["amountPaise": .int(balancePaise)], headers: ["Idempotency-Key": "seed-\(uid)"])
+        }
+        return (uid, token)
+    }
+
+    public static let kycBody: JSON = [
+        "businessType": "proprietorship", "legalName": "Acme Traders", "pan": "ABCDE1234F",
+        "address": ["line1": "12 MG Road", "city": "Bengaluru", "state": "Karnataka", "pincode": "560001"],
+        "bank": ["accountNumber": "123456789012", "ifsc": "HDFC0001234", "holderName": "Acme Traders"],
+    ]
+
+    public static func orderBody(_ clientOrderId: String, name: String = "Ravi Kumar", cod: Bool = false) -> JSON {
+        [
+            "clientOrderId": .string(clientOrderId),
+            "consignee": ["name": .string(name), "mobile": "9876543210", "address1": "221B Park Street", "pincode": "700016", "city": "Kolkata", "state": "West Bengal"],
+            "pickupAddressId": "WH-1",
+            "payment": cod ? ["mode": "cod", "codAmountPaise": 50000] : ["mode": "prepaid"],
+            "package": ["weightGrams": 1200, "lengthCm": 20, "widthCm": 15, "heightCm": 10],
+            "items": [["sku": "SKU-1", "name": "Tea", "quantity": 2, "pricePaise": 25000]],
+        ]
     }
 }

@@ -1,0 +1,183 @@
+import XCTest
+import JSON
+import Runtime
+import TestSupport
+
+/// End to end through the Gateway, against the real process set: HTTP in, RPC between
+/// processes, SQLite files, redis-server queues, ParcelXSvc workers and the sandbox.
+final class OrderFlowSystemTests: XCTestCase {
+    nonisolated(unsafe) static var system: OOPSSystem?
+    var sys: OOPSSystem { Self.system! }
+
+    override class func setUp() {
+        do { system = try OOPSSystem() } catch { XCTFail("system did not start: \(error)") }
+    }
+
+    override class func tearDown() {
+        system?.stop()
+        system = nil
+    }
+
+    func waitForOrder(_ id: String, token: String, status: String, timeoutMs: Int = 20_000) -> JSON {
+        var last: JSON = .null
+        _ = waitUntil(timeoutMs: timeoutMs, intervalMs: 100) {
+            last = self.sys.call("GET", "/orders/\(id)", token: token).body
+            return last["status"]?.stringValue == status
+        }
+        return last
+    }
+
+    func balance(_ token: String) -> Int64 {
+        sys.call("GET", "/wallet", token: token).body["balancePaise"]?.intValue ?? -1
+    }
+
+    func sandboxShipments() -> [JSON] {
+        HTTP.request("GET", sys.sandbox + "/__sandbox/shipments").body["shipments"]?.arrayValue
+            ?? HTTP.request("GET", sys.sandbox + "/__sandbox/shipments").body.arrayValue ?? []
+    }
+
+    func testReadyzListsEveryProcessHealthy() {
+        let r = sys.call("GET", "/readyz")
+        XCTAssertEqual(r.status, 200, r.text)
+        for s in ["auth", "wallet", "order", "parcelx"] {
+            XCTAssertEqual(r.body["services"]?[s]?["healthy"], 1, "\(s): \(r.text)")
+        }
+        XCTAssertEqual(r.body["redis"]?["ok"], true)
+        XCTAssertNotNil(r.header("X-Request-Id"))
+    }
+
+    func testOrderIsAcceptedThenPlacedAndChargedOnce() {
+        let m = sys.merchant("flow", balancePaise: 100_000)
+        let create = sys.call("POST", "/orders/create", token: m.token, body: OOPSSystem.orderBody("A-1"))
+        XCTAssertEqual(create.status, 201, create.text)
+        let id = create.body["id"]?.stringValue ?? ""
+        XCTAssertEqual(create.body["status"], "pending")
+        let charge = create.body["chargePaise"]?.intValue ?? 0
+        XCTAssertGreaterThan(charge, 0)
+        XCTAssertEqual(balance(m.token), 100_000 - charge)
+
+        let replay = sys.call("POST", "/orders/create", token: m.token, body: OOPSSystem.orderBody("A-1"))
+        XCTAssertEqual(replay.status, 200, replay.text)
+        XCTAssertEqual(replay.body["id"]?.stringValue, id)
+        XCTAssertEqual(balance(m.token), 100_000 - charge, "a replay charges nothing")
+
+        var other = OOPSSystem.orderBody("A-1")
+        other["pickupAddressId"] = "WH-2"
+        XCTAssertEqual(sys.call("POST", "/orders/create", token: m.token, body: other).status, 409)
+
+        let placed = waitForOrder(id, token: m.token, status: "placed")
+        XCTAssertEqual(placed["status"], "placed", placed.serialized())
+        XCTAssertEqual(placed["providerSyncStatus"], "synced")
+        XCTAssertEqual(placed["awbNumber"]?.stringValue?.count, 14)
+        XCTAssertNotNil(placed["parcelxRequestRefId"]?.stringValue)
+        let shipments = sandboxShipments().filter { $0["client_order_id"]?.stringValue == id }
+        XCTAssertEqual(shipments.count, 1, "exactly one shipment at the provider")
+
+        let logs = sys.call("GET", "/admin/orders/\(id)/provider-logs", token: sys.adminToken())
+        XCTAssertEqual(logs.status, 200, logs.text)
+        XCTAssertFalse(logs.text.contains("sandbox-secret"), "the provider secret never reaches the audit log")
+        XCTAssertGreaterThanOrEqual(logs.body["requestCount"]?.intValue ?? 0, 1)
+        XCTAssertEqual(logs.body["requestCount"], logs.body["responseCount"])
+        XCTAssertEqual(sys.call("GET", "/admin/orders/\(id)/provider-logs", token: m.token).status, 403)
+    }
+
+    func testCancelRefundsAndCancelsAtTheProvider() {
+        let m = sys.merchant("cancel", balancePaise: 100_000)
+        let create = sys.call("POST", "/orders/create", token: m.token, body: OOPSSystem.orderBody("C-1"))
+        let id = create.body["id"]?.stringValue ?? ""
+        _ = waitForOrder(id, token: m.token, status: "placed")
+        let c = sys.call("POST", "/orders/\(id)/cancel", token: m.token)
+        XCTAssertEqual(c.status, 202, c.text)
+        XCTAssertEqual(sys.call("POST", "/orders/\(id)/cancel", token: m.token).status, 202, "repeating a cancel is harmless")
+        let done = waitForOrder(id, token: m.token, status: "cancelled")
+        XCTAssertEqual(done["status"], "cancelled", done.serialized())
+        XCTAssertEqual(balance(m.token), 100_000, "the charge is refunded exactly once")
+        let s = sandboxShipments().first { $0["client_order_id"]?.stringValue == id }
+        XCTAssertEqual(s?["status"]?.stringValue?.lowercased().contains("cancel"), true, "\(String(describing: s))")
+    }
+
+    func testProviderRejectionFailsTheOrderAndRefunds() {
+        let m = sys.merchant("reject", balancePaise: 100_000)
+        let create = sys.call("POST", "/orders/create", token: m.token, body: OOPSSystem.orderBody("R-1", name: "Bad [sandbox:reject]"))
+        XCTAssertEqual(create.status, 201)
+        let id = create.body["id"]?.stringValue ?? ""
+        let o = waitForOrder(id, token: m.token, status: "failed")
+        XCTAssertEqual(o["status"], "failed", o.serialized())
+        XCTAssertEqual(o["providerSyncStatus"], "failed")
+        XCTAssertTrue(waitUntil(timeoutMs: 5000) { self.balance(m.token) == 100_000 }, "refunded")
+    }
+
+    func testFlakyProviderIsRetriedIntoOneShipment() {
+        let m = sys.merchant("flaky", balancePaise: 100_000)
+        let create = sys.call("POST", "/orders/create", token: m.token, body: OOPSSystem.orderBody("F-1", name: "Flaky [sandbox:flaky2]"))
+        let id = create.body["id"]?.stringValue ?? ""
+        let o = waitForOrder(id, token: m.token, status: "placed", timeoutMs: 30_000)
+        XCTAssertEqual(o["status"], "placed", o.serialized())
+        XCTAssertEqual(sandboxShipments().filter { $0["client_order_id"]?.stringValue == id }.count, 1)
+        let logs = sys.call("GET", "/admin/orders/\(id)/provider-logs", token: sys.adminToken())
+        let outcomes = logs.body["entries"]?.arrayValue?.compactMap { $0["response"]?["outcome"]?.stringValue } ?? []
+        XCTAssertEqual(outcomes.filter { $0 == "http_error" }.count, 2, "\(outcomes)")
+    }
+
+    func testTimeoutDoesNotCreateASecondShipment() {
+        let m = sys.merchant("timeout", balancePaise: 100_000)
+        let create = sys.call("POST", "/orders/create", token: m.token, body: OOPSSystem.orderBody("T-1", name: "Slow [sandbox:timeout]"))
+        let id = create.body["id"]?.stringValue ?? ""
+        let o = waitForOrder(id, token: m.token, status: "placed", timeoutMs: 30_000)
+        XCTAssertEqual(o["status"], "placed", o.serialized())
+        XCTAssertEqual(sandboxShipments().filter { $0["client_order_id"]?.stringValue == id }.count, 1)
+    }
+
+    func testOrderNeedsApprovedKYCAndMoney() {
+        let noKyc = sys.merchant("nokyc", approved: false, balancePaise: 100_000)
+        let r = sys.call("POST", "/orders/create", token: noKyc.token, body: OOPSSystem.orderBody("K-1"))
+        XCTAssertEqual(r.status, 422, r.text)
+        XCTAssertEqual(r.body["error"]?["code"], "kyc_not_approved")
+
+        let poor = sys.merchant("poor", balancePaise: 100)
+        let p = sys.call("POST", "/orders/create", token: poor.token, body: OOPSSystem.orderBody("P-1"))
+        XCTAssertEqual(p.status, 422, p.text)
+        XCTAssertEqual(p.body["error"]?["code"], "insufficient_balance")
+        XCTAssertEqual(balance(poor.token), 100)
+        XCTAssertEqual(sys.call("GET", "/orders", token: poor.token).body["items"]?.arrayValue?.count, 0, "a refused order does not exist")
+    }
+
+    func testMerchantsCannotSeeEachOthersOrders() {
+        let a = sys.merchant("a", balancePaise: 100_000)
+        let b = sys.merchant("b", balancePaise: 100_000)
+        let id = sys.call("POST", "/orders/create", token: a.token, body: OOPSSystem.orderBody("X-1")).body["id"]?.stringValue ?? ""
+        XCTAssertEqual(sys.call("GET", "/orders/\(id)", token: b.token).status, 404)
+        XCTAssertEqual(sys.call("POST", "/orders/\(id)/cancel", token: b.token).status, 404)
+        XCTAssertEqual(sys.call("GET", "/orders/\(id)", token: a.token).status, 200)
+        XCTAssertEqual(sys.call("GET", "/orders/\(id)").status, 401)
+    }
+
+    func testValidationErrorsHaveFieldPaths() {
+        let m = sys.merchant("val", balancePaise: 100_000)
+        var body = OOPSSystem.orderBody("V-1")
+        body["consignee"]?["mobile"] = "12345"
+        body["package"]?["weightGrams"] = 0
+        let r = sys.call("POST", "/orders/create", token: m.token, body: body)
+        XCTAssertEqual(r.status, 400, r.text)
+        let paths = Set(r.body["error"]?["fields"]?.arrayValue?.compactMap { $0["path"]?.stringValue } ?? [])
+        XCTAssertTrue(paths.contains("consignee.mobile"), "\(paths)")
+        XCTAssertTrue(paths.contains("package.weightGrams"), "\(paths)")
+    }
+
+    func testConcurrentDuplicatesMakeOneOrderAndOneCharge() {
+        let m = sys.merchant("dup", balancePaise: 100_000)
+        let statuses = Locked<[Int]>([])
+        let ids = Locked<Set<String>>([])
+        let sys = self.sys
+        DispatchQueue.concurrentPerform(iterations: 20) { _ in
+            let r = sys.call("POST", "/orders/create", token: m.token, body: OOPSSystem.orderBody("D-1"))
+            statuses.withLock { $0.append(r.status) }
+            if let id = r.body["id"]?.stringValue { _ = ids.withLock { $0.insert(id) } }
+        }
+        XCTAssertEqual(statuses.current.filter { $0 == 201 }.count, 1, "\(statuses.current)")
+        XCTAssertEqual(statuses.current.filter { $0 == 200 }.count, 19)
+        XCTAssertEqual(ids.current.count, 1)
+        let charge = sys.call("GET", "/orders/\(ids.current.first!)", token: m.token).body["chargePaise"]?.intValue ?? 0
+        XCTAssertEqual(balance(m.token), 100_000 - charge)
+    }
+}
