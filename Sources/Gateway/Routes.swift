@@ -108,6 +108,6 @@ enum Routes {
             Route("GET", "/admin/orders/{id}/provider-logs", .admin, "Every ParcelX request and response for an order", rpc: (ServiceName.parcelx, "parcelx.providerLogs")) { rc throws(RPCError) in
                 .json(200, try g.call(ServiceName.parcelx, "parcelx.providerLogs", ["orderId": .string(rc.pathParams["id"]!)], rc))
             },
-        ]
+        ] + Dashboard.routes(g)
     }
 }
