@@ -27,7 +27,7 @@ let package = Package(
         .target(name: "JSON"),
         .target(name: "Runtime", dependencies: ["JSON"]),
         .target(name: "RPC", dependencies: ["JSON", "Runtime"]),
-        .target(name: "Crypto", dependencies: ["CSodium"]),
+        .target(name: "Crypto", dependencies: ["CSodium", "JSON"]),
         .target(name: "Store", dependencies: ["JSON", "Runtime", "CSQLite", "CMongoC"]),
         .target(name: "Redis", dependencies: ["CHiredis", "Runtime"]),
         .target(name: "Queue", dependencies: ["Redis", "JSON", "Runtime"]),
@@ -57,7 +57,7 @@ let package = Package(
         .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "Runtime", "TestSupport", "JSON", "ParcelXAPI"]),
         .testTarget(name: "CryptoTests", dependencies: ["Crypto"]),
         .testTarget(name: "DomainTests", dependencies: ["Domain", "ParcelXAPI", "JSON"]),
-        .testTarget(name: "SystemTests", dependencies: ["JSON", "RPC", "Runtime", "Redis", "Queue", "TestSupport"]),
+        .testTarget(name: "SystemTests", dependencies: ["JSON", "RPC", "Runtime", "Redis", "Queue", "TestSupport", "Crypto"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -51,12 +51,12 @@ public final class RPCClient: Sendable {
     private func pick(excluding tried: Set<String>) -> Endpoint? {
         refresh()
         let now = Clock.monotonicNanos()
-        let candidates = endpoints.current.list.values.filter { !tried.contains($0.path) }
-        let up = candidates.filter { $0.isUp(now: now) }
+        // One snapshot of (endpoint, load): the counts move while we choose.
+        let candidates = endpoints.current.list.values.filter { !tried.contains($0.path) }.map { ($0, $0.isUp(now: now), $0.inFlight) }
+        let up = candidates.filter { $0.1 }
         let pool = up.isEmpty ? candidates : up  // all marked down: try anyway rather than fail at once
-        guard !pool.isEmpty else { return nil }
-        let least = pool.map { $0.inFlight }.min()!
-        return pool.filter { $0.inFlight == least }.randomElement()
+        guard let least = pool.map({ $0.2 }).min() else { return nil }
+        return pool.filter { $0.2 == least }.randomElement()?.0
     }
 
     /// Calls `method` with by-name `params`; `ctx` travels as `params.ctx`.
@@ -122,7 +122,7 @@ enum CallFailure: Error {
 final class Endpoint: Sendable {
     let path: String
     let poolSize: Int
-    private let st = Locked<(conns: [ClientConnection], downUntil: UInt64, backoffMs: Int)>(([], 0, 0))
+    private let st = Locked<(conns: [ClientConnection], downUntil: UInt64, backoffMs: Int, connecting: Int)>(([], 0, 0, 0))
 
     init(path: String, poolSize: Int) {
         self.path = path
@@ -153,10 +153,12 @@ final class Endpoint: Sendable {
         let existing: ClientConnection? = st.withLock { s in
             s.conns.removeAll { !$0.isAlive }
             let best = s.conns.min { $0.pendingCount < $1.pendingCount }
-            if let b = best, b.pendingCount == 0 || s.conns.count >= poolSize { return b }
+            if let b = best, b.pendingCount == 0 || s.conns.count + s.connecting >= poolSize { return b }
+            s.connecting += 1
             return nil
         }
         if let e = existing { return e }
+        defer { st.withLock { $0.connecting -= 1 } }
         let fd: Int32
         do { fd = try UnixSocket.connect(path) } catch { throw .notWritten }
         let c = ClientConnection(fd: fd)

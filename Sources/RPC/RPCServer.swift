@@ -203,9 +203,29 @@ final class RPCConnection: @unchecked Sendable {
         slots.signal()
     }
 
+    /// Queues an answer; whichever thread finds no flush in progress writes everything queued,
+    /// so under load many answers leave in one system call.
     func send(_ bytes: [UInt8]) {
-        var b = bytes
-        b.append(0x0A)
+        outLock.lock()
+        outBuf.append(contentsOf: bytes)
+        outBuf.append(0x0A)
+        if flushing {
+            outLock.unlock()
+            return
+        }
+        flushing = true
+        while !outBuf.isEmpty {
+            var chunk: [UInt8] = []
+            swap(&chunk, &outBuf)
+            outLock.unlock()
+            write(chunk)
+            outLock.lock()
+        }
+        flushing = false
+        outLock.unlock()
+    }
+
+    private func write(_ b: [UInt8]) {
         writeLock.lock()
         defer { writeLock.unlock() }
         if st.current.closed { return }
@@ -216,6 +236,10 @@ final class RPCConnection: @unchecked Sendable {
             if isSocket { shutdown(readFD, Int32(SHUT_RDWR)) }
         }
     }
+
+    private let outLock = NSLock()
+    private var outBuf: [UInt8] = []
+    private var flushing = false
 
     /// Asks the connection to end (from any thread); the reader thread closes the descriptor.
     func close() {
