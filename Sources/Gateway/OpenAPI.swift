@@ -10,7 +10,7 @@ enum OpenAPI {
 
     static func discover(_ g: Gateway, _ service: String) -> JSON? {
         let now = Clock.monotonicNanos()
-        if let c = cache.current[service], now - c.at < 30_000_000_000 { return c.doc }
+        if let c = cache.current[service], Clock.elapsed(from: c.at, to: now) < 30_000_000_000 { return c.doc }
         guard let d = try? g.client(service).call("rpc.discover", ctx: .new(timeoutMs: 1000)) else { return cache.current[service]?.doc }
         cache.withLock { $0[service] = (now, d) }
         return d

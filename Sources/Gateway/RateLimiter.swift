@@ -18,7 +18,7 @@ final class RateLimiter: Sendable {
         return buckets.withLock { b -> Int? in
             if b.count > 100_000 { b.removeAll(keepingCapacity: true) }  // bound memory under address spraying
             var (tokens, at) = b[key] ?? (burst, now)
-            tokens = min(burst, tokens + Double(now - at) / 1e9 * rate)
+            tokens = min(burst, tokens + Double(Clock.elapsed(from: at, to: now)) / 1e9 * rate)
             if tokens >= 1 {
                 b[key] = (tokens - 1, now)
                 return nil

@@ -12,7 +12,7 @@ public final class RPCClient: Sendable {
     public let service: String
     public let runDir: String
     private let poolSize: Int
-    private let endpoints = Locked<(scannedAt: UInt64, list: [String: Endpoint])>((0, [:]))
+    private let endpoints = Locked<(scannedAt: UInt64, scanning: Bool, list: [String: Endpoint])>((0, false, [:]))
     private let rescanNanos: UInt64 = 500_000_000
 
     public init(runDir: String, service: String, poolSize: Int = 2) {
@@ -29,14 +29,23 @@ public final class RPCClient: Sendable {
 
     private func refresh(force: Bool = false) {
         let now = Clock.monotonicNanos()
-        let due = endpoints.withLock { force || now - $0.scannedAt > rescanNanos }
+        // One thread rescans the directory at a time; the others go on with the list they have.
+        let due = endpoints.withLock { st -> Bool in
+            if st.scanning { return false }
+            if force || Clock.elapsed(from: st.scannedAt, to: now) > rescanNanos {
+                st.scanning = true
+                return true
+            }
+            return false
+        }
         guard due else { return }
         let prefix = service + "-"
         let names = (try? FileManager.default.contentsOfDirectory(atPath: runDir)) ?? []
         let paths = Set(names.filter { $0.hasPrefix(prefix) && $0.hasSuffix(".sock") && Int($0.dropFirst(prefix.count).dropLast(5)) != nil }
             .map { "\(runDir)/\($0)" })
         let gone: [Endpoint] = endpoints.withLock { st in
-            st.scannedAt = now
+            st.scannedAt = Clock.monotonicNanos()
+            st.scanning = false
             var removed: [Endpoint] = []
             for (p, e) in st.list where !paths.contains(p) {
                 removed.append(e)

@@ -167,7 +167,7 @@ final class RPCConnection: @unchecked Sendable {
                 if errno == EAGAIN || errno == EWOULDBLOCK {
                     let (busy, closed, last) = st.withLock { ($0.inFlight > 0, $0.closed, $0.lastActivity) }
                     if closed { break }
-                    if !busy && Clock.monotonicNanos() - last > idleNanos { break }
+                    if !busy && Clock.elapsed(from: last, to: Clock.monotonicNanos()) > idleNanos { break }
                     continue
                 }
                 break

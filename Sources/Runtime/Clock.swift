@@ -9,6 +9,9 @@ public enum Clock {
         return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
     }
 
+    /// Nanoseconds from `start` to `now`, zero when another thread's later reading made `start` newer.
+    public static func elapsed(from start: UInt64, to now: UInt64) -> UInt64 { now > start ? now - start : 0 }
+
     /// Milliseconds since the Unix epoch.
     public static func wallMillis() -> Int64 {
         var ts = timespec()
