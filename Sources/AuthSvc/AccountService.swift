@@ -1,0 +1,178 @@
+import Crypto
+import Dispatch
+import Foundation
+import JSON
+import RPC
+import Runtime
+
+/// A signed-in session as handed to the client.
+struct Session: Sendable {
+    var user: UserRecord
+    var kycStatus: KYCStatus
+    var accessToken: String
+    var refreshToken: String
+    var expiresIn: Int
+}
+
+/// Bounds how many argon2id computations run at once: each takes 64 MiB and a core, and RPC
+/// handlers run on a thread pool that would otherwise start one per waiting request.
+final class HashGate: Sendable {
+    private let sem: DispatchSemaphore
+
+    init(width: Int) { sem = DispatchSemaphore(value: max(1, width)) }
+
+    func run<T>(until deadline: Deadline, _ body: () throws -> T) throws -> T {
+        guard sem.wait(timeout: .now() + .nanoseconds(Int(min(deadline.remainingNanos, UInt64(Int.max))))) == .success else {
+            throw RPCError.deadlineExceeded()
+        }
+        defer { sem.signal() }
+        return try body()
+    }
+}
+
+/// The account decisions: who may register, log in, refresh and log out, and who is admin.
+final class AccountService: Sendable {
+    private let repo: any AuthRepository
+    private let tokens: TokenIssuer
+    private let throttle: LoginThrottle
+    private let gate: HashGate
+    private let now: @Sendable () -> Int64
+    private let log: Logger
+
+    init(repo: any AuthRepository, tokens: TokenIssuer, throttle: LoginThrottle, gate: HashGate, log: Logger,
+         now: @escaping @Sendable () -> Int64 = { Clock.wallMillis() }) {
+        self.repo = repo
+        self.tokens = tokens
+        self.throttle = throttle
+        self.gate = gate
+        self.log = log
+        self.now = now
+    }
+
+    static let invalidCredentials = RPCError(code: RPCError.unauthenticatedCode, message: "Invalid email or password",
+                                             reason: "invalid_credentials")
+    static let emailTaken = RPCError.conflict("email_taken", "An account with this email already exists")
+
+    func register(email rawEmail: String, password: String, name: String, phone: String, deadline: Deadline) throws -> Session {
+        let v = try AccountValidation.validate(email: rawEmail, password: password, name: name, phone: phone)
+        // Look again once inside the gate: of many concurrent sign-ups for one email, only the
+        // first few pay for a hash; the unique index still decides the winner.
+        let hash: String = try gate.run(until: deadline) {
+            if try repo.user(email: v.email) != nil { throw Self.emailTaken }
+            return try PasswordHasher.hash(password)
+        }
+        let t = now()
+        let user = UserRecord(id: ID.make("usr"), email: v.email, name: v.name, phone: v.phone, role: Role.merchant.rawValue,
+                              passwordHash: hash, createdAt: t, updatedAt: t)
+        guard try repo.insertUser(user) else { throw Self.emailTaken }
+        log.info("user registered", ["userId": .string(user.id)])
+        return try startSession(user, kycStatus: .notStarted, familyId: nil)
+    }
+
+    func login(email rawEmail: String, password: String, clientAddress: String?, deadline: Deadline) throws -> Session {
+        let email = AccountValidation.normaliseEmail(rawEmail)
+        let obs = try throttle.check(email: email, address: clientAddress, nowMs: now())
+        // Unknown email and wrong password take the same path: one store read, one argon2id
+        // verification (against a decoy hash when there is no user), one throttle write.
+        let user = try repo.user(email: email)
+        let ok = try gate.run(until: deadline) { PasswordHasher.verify(password, hash: user?.passwordHash ?? PasswordHasher.decoy) }
+        guard ok, let user else {
+            try throttle.failed(obs, nowMs: now())
+            throw Self.invalidCredentials
+        }
+        try throttle.succeeded(obs)
+        return try startSession(user, kycStatus: kycStatus(user.id), familyId: nil)
+    }
+
+    func refresh(token: String) throws -> Session {
+        let hash = TokenIssuer.hash(refreshToken: token)
+        let t = now()
+        guard let rec = try repo.refresh(hash: hash) else {
+            throw RPCError(code: RPCError.unauthenticatedCode, message: "Invalid refresh token", reason: "invalid_refresh_token")
+        }
+        if rec.usedAt != nil { try reuseDetected(rec, at: t) }
+        if try rec.revokedAt != nil || repo.familyHasRevoked(rec.familyId) {
+            try repo.revokeFamily(rec.familyId, at: t)
+            throw RPCError(code: RPCError.unauthenticatedCode, message: "Refresh token revoked; log in again", reason: "refresh_revoked")
+        }
+        if rec.expiresAt <= t {
+            throw RPCError(code: RPCError.unauthenticatedCode, message: "Refresh token expired; log in again", reason: "refresh_expired")
+        }
+        // Two presentations racing: the loser sees the token as used, which is reuse.
+        guard try repo.markRefreshUsed(hash: hash, at: t) else { try reuseDetected(rec, at: t) }
+        guard let user = try repo.user(id: rec.userId) else {
+            try repo.revokeFamily(rec.familyId, at: t)
+            throw RPCError.unauthenticated("The account no longer exists")
+        }
+        let s = try startSession(user, kycStatus: kycStatus(user.id), familyId: rec.familyId)
+        // A reuse elsewhere may have revoked the family between our checks and our insert; then
+        // the token just issued must die with it.
+        if try repo.familyHasRevoked(rec.familyId) {
+            try repo.revokeFamily(rec.familyId, at: now())
+            throw RPCError(code: RPCError.unauthenticatedCode, message: "Refresh token revoked; log in again", reason: "refresh_revoked")
+        }
+        return s
+    }
+
+    private func reuseDetected(_ rec: RefreshRecord, at t: Int64) throws -> Never {
+        try repo.revokeFamily(rec.familyId, at: t)
+        log.warn("refresh token reused; family revoked", ["userId": .string(rec.userId), "familyId": .string(rec.familyId)])
+        throw RPCError(code: RPCError.unauthenticatedCode, message: "Refresh token already used; every session of this login is revoked",
+                       reason: "refresh_reused")
+    }
+
+    /// Revokes the family of `token`; someone else's or an unknown token is not found.
+    func logout(token: String, actor: Actor) throws {
+        guard let rec = try repo.refresh(hash: TokenIssuer.hash(refreshToken: token)), rec.userId == actor.userId else {
+            throw RPCError.notFound("Refresh token not found")
+        }
+        try repo.revokeFamily(rec.familyId, at: now())
+    }
+
+    func me(actor: Actor) throws -> (UserRecord, KYCStatus) {
+        guard let u = try repo.user(id: actor.userId) else { throw RPCError.unauthenticated("The account no longer exists") }
+        return (u, try kycStatus(u.id))
+    }
+
+    /// Creates the admin, or makes an existing user admin with this password. Setting the
+    /// password on promotion matters: whoever registered the address before cannot keep a way in.
+    /// Idempotent, and safe when several instances run it at once (the unique email decides).
+    func ensureAdmin(email rawEmail: String, password: String, name: String, deadline: Deadline) throws -> (user: UserRecord, created: Bool) {
+        let v = try AccountValidation.validate(email: rawEmail, password: password, name: name, phone: nil)
+        for _ in 0..<3 {
+            if let u = try repo.user(email: v.email) {
+                let samePassword = try gate.run(until: deadline) { PasswordHasher.verify(password, hash: u.passwordHash) }
+                if u.roleValue == .admin && samePassword { return (u, false) }
+                let hash = samePassword ? u.passwordHash : try gate.run(until: deadline) { try PasswordHasher.hash(password) }
+                let t = now()
+                guard let updated = try repo.setRoleAndPassword(userId: u.id, role: Role.admin.rawValue, passwordHash: hash, at: t) else { continue }
+                // Sessions opened under the old role or password must log in again.
+                try repo.revokeAllRefresh(userId: u.id, at: t)
+                log.info("user made admin", ["userId": .string(u.id), "promoted": .bool(u.roleValue != .admin)])
+                return (updated, false)
+            }
+            let hash = try gate.run(until: deadline) { try PasswordHasher.hash(password) }
+            let t = now()
+            let u = UserRecord(id: ID.make("usr"), email: v.email, name: v.name, phone: nil, role: Role.admin.rawValue,
+                               passwordHash: hash, createdAt: t, updatedAt: t)
+            if try repo.insertUser(u) {
+                log.info("admin created", ["userId": .string(u.id)])
+                return (u, true)
+            }
+        }
+        throw RPCError.conflict("concurrent_update", "The account changed concurrently; retry")
+    }
+
+    func kycStatus(_ userId: String) throws -> KYCStatus {
+        try repo.kyc(userId: userId)?.statusValue ?? .notStarted
+    }
+
+    private func startSession(_ user: UserRecord, kycStatus: KYCStatus, familyId: String?) throws -> Session {
+        let t = now()
+        let raw = TokenIssuer.newRefreshToken()
+        try repo.insertRefresh(RefreshRecord(id: TokenIssuer.hash(refreshToken: raw), userId: user.id, familyId: familyId ?? ID.make("rtf"),
+                                             createdAt: t, expiresAt: t + Int64(tokens.refreshTTLSeconds) * 1000))
+        return Session(user: user, kycStatus: kycStatus, accessToken: tokens.accessToken(userId: user.id, role: user.roleValue, nowMs: t),
+                       refreshToken: raw, expiresIn: tokens.accessTTLSeconds)
+    }
+}

@@ -1,0 +1,238 @@
+import CMicroHTTPD
+import Foundation
+import Runtime
+
+/// An HTTP/1.1 server on libmicrohttpd that hands each complete request to one blocking handler.
+///
+/// Threading: one thread per connection (MHD_USE_THREAD_PER_CONNECTION). Handlers make blocking
+/// RPC calls, and a blocked handler in a thread pool would stall every other connection served
+/// by the same pool thread; a thread per connection keeps a slow request from delaying others,
+/// and the connection limit bounds the thread count.
+public final class HTTPServer: Sendable {
+    /// The port the server listens on (the kernel's pick when 0 was asked for).
+    public let boundPort: UInt16
+    private let core: ServerCore
+    private let daemon: Locked<OpaquePointer?>
+
+    public init(host: String, port: UInt16, options: HTTPServerOptions = HTTPServerOptions(),
+                handler: @escaping @Sendable (HTTPRequest) -> HTTPResponse) throws {
+        var storage = sockaddr_storage()
+        let isIPv6 = try HTTPServer.resolve(host: host, port: port, into: &storage)
+        let core = ServerCore(handler: handler, options: options)
+        var flags = UInt32(MHD_USE_INTERNAL_POLLING_THREAD.rawValue) | UInt32(MHD_USE_THREAD_PER_CONNECTION.rawValue)
+            | UInt32(MHD_USE_ITC.rawValue)  // required by MHD_quiesce_daemon
+        if isIPv6 { flags |= UInt32(MHD_USE_IPv6.rawValue) }
+        if options.errorLog { flags |= UInt32(MHD_USE_ERROR_LOG.rawValue) }
+        let cls = Unmanaged.passUnretained(core).toOpaque()
+        let d = withUnsafePointer(to: &storage) { p in
+            p.withMemoryRebound(to: sockaddr.self, capacity: 1) { sa in
+                CMicroHTTPD_start(flags, sa, UInt32(max(options.connectionLimit, 1)), max(options.connectionMemoryLimitBytes, 4096),
+                                  UInt32(max(options.connectionTimeoutSeconds, 0)), accessHandler, cls, completedHandler, cls)
+            }
+        }
+        guard let d else {
+            throw RuntimeError("cannot listen on \(host):\(port): \(String(cString: strerror(errno)))")
+        }
+        self.core = core
+        self.daemon = Locked(d)
+        let bound = CMicroHTTPD_bound_port(d)
+        self.boundPort = bound == 0 ? port : bound
+    }
+
+    /// Requests whose handling has started and whose response is not yet sent.
+    public var inFlightRequests: Int { core.inFlight.current }
+
+    /// Stops accepting connections, lets in-flight requests finish for up to
+    /// `options.drainTimeoutMs`, then closes every connection. Idle keep-alive connections are
+    /// told to close with their next response. Safe to call more than once.
+    ///
+    /// libmicrohttpd joins its connection threads when stopping, so a handler that is still
+    /// running after the drain delays the return of this call until it returns; handlers are
+    /// expected to honour their own deadlines.
+    public func stop() {
+        guard let d = daemon.withLock({ d -> OpaquePointer? in
+            let old = d
+            d = nil
+            return old
+        }) else { return }
+        core.stopping.withLock { $0 = true }
+        let listenFD = MHD_quiesce_daemon(d)
+        let deadline = Deadline.after(ms: core.options.drainTimeoutMs)
+        while core.inFlight.current > 0 && !deadline.hasPassed { usleep(5_000) }
+        MHD_stop_daemon(d)
+        if listenFD >= 0 { close(listenFD) }
+    }
+
+    deinit { stop() }
+
+    /// Fills `storage` with the socket address for host:port; returns true for IPv6.
+    private static func resolve(host: String, port: UInt16, into storage: inout sockaddr_storage) throws -> Bool {
+        var hints = addrinfo()
+        hints.ai_flags = AI_NUMERICSERV | AI_PASSIVE
+        hints.ai_family = AF_UNSPEC
+        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        var res: UnsafeMutablePointer<addrinfo>?
+        let name = host.isEmpty ? nil : host.hasPrefix("[") && host.hasSuffix("]") ? String(host.dropFirst().dropLast()) : host
+        let rc = getaddrinfo(name, String(port), &hints, &res)
+        guard rc == 0, let first = res else {
+            throw RuntimeError("cannot resolve \(host): \(String(cString: gai_strerror(rc)))")
+        }
+        defer { freeaddrinfo(res) }
+        // Prefer IPv4 when a name resolves to both, as `localhost` does.
+        var pick = first
+        var p: UnsafeMutablePointer<addrinfo>? = first
+        while let cur = p {
+            if cur.pointee.ai_family == AF_INET { pick = cur; break }
+            p = cur.pointee.ai_next
+        }
+        withUnsafeMutableBytes(of: &storage) { dst in
+            dst.copyMemory(from: UnsafeRawBufferPointer(start: pick.pointee.ai_addr, count: Int(pick.pointee.ai_addrlen)))
+        }
+        return pick.pointee.ai_family == AF_INET6
+    }
+}
+
+/// State shared by the C callbacks of one server; lives as long as the daemon.
+final class ServerCore: Sendable {
+    let handler: @Sendable (HTTPRequest) -> HTTPResponse
+    let options: HTTPServerOptions
+    let inFlight = Locked<Int>(0)
+    let stopping = Locked<Bool>(false)
+
+    init(handler: @escaping @Sendable (HTTPRequest) -> HTTPResponse, options: HTTPServerOptions) {
+        self.handler = handler
+        self.options = options
+    }
+}
+
+/// One request's accumulating body. Only the connection's own thread touches it.
+final class RequestContext {
+    var body: [UInt8] = []
+    /// A response is queued: anything else libmicrohttpd hands over for this request is dropped.
+    var answered = false
+}
+
+/// libmicrohttpd calls this once when the headers are in, once per body chunk, and once more
+/// when the body is complete.
+private let accessHandler: MHD_AccessHandlerCallback = { cls, connection, url, method, _, uploadData, uploadSize, conCls in
+    guard let cls, let connection, let conCls, let uploadSize else { return mhdNo }
+    let core = Unmanaged<ServerCore>.fromOpaque(cls).takeUnretainedValue()
+
+    guard let raw = conCls.pointee else {
+        let ctx = RequestContext()
+        conCls.pointee = Unmanaged.passRetained(ctx).toOpaque()
+        core.inFlight.withLock { $0 += 1 }
+        // Refusing here, before any body byte is read, makes libmicrohttpd skip the upload
+        // (and not send 100 Continue) and close the connection after the answer.
+        if let cl = MHD_lookup_connection_value(connection, MHD_ValueKind.HEADER_KIND, "Content-Length"),
+           let declared = UInt64(String(cString: cl)), declared > UInt64(core.options.maxBodyBytes) {
+            ctx.answered = true
+            return queue(tooLarge(core), on: connection, core: core, close: true)
+        }
+        return mhdYes
+    }
+    let ctx = Unmanaged<RequestContext>.fromOpaque(raw).takeUnretainedValue()
+
+    let chunk = uploadSize.pointee
+    if chunk > 0 {
+        uploadSize.pointee = 0
+        if ctx.answered { return mhdYes }
+        if ctx.body.count + chunk > core.options.maxBodyBytes {
+            // A chunked body that grows past the limit: answer now if libmicrohttpd lets us,
+            // otherwise drop the connection rather than keep reading.
+            ctx.answered = true
+            ctx.body = []
+            return queue(tooLarge(core), on: connection, core: core, close: true)
+        }
+        if let uploadData {
+            uploadData.withMemoryRebound(to: UInt8.self, capacity: chunk) { p in
+                ctx.body.append(contentsOf: UnsafeBufferPointer(start: p, count: chunk))
+            }
+        }
+        return mhdYes
+    }
+    if ctx.answered { return mhdYes }
+    ctx.answered = true
+
+    let request = HTTPRequest(
+        method: method.map { String(cString: $0) } ?? "GET",
+        path: url.map { String(cString: $0) } ?? "/",
+        query: collect(connection, MHD_ValueKind.GET_ARGUMENT_KIND, lowercase: false),
+        headers: collect(connection, MHD_ValueKind.HEADER_KIND, lowercase: true),
+        body: ctx.body,
+        remoteAddress: peerAddress(connection))
+    ctx.body = []
+    let response = core.handler(request)
+    return queue(response, on: connection, core: core, close: false)
+}
+
+/// Called after the response was sent, or when the request was abandoned; ends the request.
+private let completedHandler: MHD_RequestCompletedCallback = { cls, _, conCls, _ in
+    guard let cls, let conCls, let raw = conCls.pointee else { return }
+    Unmanaged<RequestContext>.fromOpaque(raw).release()
+    conCls.pointee = nil
+    let core = Unmanaged<ServerCore>.fromOpaque(cls).takeUnretainedValue()
+    core.inFlight.withLock { $0 -= 1 }
+}
+
+private func tooLarge(_ core: ServerCore) -> HTTPResponse {
+    .json(413, "{\"error\":{\"code\":\"payload_too_large\",\"message\":\"request body exceeds \(core.options.maxBodyBytes) bytes\"}}")
+}
+
+private func queue(_ response: HTTPResponse, on connection: OpaquePointer, core: ServerCore, close: Bool) -> MHD_Result {
+    let r: OpaquePointer? = response.body.withUnsafeBytes { buf in
+        MHD_create_response_from_buffer(buf.count, UnsafeMutableRawPointer(mutating: buf.baseAddress), MHD_ResponseMemoryMode.RESPMEM_MUST_COPY)
+    }
+    guard let r else { return mhdNo }
+    defer { MHD_destroy_response(r) }
+    var sawConnection = false
+    for (name, value) in response.headers {
+        let lower = name.lowercased()
+        // libmicrohttpd computes the length itself; a second one would corrupt the framing.
+        if lower == "content-length" || lower == "transfer-encoding" { continue }
+        if lower == "connection" { sawConnection = true }
+        _ = MHD_add_response_header(r, name, value)
+    }
+    if !sawConnection && (close || !core.options.keepAlive || core.stopping.current) {
+        _ = MHD_add_response_header(r, "Connection", "close")
+    }
+    return MHD_queue_response(connection, UInt32(clamping: response.status), r)
+}
+
+/// Copies libmicrohttpd's key/value pairs of one kind out into a dictionary.
+private func collect(_ connection: OpaquePointer, _ kind: MHD_ValueKind, lowercase: Bool) -> [String: String] {
+    final class Box {
+        var values: [String: String] = [:]
+        let lowercase: Bool
+        init(lowercase: Bool) { self.lowercase = lowercase }
+    }
+    let box = Box(lowercase: lowercase)
+    withExtendedLifetime(box) {
+        _ = MHD_get_connection_values(connection, kind, { cls, _, key, value in
+            guard let cls, let key else { return mhdYes }
+            let box = Unmanaged<Box>.fromOpaque(cls).takeUnretainedValue()
+            var k = String(cString: key)
+            if box.lowercase { k = k.lowercased() }
+            let v = value.map { String(cString: $0) } ?? ""
+            if box.lowercase, let old = box.values[k] {
+                box.values[k] = old + (k == "cookie" ? "; " : ", ") + v
+            } else {
+                box.values[k] = v
+            }
+            return mhdYes
+        }, Unmanaged.passUnretained(box).toOpaque())
+    }
+    return box.values
+}
+
+private func peerAddress(_ connection: OpaquePointer) -> String {
+    guard let sa = CMicroHTTPD_client_address(connection) else { return "" }
+    var host = [CChar](repeating: 0, count: Int(NI_MAXHOST))
+    let len = socklen_t(sa.pointee.sa_family == sa_family_t(AF_INET6) ? MemoryLayout<sockaddr_in6>.size : MemoryLayout<sockaddr_in>.size)
+    guard getnameinfo(sa, len, &host, socklen_t(host.count), nil, 0, NI_NUMERICHOST) == 0 else { return "" }
+    let end = host.firstIndex(of: 0) ?? host.count
+    return String(decoding: host[..<end].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+}
+
+private let mhdYes = MHD_Result.YES
+private let mhdNo = MHD_Result.NO

@@ -1,0 +1,34 @@
+/// Limits and behaviour of an `HTTPServer`; the defaults suit the Gateway and the sandbox.
+public struct HTTPServerOptions: Sendable {
+    /// Concurrent connections; further ones are refused by libmicrohttpd.
+    public var connectionLimit: Int = 1024
+    /// libmicrohttpd's per-connection memory pool: bounds the request line plus headers
+    /// (a request whose headers do not fit gets 431/413 from libmicrohttpd).
+    public var connectionMemoryLimitBytes: Int = 64 * 1024
+    /// Idle time after which a connection is closed (also a silent client mid-request).
+    public var connectionTimeoutSeconds: Int = 30
+    /// Largest accepted request body. A larger declared Content-Length is answered 413 before
+    /// any body byte is read; a chunked body that grows past it gets 413 when libmicrohttpd
+    /// allows an answer mid-upload, and otherwise has its connection closed.
+    public var maxBodyBytes: Int = 1 << 20
+    /// When false every response carries `Connection: close`.
+    public var keepAlive: Bool = true
+    /// How long `stop()` waits for in-flight requests before closing every connection.
+    public var drainTimeoutMs: Int = 10_000
+    /// libmicrohttpd's own error messages on stderr; off in production, where they would
+    /// bypass the structured log.
+    public var errorLog: Bool = false
+
+    public init() {}
+
+    public init(connectionLimit: Int = 1024, connectionMemoryLimitBytes: Int = 64 * 1024, connectionTimeoutSeconds: Int = 30,
+                maxBodyBytes: Int = 1 << 20, keepAlive: Bool = true, drainTimeoutMs: Int = 10_000, errorLog: Bool = false) {
+        self.connectionLimit = connectionLimit
+        self.connectionMemoryLimitBytes = connectionMemoryLimitBytes
+        self.connectionTimeoutSeconds = connectionTimeoutSeconds
+        self.maxBodyBytes = maxBodyBytes
+        self.keepAlive = keepAlive
+        self.drainTimeoutMs = drainTimeoutMs
+        self.errorLog = errorLog
+    }
+}

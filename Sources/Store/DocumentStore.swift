@@ -1,0 +1,74 @@
+import JSON
+
+/// What `insert` did: stored the new document, or found another one already holding its `_id`
+/// or one of its unique keys (insert-if-absent; the caller decides whether that is a replay).
+public enum InsertResult: Sendable, Hashable {
+    case created(JSON)
+    case duplicate(existing: JSON)
+}
+
+/// A small document store every service builds its repositories on: JSON objects with a string
+/// `_id`, single-document atomic operations, no multi-document transactions (so SQLite and
+/// MongoDB can both honour every promise). All calls block the calling thread; never call them
+/// from the Swift concurrency pool.
+public protocol DocumentStore: Sendable {
+    /// "sqlite" or "mongodb", for health reports.
+    var backend: String { get }
+
+    /// Creates collections and indexes (idempotent) and records `schemaVersion`; throws
+    /// `.schemaTooNew` when the store was written by a newer binary.
+    func prepare(_ collections: [CollectionSpec], schemaVersion: Int) throws
+
+    /// Stores `doc` unless its `_id` or a unique key is taken, in which case it returns the
+    /// document that holds the key.
+    func insert(_ collection: String, _ doc: JSON) throws -> InsertResult
+
+    func get(_ collection: String, id: String) throws -> JSON?
+    func findOne(_ collection: String, where filter: Filter) throws -> JSON?
+
+    /// Matching documents in `sort` order (ties by `_id`); `limit` <= 0 means no limit.
+    func find(_ collection: String, where filter: Filter, sort: [SortKey], limit: Int) throws -> [JSON]
+
+    func count(_ collection: String, where filter: Filter) throws -> Int
+
+    /// Atomically updates one matching document and returns it as it is after the update, or nil
+    /// when nothing matched: a compare-and-set when the filter includes the expected state.
+    func update(_ collection: String, where filter: Filter, _ update: Update) throws -> JSON?
+
+    /// Updates every matching document (each atomically, not all together); returns how many matched.
+    func updateMany(_ collection: String, where filter: Filter, _ update: Update) throws -> Int
+
+    /// Deletes every matching document; returns how many.
+    func delete(_ collection: String, where filter: Filter) throws -> Int
+
+    /// Throws `.unavailable` when the backend cannot serve requests.
+    func ping() throws
+
+    /// Releases connections; later calls throw `.unavailable`.
+    func close()
+}
+
+extension DocumentStore {
+    /// Every matching document, ordered by `_id`.
+    public func find(_ collection: String, where filter: Filter) throws -> [JSON] {
+        try find(collection, where: filter, sort: [], limit: 0)
+    }
+
+    public func count(_ collection: String) throws -> Int { try count(collection, where: .all) }
+
+    /// The document that already holds one of `doc`'s unique keys (its `_id` first, then each
+    /// unique index whose fields are all present), used after a backend reports a duplicate key.
+    func holderOfKeys(_ collection: String, of doc: JSON, id: String, uniqueIndexes: [IndexSpec]) throws -> JSON? {
+        if let existing = try get(collection, id: id) { return existing }
+        for index in uniqueIndexes {
+            var parts: [Filter] = []
+            for f in index.fields {
+                guard let v = DocumentPath.value(at: f, in: doc), !v.isNull else { break }
+                parts.append(.eq(f, v))
+            }
+            guard parts.count == index.fields.count else { continue }
+            if let existing = try findOne(collection, where: .and(parts)) { return existing }
+        }
+        return nil
+    }
+}

@@ -1,0 +1,34 @@
+/// Why a store operation failed. `description` is safe to show a client; `detail` (driver
+/// messages, paths, SQL) belongs only in server logs.
+public struct StoreError: Error, CustomStringConvertible, Sendable {
+    /// The few cases a caller reacts to differently.
+    public enum Kind: String, Sendable {
+        /// The SQLite file exists but is not a database (wrong file, or corrupt header).
+        case notADatabase
+        /// The store was written by a newer binary; running an older one could corrupt it.
+        case schemaTooNew
+        /// The backend cannot be reached or is busy past its timeout; retry later (/readyz shows it).
+        case unavailable
+        /// The caller asked for something malformed: bad path, bad document, unknown collection.
+        case invalid
+        /// An update would give a document a key that a unique index already holds elsewhere.
+        case conflict
+        /// Anything else the backend reported.
+        case `internal`
+    }
+
+    public let kind: Kind
+    public let message: String
+    public let detail: String?
+
+    public init(_ kind: Kind, _ message: String, detail: String? = nil) {
+        self.kind = kind
+        self.message = message
+        self.detail = detail
+    }
+
+    public var description: String { "\(kind.rawValue): \(message)" }
+
+    /// Everything known, for the server log only.
+    public var debugDescription: String { detail.map { "\(description) (\($0))" } ?? description }
+}

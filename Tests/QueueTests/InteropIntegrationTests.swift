@@ -1,0 +1,138 @@
+import Foundation
+import JSON
+import Runtime
+import TestSupport
+import XCTest
+@testable import Queue
+
+/// The Swift producer and worker against Python bullmq 3.4.4 on one real Redis, driven through
+/// tests/interop/bullmq_interop.py; everything is read back through bullmq's own Queue API.
+final class InteropIntegrationTests: RedisQueueTestCase {
+    static let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().appendingPathComponent("tests/interop/bullmq_interop.py").path
+
+    override func setUpWithError() throws {
+        let probe = try python(["-c", "import bullmq; assert bullmq.__version__ == '3.4.4', bullmq.__version__"])
+        if probe.status != 0 {
+            throw XCTSkip("Python bullmq 3.4.4 is not importable (pip install bullmq==3.4.4): \(probe.stderr)")
+        }
+        try super.setUpWithError()
+    }
+
+    /// Jobs the Swift producer adds are processed by a Python Worker.
+    func testPythonWorkerProcessesJobsAddedBySwift() throws {
+        let q = try makeQueue()
+        let t0 = Clock.wallMillis()
+        var ids: [String: String] = [:]
+        ids["ok"] = try q.add(name: "create-order", dataJSON: #"{"orderId":"sw-1","mode":"ok"}"#)
+        ids["delayed"] = try q.add(name: "create-order", dataJSON: #"{"orderId":"sw-2","mode":"ok"}"#, options: JobOptions(delayMs: 300))
+        ids["prio"] = try q.add(name: "create-order", dataJSON: #"{"orderId":"sw-3","mode":"ok"}"#, options: JobOptions(priority: 2))
+        ids["flaky"] = try q.add(name: "create-order", dataJSON: #"{"orderId":"sw-4","mode":"flaky","okOn":2}"#,
+                                 options: JobOptions(attempts: 3, backoff: .exponential(delayMs: 100)))
+        ids["fail"] = try q.add(name: "create-order", dataJSON: #"{"orderId":"sw-5","mode":"fail"}"#,
+                                options: JobOptions(attempts: 2, backoff: .fixed(delayMs: 50)))
+        ids["unrecoverable"] = try q.add(name: "create-order", dataJSON: #"{"orderId":"sw-6","mode":"unrecoverable"}"#,
+                                         options: JobOptions(attempts: 5))
+        ids["custom"] = try q.add(name: "cancel-order", dataJSON: #"{"orderId":"sw-7","mode":"ok"}"#, options: JobOptions(jobId: "ord-sw-7"))
+        XCTAssertEqual(try q.add(name: "cancel-order", dataJSON: #"{"orderId":"sw-7b","mode":"ok"}"#, options: JobOptions(jobId: "ord-sw-7")),
+                       "ord-sw-7")
+
+        let worked = try runInterop(["work", "--count", "7", "--timeout", "40"])
+        XCTAssertEqual(worked["finished"], 7)
+        let jobs = try XCTUnwrap(try runInterop(["inspect", "--ids", ids.values.joined(separator: ",")])["jobs"])
+        func job(_ k: String) -> JSON { jobs[ids[k]!] ?? .null }
+
+        for k in ["ok", "delayed", "prio", "custom"] {
+            XCTAssertEqual(job(k)["state"], "completed", k)
+            XCTAssertEqual(job(k)["attemptsMade"], 1, k)
+            XCTAssertEqual(job(k)["returnvalue"]?["by"], "python", k)
+            XCTAssertEqual(job(k)["returnvalue"]?["echo"], job(k)["data"], k)
+            let ts = job(k)["timestamp"]?.intValue ?? 0
+            XCTAssertGreaterThanOrEqual(ts, t0, k)
+            XCTAssertGreaterThanOrEqual(job(k)["processedOn"]?.intValue ?? 0, ts, k)
+            XCTAssertGreaterThanOrEqual(job(k)["finishedOn"]?.intValue ?? 0, job(k)["processedOn"]?.intValue ?? .max, k)
+        }
+        XCTAssertEqual(job("custom")["data"]?["orderId"], "sw-7", "the repeated add did not replace the job")
+        XCTAssertGreaterThanOrEqual((job("delayed")["processedOn"]?.intValue ?? 0) - (job("delayed")["timestamp"]?.intValue ?? 0), 300)
+        XCTAssertEqual(job("flaky")["state"], "completed")
+        XCTAssertEqual(job("flaky")["attemptsMade"], 2)
+        XCTAssertEqual(job("flaky")["failedReason"], "flaky 1")
+        XCTAssertEqual(job("fail")["state"], "failed")
+        XCTAssertEqual(job("fail")["attemptsMade"], 2)
+        XCTAssertEqual(job("fail")["failedReason"], "boom 2")
+        XCTAssertEqual(job("unrecoverable")["state"], "failed")
+        XCTAssertEqual(job("unrecoverable")["attemptsMade"], 1)
+        XCTAssertEqual(job("unrecoverable")["failedReason"], "cannot ever work")
+        XCTAssertEqual(job("ok")["opts"]?["attempts"], 5, "Python reads the options the Swift producer wrote")
+    }
+
+    /// Jobs a Python Queue adds are processed by the Swift worker, and Python reads back the result.
+    func testSwiftWorkerProcessesJobsAddedByPython() throws {
+        let added = try runInterop(["add"])
+        XCTAssertEqual(added["customAgain"], added["custom"], "bullmq itself treats the repeated custom id as a no-op")
+        let q = try makeQueue()
+        _ = try startWorker(concurrency: 4) { job in
+            let attempt = job.attemptsMade + 1
+            switch job.data["mode"]?.stringValue ?? "ok" {
+            case "fail": throw TestFailure(description: "boom \(attempt)")
+            case "unrecoverable": throw UnrecoverableError("cannot ever work")
+            case "flaky" where attempt < Int(job.data["okOn"]?.intValue ?? 1): throw TestFailure(description: "flaky \(attempt)")
+            default: return JSON.object(["echo": job.data, "by": "swift"]).serialized()
+            }
+        }
+        XCTAssertTrue(waitUntil(timeoutMs: 20_000) { (try? q.counts()).map { $0.completed + $0.failed == 7 } ?? false })
+        let keys = ["ok", "delayed", "prio", "flaky", "fail", "unrecoverable", "custom"]
+        let ids = keys.compactMap { added[$0]?.stringValue }
+        let out = try runInterop(["inspect", "--ids", ids.joined(separator: ",")])
+        XCTAssertEqual(out["counts"]?["completed"], 5)
+        XCTAssertEqual(out["counts"]?["failed"], 2)
+        let jobs = try XCTUnwrap(out["jobs"])
+        func job(_ k: String) -> JSON { jobs[added[k]?.stringValue ?? ""] ?? .null }
+        for k in ["ok", "delayed", "prio", "custom"] {
+            XCTAssertEqual(job(k)["state"], "completed", k)
+            XCTAssertEqual(job(k)["attemptsMade"], 1, k)
+            XCTAssertEqual(job(k)["returnvalue"]?["by"], "swift", k)
+            XCTAssertEqual(job(k)["returnvalue"]?["echo"], job(k)["data"], k)
+            XCTAssertGreaterThanOrEqual(job(k)["processedOn"]?.intValue ?? 0, job(k)["timestamp"]?.intValue ?? .max, k)
+            XCTAssertGreaterThanOrEqual(job(k)["finishedOn"]?.intValue ?? 0, job(k)["processedOn"]?.intValue ?? .max, k)
+        }
+        XCTAssertGreaterThanOrEqual((job("delayed")["processedOn"]?.intValue ?? 0) - (job("delayed")["timestamp"]?.intValue ?? 0), 300)
+        XCTAssertEqual(job("flaky")["state"], "completed")
+        XCTAssertEqual(job("flaky")["attemptsMade"], 2)
+        XCTAssertEqual(job("flaky")["failedReason"], "flaky 1")
+        XCTAssertEqual(job("flaky")["stacktrace"], ["flaky 1"])
+        XCTAssertEqual(job("fail")["state"], "failed")
+        XCTAssertEqual(job("fail")["attemptsMade"], 2)
+        XCTAssertEqual(job("fail")["failedReason"], "boom 2")
+        XCTAssertEqual(job("unrecoverable")["state"], "failed")
+        XCTAssertEqual(job("unrecoverable")["attemptsMade"], 1)
+        XCTAssertEqual(job("unrecoverable")["failedReason"], "cannot ever work")
+    }
+
+    // MARK: - helpers
+
+    private func runInterop(_ args: [String]) throws -> JSON {
+        let r = try python([Self.script] + args + ["--url", redis.url, "--queue", queueName])
+        guard r.status == 0 else { throw TestFailure(description: "interop \(args[0]) exited \(r.status): \(r.stderr)") }
+        return try JSONParser.parse(r.stdout)
+    }
+
+    private func python(_ args: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
+        guard let exe = which("python3") else { return (127, "", "python3 not found") }
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: exe)
+        p.arguments = args
+        // stderr goes to a file so that a chatty child can never block on a full pipe.
+        let errPath = NSTemporaryDirectory() + "/interop-python-\(UInt32.random(in: 0...UInt32.max)).err"
+        FileManager.default.createFile(atPath: errPath, contents: nil)
+        let out = Pipe()
+        p.standardOutput = out
+        p.standardError = FileHandle(forWritingAtPath: errPath)
+        try p.run()
+        let o = out.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        let e = (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? ""
+        try? FileManager.default.removeItem(atPath: errPath)
+        return (p.terminationStatus, String(decoding: o, as: UTF8.self), e)
+    }
+}

@@ -1,0 +1,115 @@
+#!/usr/bin/env python3
+"""Interop driver for the Swift queue against Python bullmq (pinned 3.4.4).
+
+Subcommands (all print one JSON document on stdout):
+  add     --url U --queue Q            add the standard job set through bullmq's Queue; prints ids
+  work    --url U --queue Q --count N  run a bullmq Worker until N jobs finished (or timeout)
+  inspect --url U --queue Q --ids a,b  read jobs back through bullmq's Queue API
+
+Job behaviour is chosen by data["mode"]: "ok" returns {"echo": data}, "fail" always raises,
+"flaky" fails until its attempt number reaches data["okOn"], "unrecoverable" raises
+UnrecoverableError.
+"""
+import argparse
+import asyncio
+import json
+import sys
+import time
+
+import bullmq
+from bullmq import Queue, Worker, UnrecoverableError
+
+PINNED = "3.4.4"
+
+
+def conn(url):
+    return {"connection": url, "prefix": "bull"}
+
+
+async def add(args):
+    q = Queue(args.queue, conn(args.url))
+    ids = {}
+    ids["ok"] = (await q.add("create-order", {"orderId": "py-1", "mode": "ok"})).id
+    ids["delayed"] = (await q.add("create-order", {"orderId": "py-2", "mode": "ok"}, {"delay": 300})).id
+    ids["prio"] = (await q.add("create-order", {"orderId": "py-3", "mode": "ok"}, {"priority": 2})).id
+    ids["flaky"] = (await q.add("create-order", {"orderId": "py-4", "mode": "flaky", "okOn": 2},
+                                {"attempts": 3, "backoff": {"type": "exponential", "delay": 100}})).id
+    ids["fail"] = (await q.add("create-order", {"orderId": "py-5", "mode": "fail"},
+                               {"attempts": 2, "backoff": 50})).id
+    ids["unrecoverable"] = (await q.add("create-order", {"orderId": "py-6", "mode": "unrecoverable"},
+                                        {"attempts": 5})).id
+    ids["custom"] = (await q.add("cancel-order", {"orderId": "py-7", "mode": "ok"}, {"jobId": "ord-py-7"})).id
+    again = (await q.add("cancel-order", {"orderId": "py-7b", "mode": "ok"}, {"jobId": "ord-py-7"})).id
+    ids["customAgain"] = again
+    await q.close()
+    return ids
+
+
+async def work(args):
+    finished = {"n": 0}
+
+    async def process(job, token):
+        data = job.data or {}
+        mode = data.get("mode", "ok")
+        if mode == "fail":
+            raise Exception("boom " + str(job.attemptsMade + 1))
+        if mode == "unrecoverable":
+            raise UnrecoverableError("cannot ever work")
+        if mode == "flaky" and job.attemptsMade + 1 < int(data.get("okOn", 1)):
+            raise Exception("flaky " + str(job.attemptsMade + 1))
+        return {"echo": data, "by": "python"}
+
+    w = Worker(args.queue, process, {**conn(args.url), "stalledInterval": 5000})
+    q = Queue(args.queue, conn(args.url))
+    # Finished = in completed or failed, read back from Redis (retries do not count).
+    deadline = time.time() + args.timeout
+    while time.time() < deadline:
+        c = await q.getJobCounts("completed", "failed")
+        finished["n"] = c["completed"] + c["failed"]
+        if finished["n"] >= args.count:
+            break
+        await asyncio.sleep(0.05)
+    await w.close()
+    await q.close()
+    return {"finished": finished["n"]}
+
+
+async def inspect(args):
+    q = Queue(args.queue, conn(args.url))
+    out = {"counts": await q.getJobCounts("completed", "failed", "waiting", "active", "delayed", "prioritized")}
+    jobs = {}
+    for jid in [x for x in args.ids.split(",") if x]:
+        j = await q.getJob(jid)
+        if j is None:
+            jobs[jid] = None
+            continue
+        jobs[jid] = {
+            "name": j.name, "data": j.data, "state": await j.getState(),
+            "attemptsMade": j.attemptsMade, "attemptsStarted": getattr(j, "attemptsStarted", None),
+            "returnvalue": j.returnvalue, "failedReason": j.failedReason,
+            "timestamp": j.timestamp, "processedOn": j.processedOn, "finishedOn": j.finishedOn,
+            "stacktrace": j.stacktrace, "opts": j.opts,
+        }
+    out["jobs"] = jobs
+    await q.close()
+    return out
+
+
+def main():
+    if bullmq.__version__ != PINNED:
+        print(json.dumps({"error": f"bullmq {bullmq.__version__} installed, {PINNED} required"}))
+        sys.exit(3)
+    p = argparse.ArgumentParser()
+    p.add_argument("cmd", choices=["add", "work", "inspect"])
+    p.add_argument("--url", required=True)
+    p.add_argument("--queue", required=True)
+    p.add_argument("--count", type=int, default=0)
+    p.add_argument("--ids", default="")
+    p.add_argument("--timeout", type=float, default=30)
+    args = p.parse_args()
+    fn = {"add": add, "work": work, "inspect": inspect}[args.cmd]
+    print(json.dumps(asyncio.run(fn(args))))
+
+
+if __name__ == "__main__":
+    main()
