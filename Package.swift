@@ -38,12 +38,12 @@ let package = Package(
         // Processes.
         .executableTarget(name: "AuthSvc", dependencies: ["RPC", "Runtime", "Store", "Crypto", "Domain"]),
         .executableTarget(name: "WalletSvc", dependencies: ["RPC", "Runtime", "Store", "Domain"]),
-        .executableTarget(name: "OrderSvc", dependencies: ["RPC", "Runtime", "Store", "Queue", "Domain", "Crypto"]),
+        .executableTarget(name: "OrderSvc", dependencies: ["RPC", "Runtime", "Store", "Queue", "Domain", "Crypto", "CSQLite"]),
         .executableTarget(name: "ParcelXSvc", dependencies: ["RPC", "Runtime", "Store", "Queue", "Domain", "ParcelXAPI"]),
         .executableTarget(name: "Gateway", dependencies: ["RPC", "Runtime", "HTTPServer", "Crypto", "Domain", "Queue", "Redis"]),
         .executableTarget(name: "ParcelXSandbox", dependencies: ["HTTPServer", "Runtime", "ParcelXAPI", "JSON"]),
         .executableTarget(name: "oopsctl", dependencies: ["RPC", "Runtime", "JSON", "Domain"]),
-        .executableTarget(name: "bench", dependencies: ["RPC", "Runtime", "JSON", "Store", "Queue", "Redis", "Domain", "Crypto"]),
+        .executableTarget(name: "bench", dependencies: ["RPC", "Runtime", "JSON", "Store", "Queue", "Redis", "Domain", "Crypto", "CSQLite"]),
 
         // Test helpers shared by test targets: redis-server on a free port, temp dirs, child processes.
         .target(name: "TestSupport", dependencies: ["Runtime", "JSON"], path: "Tests/Support"),
@@ -55,7 +55,7 @@ let package = Package(
         .testTarget(name: "StoreTests", dependencies: ["Store", "JSON", "Runtime", "TestSupport"]),
         .testTarget(name: "QueueTests", dependencies: ["Queue", "Redis", "JSON", "Runtime", "TestSupport"]),
         .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "Runtime", "TestSupport", "JSON", "ParcelXAPI"]),
-        .testTarget(name: "CryptoTests", dependencies: ["Crypto"]),
+        .testTarget(name: "CryptoTests", dependencies: ["Crypto", "JSON"]),
         .testTarget(name: "DomainTests", dependencies: ["Domain", "ParcelXAPI", "JSON"]),
         .testTarget(name: "SystemTests", dependencies: ["JSON", "RPC", "Runtime", "Redis", "Queue", "TestSupport", "Crypto"]),
     ],

@@ -26,79 +26,135 @@ final class HTTPMetrics: Sendable {
     var snapshot: [String: Series] { series.current }
 }
 
-/// Renders `/metrics` in the Prometheus text format: the Gateway's own HTTP series, and each live
-/// service instance's RPC series (scraped over `rpc.metrics`, labelled by service and instance;
-/// a dead instance simply disappears).
-enum MetricsExporter {
+/// Prometheus text exposition (format 0.0.4), built family by family so each metric name has
+/// one HELP and one TYPE line whatever number of instances report it.
+struct Exposition {
+    private var order: [String] = []
+    private var families: [String: (type: String, help: String, lines: [String])] = [:]
+
     static func esc(_ s: String) -> String {
         s.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"").replacingOccurrences(of: "\n", with: "\\n")
     }
 
-    static func fmt(_ d: Double) -> String {
-        if d.isInfinite { return "+Inf" }
+    static func labels(_ l: [(String, String)]) -> String {
+        l.isEmpty ? "" : "{" + l.map { "\($0.0)=\"\(esc($0.1))\"" }.joined(separator: ",") + "}"
+    }
+
+    static func num(_ d: Double) -> String {
+        if d.isInfinite { return d > 0 ? "+Inf" : "-Inf" }
+        if d.isNaN { return "NaN" }
+        if d == d.rounded() && abs(d) < 1e15 { return String(Int64(d)) }
         return String(d)
     }
 
-    static func render(_ g: Gateway) -> String {
-        var out = ""
-        out += "# HELP oops_http_requests_total HTTP requests served by the Gateway.\n# TYPE oops_http_requests_total counter\n"
-        let snap = g.metrics.snapshot.sorted { $0.key < $1.key }
-        for (k, s) in snap {
-            let parts = k.split(separator: "\u{1}")
-            out += "oops_http_requests_total{route=\"\(esc(String(parts[0])))\",status=\"\(parts[1])\"} \(s.count)\n"
+    mutating func family(_ name: String, _ type: String, _ help: String) {
+        if families[name] == nil {
+            order.append(name)
+            families[name] = (type, help, [])
         }
-        out += "# HELP oops_http_request_duration_seconds HTTP request latency.\n# TYPE oops_http_request_duration_seconds histogram\n"
+    }
+
+    mutating func sample(_ name: String, _ labels: [(String, String)], _ value: Double, family: String? = nil) {
+        families[family ?? name]?.lines.append("\(name)\(Exposition.labels(labels)) \(Exposition.num(value))")
+    }
+
+    mutating func histogram(_ name: String, _ labels: [(String, String)], bounds: [Double], buckets: [Int64], sum: Double, count: Int64) {
+        var cum: Int64 = 0
+        for (i, ub) in (bounds + [Double.infinity]).enumerated() where i < buckets.count {
+            cum += buckets[i]
+            sample(name + "_bucket", labels + [("le", Exposition.num(ub))], Double(cum), family: name)
+        }
+        sample(name + "_sum", labels, sum, family: name)
+        sample(name + "_count", labels, Double(count), family: name)
+    }
+
+    var text: String {
+        var out = ""
+        for n in order {
+            let f = families[n]!
+            out += "# HELP \(n) \(f.help)\n# TYPE \(n) \(f.type)\n"
+            for l in f.lines { out += l + "\n" }
+        }
+        return out
+    }
+}
+
+/// Renders `/metrics` for the whole system: the Gateway's HTTP series, and for every live
+/// service instance (scraped over `rpc.metrics`, labelled by service and instance) its RPC
+/// series and its own counters, gauges and histograms. A dead instance simply disappears.
+enum MetricsExporter {
+    static func render(_ g: Gateway) -> String {
+        var x = Exposition()
+        x.family("oops_http_requests_total", "counter", "HTTP requests served by the Gateway, by route and status.")
+        x.family("oops_http_request_duration_seconds", "histogram", "HTTP request latency at the Gateway, by route.")
+        let snap = g.metrics.snapshot.sorted { $0.key < $1.key }
         var byRoute: [String: HTTPMetrics.Series] = [:]
         for (k, s) in snap {
-            let r = String(k.split(separator: "\u{1}")[0])
-            var x = byRoute[r] ?? HTTPMetrics.Series()
-            x.count += s.count
-            x.sum += s.sum
-            for i in 0..<x.hist.count { x.hist[i] += s.hist[i] }
-            byRoute[r] = x
+            let parts = k.split(separator: "\u{1}").map(String.init)
+            x.sample("oops_http_requests_total", [("route", parts[0]), ("status", parts[1])], Double(s.count))
+            var r = byRoute[parts[0]] ?? HTTPMetrics.Series()
+            r.count += s.count
+            r.sum += s.sum
+            for i in 0..<r.hist.count { r.hist[i] += s.hist[i] }
+            byRoute[parts[0]] = r
         }
         for (r, s) in byRoute.sorted(by: { $0.key < $1.key }) {
-            var cum: Int64 = 0
-            for (i, ub) in (RPCStats.buckets + [Double.infinity]).enumerated() {
-                cum += s.hist[i]
-                out += "oops_http_request_duration_seconds_bucket{route=\"\(esc(r))\",le=\"\(fmt(ub))\"} \(cum)\n"
-            }
-            out += "oops_http_request_duration_seconds_sum{route=\"\(esc(r))\"} \(s.sum)\n"
-            out += "oops_http_request_duration_seconds_count{route=\"\(esc(r))\"} \(s.count)\n"
+            x.histogram("oops_http_request_duration_seconds", [("route", r)], bounds: RPCStats.buckets, buckets: s.hist, sum: s.sum, count: s.count)
         }
-        // RPC series of every live instance.
-        var calls = "# HELP oops_rpc_calls_total RPC calls handled, by service, instance, method and outcome.\n# TYPE oops_rpc_calls_total counter\n"
-        var lat = "# HELP oops_rpc_duration_seconds RPC handling latency.\n# TYPE oops_rpc_duration_seconds histogram\n"
-        var up = "# HELP oops_service_up Whether a service instance answered the scrape.\n# TYPE oops_service_up gauge\n"
+        x.family("oops_service_up", "gauge", "1 for every service instance that answered this scrape.")
+        x.family("oops_rpc_calls_total", "counter", "RPC calls handled, by service, instance, method and outcome (ok or the error code).")
+        x.family("oops_rpc_duration_seconds", "histogram", "RPC handling latency, by service, instance and method.")
+
+        // Scrape every instance in parallel, with a short deadline each.
+        var targets: [(String, String, String)] = []
         for s in ServiceName.all {
-            let client = g.client(s)
-            for p in client.instancePaths() {
+            for p in g.client(s).instancePaths() {
                 let inst = String(((p as NSString).lastPathComponent as NSString).deletingPathExtension.split(separator: "-").last ?? "0")
-                guard let m = try? client.call(instancePath: p, "rpc.metrics", ctx: .new(timeoutMs: 500)) else {
-                    continue
-                }
-                up += "oops_service_up{service=\"\(s)\",instance=\"\(inst)\"} 1\n"
-                let bounds = (m["bucketBounds"]?.arrayValue ?? []).compactMap { $0.doubleValue } + [Double.infinity]
-                for (method, v) in (m["methods"]?.objectValue ?? [:]).sorted(by: { $0.key < $1.key }) {
-                    for (o, c) in (v["outcomes"]?.objectValue ?? [:]).sorted(by: { $0.key < $1.key }) {
-                        calls += "oops_rpc_calls_total{service=\"\(s)\",instance=\"\(inst)\",method=\"\(esc(method))\",outcome=\"\(esc(o))\"} \(c.intValue ?? 0)\n"
-                    }
-                    var cum: Int64 = 0
-                    let hist = v["buckets"]?.arrayValue ?? []
-                    for (i, ub) in bounds.enumerated() where i < hist.count {
-                        cum += hist[i].intValue ?? 0
-                        lat += "oops_rpc_duration_seconds_bucket{service=\"\(s)\",instance=\"\(inst)\",method=\"\(esc(method))\",le=\"\(fmt(ub))\"} \(cum)\n"
-                    }
-                    lat += "oops_rpc_duration_seconds_sum{service=\"\(s)\",instance=\"\(inst)\",method=\"\(esc(method))\"} \(v["sum"]?.doubleValue ?? 0)\n"
-                    lat += "oops_rpc_duration_seconds_count{service=\"\(s)\",instance=\"\(inst)\",method=\"\(esc(method))\"} \(v["count"]?.intValue ?? 0)\n"
-                }
-                if let extra = m["gauges"]?.objectValue {
-                    for (name, val) in extra.sorted(by: { $0.key < $1.key }) {
-                        out += "\(name){service=\"\(s)\",instance=\"\(inst)\"} \(val.doubleValue ?? 0)\n"
-                    }
-                }
+                targets.append((s, inst, p))
             }
         }
-        return out + up + calls + lat
+        let results = Locked<[Int: JSON]>([:])
+        let scrape = targets
+        DispatchQueue.concurrentPerform(iterations: scrape.count) { i in
+            let (s, _, p) = scrape[i]
+            if let m = try? g.client(s).call(instancePath: p, "rpc.metrics", ctx: .new(timeoutMs: 800)) {
+                results.withLock { $0[i] = m }
+            }
+        }
+        for (i, (s, inst, _)) in targets.enumerated() {
+            guard let m = results.current[i] else { continue }
+            let base = [("service", s), ("instance", inst)]
+            x.sample("oops_service_up", base, 1)
+            let bounds = (m["bucketBounds"]?.arrayValue ?? []).compactMap { $0.doubleValue }
+            for (method, v) in (m["methods"]?.objectValue ?? [:]).sorted(by: { $0.key < $1.key }) {
+                for (o, c) in (v["outcomes"]?.objectValue ?? [:]).sorted(by: { $0.key < $1.key }) {
+                    x.sample("oops_rpc_calls_total", base + [("method", method), ("outcome", o)], c.doubleValue ?? 0)
+                }
+                x.histogram("oops_rpc_duration_seconds", base + [("method", method)], bounds: bounds,
+                            buckets: (v["buckets"]?.arrayValue ?? []).map { $0.intValue ?? 0 }, sum: v["sum"]?.doubleValue ?? 0, count: v["count"]?.intValue ?? 0)
+            }
+            let proc = m["process"] ?? .null
+            let help = proc["help"]?.objectValue ?? [:]
+            func lbl(_ j: JSON?) -> [(String, String)] {
+                base + (j?.objectValue ?? [:]).sorted { $0.key < $1.key }.map { ($0.key, $0.value.stringValue ?? "") }
+            }
+            for c in proc["counters"]?.arrayValue ?? [] {
+                guard let n = c["name"]?.stringValue else { continue }
+                x.family(n, "counter", help[n]?.stringValue ?? n)
+                x.sample(n, lbl(c["labels"]), c["value"]?.doubleValue ?? 0)
+            }
+            for c in proc["gauges"]?.arrayValue ?? [] {
+                guard let n = c["name"]?.stringValue else { continue }
+                x.family(n, "gauge", help[n]?.stringValue ?? n)
+                x.sample(n, lbl(c["labels"]), c["value"]?.doubleValue ?? 0)
+            }
+            for h in proc["histograms"]?.arrayValue ?? [] {
+                guard let n = h["name"]?.stringValue else { continue }
+                x.family(n, "histogram", help[n]?.stringValue ?? n)
+                x.histogram(n, lbl(h["labels"]), bounds: bounds.isEmpty ? RPCStats.buckets : bounds,
+                            buckets: (h["buckets"]?.arrayValue ?? []).map { $0.intValue ?? 0 }, sum: h["sum"]?.doubleValue ?? 0, count: h["count"]?.intValue ?? 0)
+            }
+        }
+        return x.text
     }
 }

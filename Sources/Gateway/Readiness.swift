@@ -51,8 +51,18 @@ enum Readiness {
             services[s] = ["healthy": .int(Int64(healthy)), "instances": .array(inst)]
         }
         if !redisOK { ready = false }
+        // Firing alerts, gathered from the instances' health checks (information; readiness is unaffected).
+        var alerts: [JSON] = []
+        for inst in results.current[ServiceName.parcelx] ?? [] {
+            if let a = inst["checks"]?["failedJobSpike"], a["firing"] == true {
+                var x = a
+                x["ok"] = nil
+                x["instance"] = inst["instanceName"]
+                alerts.append(x)
+            }
+        }
         var redis: JSON = ["ok": .bool(redisOK)]
         if let e = redisError { redis["error"] = .string(e) }
-        return ["status": .string(ready ? "ok" : "unavailable"), "services": .object(services), "redis": redis]
+        return ["status": .string(ready ? "ok" : "unavailable"), "services": .object(services), "redis": redis, "alerts": .array(alerts)]
     }
 }

@@ -89,7 +89,15 @@ final class OrderService: Sendable {
             // The same (user, clientOrderId) arrived at the same instant elsewhere.
             return (false, try replay(existing, fingerprint: fp, ctx))
         case .created(let order):
-            return (true, OrderView.public(try drive(order, ctx)))
+            do {
+                let o = OrderView.public(try drive(order, ctx))
+                Metrics.shared.increment("oops_orders_created_total")
+                Metrics.shared.increment("oops_order_charges_paise_total", by: charge)
+                return (true, o)
+            } catch {
+                Metrics.shared.increment("oops_orders_refused_total", ["reason": error.reason ?? "error"])
+                throw error
+            }
         }
     }
 
@@ -100,6 +108,7 @@ final class OrderService: Sendable {
     }
 
     private func replay(_ existing: JSON, fingerprint: String, _ ctx: RPCContext) throws(RPCError) -> JSON {
+        Metrics.shared.increment("oops_orders_replayed_total", ["sameFingerprint": existing["fingerprint"]?.stringValue == fingerprint ? "true" : "false"])
         guard existing["fingerprint"]?.stringValue == fingerprint else {
             throw RPCError.conflict("client_order_id_reused", "clientOrderId was already used with a different payload")
         }
@@ -171,6 +180,7 @@ final class OrderService: Sendable {
                 let updated: JSON?
                 do { updated = try repo.update(orderId, where: .eq("status", .string(status)), u) } catch { throw storeFailure(error, ctx) }
                 guard let x = updated else { continue }  // it moved meanwhile: look again
+                Metrics.shared.increment("oops_orders_cancel_requested_total")
                 try enqueueCancel(x, ctx)
                 return OrderView.public((try? repo.get(orderId)) ?? x)
             default:
@@ -251,7 +261,10 @@ final class OrderService: Sendable {
         }
         let updated: JSON?
         do { updated = try repo.update(id, where: .in("status", from), u) } catch { throw storeFailure(error, ctx) }
-        if let x = updated { return ["applied": true, "order": x] }
+        if let x = updated {
+            if let to = p["to"]?.stringValue { Metrics.shared.increment("oops_order_transitions_total", ["to": to]) }
+            return ["applied": true, "order": x]
+        }
         return ["applied": false, "order": ((try? repo.get(id)) ?? nil) ?? current]
     }
 
@@ -276,7 +289,10 @@ final class OrderService: Sendable {
                 }
             }
         }
-        if n > 0 { log.info("recovery finished interrupted orders", ["count": .int(Int64(n))]) }
+        if n > 0 {
+            log.info("recovery finished interrupted orders", ["count": .int(Int64(n))])
+            Metrics.shared.increment("oops_orders_recovered_total", by: Int64(n))
+        }
         return n
     }
 }

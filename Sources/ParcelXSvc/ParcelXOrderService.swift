@@ -83,6 +83,8 @@ final class ParcelXOrderService: Sendable {
         else { outcome = "business_failure" }
         let msg = ex.responseBody.flatMap { ParcelXMessage.first(in: $0) } ?? ex.error
         let resId = try logs.logResponse(requestLogId: reqId, orderId: orderId, exchange: ex, outcome: outcome, message: msg)
+        Metrics.shared.increment("oops_provider_calls_total", ["operation": op.rawValue, "outcome": outcome])
+        Metrics.shared.observe("oops_provider_call_duration_seconds", ["operation": op.rawValue], seconds: Double(ex.durationMs) / 1000)
         log.info("provider call", requestId: j.requestId, ["orderId": .string(orderId), "operation": .string(op.rawValue), "outcome": .string(outcome),
                                                            "httpStatus": ex.httpStatus.map { .int(Int64($0)) } ?? .null, "durationMs": .int(Int64(ex.durationMs))])
         return (ex, reqId, resId)

@@ -26,16 +26,51 @@ ServiceHost.main(name: ServiceName.parcelx) { env in
         }
         return id
     }
+    let spike = FailureSpikeMonitor(windowMs: Int64(c.int("OOPS_ALERT_FAILED_JOBS_WINDOW_S", default: 300)) * 1000,
+                                    threshold: c.int("OOPS_ALERT_FAILED_JOBS_THRESHOLD", default: 20),
+                                    webhook: URL(string: c.string("OOPS_ALERT_WEBHOOK_URL", default: "")), log: env.log)
+    let alertTicker = PeriodicTask(name: "alerts", intervalMs: 1000) { spike.evaluate() }
+    let m = Metrics.shared
+    m.describe("oops_queue_jobs", "Jobs in each state of each queue, read at scrape time.")
+    m.describe("oops_queue_jobs_completed_total", "Jobs completed by this worker process.")
+    m.describe("oops_queue_jobs_failed_total", "Jobs that failed for good (attempts exhausted or not retryable).")
+    m.describe("oops_queue_jobs_retried_total", "Failed attempts that will be retried.")
+    m.describe("oops_provider_calls_total", "ParcelX calls by operation and outcome.")
+    m.describe("oops_provider_call_duration_seconds", "ParcelX call latency by operation.")
+    m.describe("oops_alert_firing", "1 while an alert fires.")
+    m.gauges {
+        var out: [(String, [String: String], Double)] = [("oops_alert_firing", ["alert": "failed_job_spike"], spike.firing ? 1 : 0)]
+        for q in [createQueue, cancelQueue] {
+            guard let counts = try? q.counts().json.objectValue else { continue }
+            for (state, n) in counts { out.append(("oops_queue_jobs", ["queue": q.name, "state": state], n.doubleValue ?? 0)) }
+            out.append(("oops_queue_paused", ["queue": q.name], ((try? q.isPaused()) ?? false) ? 1 : 0))
+        }
+        return out
+    }
+    /// Counts every job outcome per queue and feeds failures to the spike alert.
+    @Sendable func measured(_ queue: String, _ job: Job, _ body: () throws -> String) throws -> String {
+        do {
+            let r = try body()
+            m.increment("oops_queue_jobs_completed_total", ["queue": queue])
+            return r
+        } catch {
+            let attempts = Int(job.opts["attempts"]?.intValue ?? Int64(QueueDefaults.standard.attempts))
+            let final = error is UnrecoverableError || job.attemptsMade + 1 >= attempts
+            m.increment(final ? "oops_queue_jobs_failed_total" : "oops_queue_jobs_retried_total", ["queue": queue])
+            spike.recordFailure(queue: queue)
+            throw error
+        }
+    }
     var wopts = WorkerOptions()
     wopts.logger = env.log
     wopts.name = "parcelx-\(c.instance)"
     let createWorker = try Worker(queueName: QueueNames.orders, prefix: QueueNames.prefix, redisURL: c.redisURL,
                                   concurrency: c.int("OOPS_PARCELX_CREATE_CONCURRENCY", default: 16), options: wopts) { job in
-        try service.processParcelXOrder(orderId: orderId(job), job: job).serialized()
+        try measured(QueueNames.orders, job) { try service.processParcelXOrder(orderId: orderId(job), job: job).serialized() }
     }
     let cancelWorker = try Worker(queueName: QueueNames.cancellations, prefix: QueueNames.prefix, redisURL: c.redisURL,
                                   concurrency: c.int("OOPS_PARCELX_CANCEL_CONCURRENCY", default: 4), options: wopts) { job in
-        try service.processParcelXOrderCancellation(orderId: orderId(job), job: job).serialized()
+        try measured(QueueNames.cancellations, job) { try service.processParcelXOrderCancellation(orderId: orderId(job), job: job).serialized() }
     }
     createWorker.start()
     cancelWorker.start()
@@ -44,6 +79,7 @@ ServiceHost.main(name: ServiceName.parcelx) { env in
         cancelQueue.close()
         store.close()
     }
+    env.lifecycle.onStop("alerts") { alertTicker.stop() }
     env.lifecycle.onStop("workers") {
         createWorker.stop(graceMs: 20_000)
         cancelWorker.stop(graceMs: 20_000)
@@ -57,7 +93,9 @@ ServiceHost.main(name: ServiceName.parcelx) { env in
         }
     }
     let queues = [QueueNames.orders: createQueue, QueueNames.cancellations: cancelQueue]
-    return ServiceParts(methods: [providerLogs] + QueueAdmin.methods(queues)) {
+    let alerts = Method("queues.alerts", summary: "Alert states of the queue consumers (failed-job spike)", roles: [.admin, .system],
+                        params: .empty, result: .anything) { _, _ in .array([spike.state]) }
+    return ServiceParts(methods: [providerLogs, alerts] + QueueAdmin.methods(queues)) {
         var checks: [String: JSON] = [:]
         do { try store.ping(); checks["store"] = ["ok": true, "backend": .string(store.backend)] } catch {
             checks["store"] = ["ok": false, "error": .string(String(describing: error))]
@@ -66,6 +104,10 @@ ServiceHost.main(name: ServiceName.parcelx) { env in
             checks["redis"] = ["ok": false, "error": .string(String(describing: error))]
         }
         checks["workers"] = ["ok": true, "active": .int(Int64(createWorker.activeJobIds.count + cancelWorker.activeJobIds.count))]
+        // An alert is information for operators, not a reason to take the instance out of service.
+        var alert = spike.state
+        alert["ok"] = true
+        checks["failedJobSpike"] = alert
         return checks
     }
 }

@@ -166,7 +166,12 @@ public final class Dispatcher: Sendable {
         case .success: outcome = "ok"
         case .failure(let e): outcome = String(e.code)
         }
-        stats.record(method: methodsWithBuiltins[name] != nil ? name : "unknown", outcome: outcome, nanos: Clock.monotonicNanos() - t0)
+        let dt = Clock.monotonicNanos() - t0
+        stats.record(method: methodsWithBuiltins[name] != nil ? name : "unknown", outcome: outcome, nanos: dt)
+        if log.minLevel <= .debug {
+            log.debug("rpc call", requestId: ctx.requestId, ["method": .string(name), "outcome": .string(outcome), "durationUs": .int(Int64(dt / 1000)),
+                                                            "actor": .string(ctx.actor.map { "\($0.role.rawValue):\($0.userId)" } ?? "none")])
+        }
         return r
     }
 
@@ -183,7 +188,10 @@ public final class Dispatcher: Sendable {
         switch name {
         case "rpc.discover": return .success(openRPC())
         case "rpc.health": return .success(health())
-        case "rpc.metrics": return .success(stats.json)
+        case "rpc.metrics":
+            var m = stats.json
+            m["process"] = Metrics.shared.json
+            return .success(m)
         default: break
         }
         do {

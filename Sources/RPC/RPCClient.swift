@@ -31,6 +31,8 @@ public final class RPCClient: Sendable {
         let now = Clock.monotonicNanos()
         // One thread rescans the directory at a time; the others go on with the list they have.
         let due = endpoints.withLock { st -> Bool in
+            // Until the first scan has filled the list, every caller scans (they would find nothing otherwise).
+            if st.scannedAt == 0 { return true }
             if st.scanning { return false }
             if force || Clock.elapsed(from: st.scannedAt, to: now) > rescanNanos {
                 st.scanning = true

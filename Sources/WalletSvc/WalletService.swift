@@ -143,9 +143,10 @@ final class WalletService: Sendable {
         }
     }
 
+    /// `amountPaise` is signed and bounded by the handler's schema (never Int64.min).
     func adjust(userId: String, amountPaise: Int64, note: String, adjustmentId: String, actor: JSON, deadline: Deadline) throws -> Posting {
         let req = PostingRequest(userId: userId, type: amountPaise > 0 ? .credit : .debit, reason: .adjustment, ref: "adjust:\(adjustmentId)",
-                                 amountPaise: amountPaise.magnitude > UInt64(Int64.max) ? Int64.max : Int64(amountPaise.magnitude),
+                                 amountPaise: amountPaise < 0 ? -amountPaise : amountPaise,
                                  actor: actor, note: note, conflictReason: "adjustment_id_reused")
         return try locks.with(userId, deadline: deadline) { try post(req, deadline: deadline) }
     }

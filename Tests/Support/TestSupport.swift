@@ -195,6 +195,8 @@ public final class ProcessSet: @unchecked Sendable {
         e["OOPS_INSTANCE"] = "\(instance)"
         for (k, v) in extraEnv { e[k] = v }
         let key = "\(service)-\(instance)"
+        // A socket left by a killed instance must not count as the new one being up.
+        unlink("\(runDir)/\(key).sock")
         let c = try ChildProcess(bin, [], env: e, logFile: "\(dir.path)/\(key).log", name: key)
         children.withLock { $0[key] = c }
         let sock = "\(runDir)/\(key).sock"
@@ -350,5 +352,67 @@ public final class OOPSSystem: @unchecked Sendable {
             "package": ["weightGrams": 1200, "lengthCm": 20, "widthCm": 15, "heightCm": 10],
             "items": [["sku": "SKU-1", "name": "Tea", "quantity": 2, "pricePaise": 25000]],
         ]
+    }
+}
+
+// MARK: - crash helpers (chaos tests)
+
+extension ProcessSet {
+    /// Kills instance `instance` of `service` with SIGKILL, as a crash would, keeps its log as
+    /// `<key>.log.<n>` (a restart truncates the log), and starts it again on the same socket.
+    /// The dead process's socket file is removed first, so the wait is for the new one.
+    @discardableResult
+    public func crashAndRestart(_ service: String, instance: Int = 0, extraEnv: [String: String] = [:]) throws -> ChildProcess {
+        let key = "\(service)-\(instance)"
+        child(key)?.kill9()
+        keepLog(key)
+        unlink("\(runDir)/\(key).sock")
+        return try start(service, instance: instance, extraEnv: extraEnv)
+    }
+
+    /// Kills the binary started under `key` with SIGKILL and starts it again with the same
+    /// arguments (the Gateway, the sandbox); the caller waits for readiness.
+    @discardableResult
+    public func crashAndRestartBinary(_ name: String, key: String, args: [String] = [], extraEnv: [String: String] = [:]) throws -> ChildProcess {
+        child(key)?.kill9()
+        keepLog(key)
+        return try startBinary(name, key: key, args: args, extraEnv: extraEnv)
+    }
+
+    /// Every log of `key` so far, older runs first: what `crashAndRestart` set aside, then the live one.
+    public func allLogs(_ key: String) -> String {
+        let names = ((try? FileManager.default.contentsOfDirectory(atPath: dir.path)) ?? [])
+            .filter { $0.hasPrefix("\(key).log.") }
+            .sorted { (Int($0.split(separator: ".").last ?? "") ?? 0) < (Int($1.split(separator: ".").last ?? "") ?? 0) }
+        return names.map { (try? String(contentsOfFile: "\(dir.path)/\($0)", encoding: .utf8)) ?? "" }.joined() + log(key)
+    }
+
+    private func keepLog(_ key: String) {
+        let fm = FileManager.default
+        var n = 1
+        while fm.fileExists(atPath: "\(dir.path)/\(key).log.\(n)") { n += 1 }
+        try? fm.moveItem(atPath: "\(dir.path)/\(key).log", toPath: "\(dir.path)/\(key).log.\(n)")
+    }
+}
+
+extension OOPSSystem {
+    /// Kills the Gateway with SIGKILL and starts it again; true once `/healthz` answers.
+    @discardableResult
+    public func crashAndRestartGateway(timeoutMs: Int = 15_000) throws -> Bool {
+        try procs.crashAndRestartBinary("Gateway", key: "gateway")
+        return waitUntil(timeoutMs: timeoutMs, intervalMs: 50) { HTTP.request("GET", "\(self.base)/healthz", timeoutS: 2).status == 200 }
+    }
+
+    /// Sets the sandbox's load knobs (`latencyMs`, `failureRate`, `timeoutMs`); the HTTP status.
+    @discardableResult
+    public func configureSandbox(latencyMs: Int = 0, failureRate: Double = 0, timeoutMs: Int? = nil) -> Int {
+        var body: [String: JSON] = ["latencyMs": .int(Int64(latencyMs)), "failureRate": .double(failureRate)]
+        if let t = timeoutMs { body["timeoutMs"] = .int(Int64(t)) }
+        return HTTP.request("POST", sandbox + "/__sandbox/config", body: .object(body)).status
+    }
+
+    /// Every shipment the sandbox holds.
+    public func sandboxShipments() -> [JSON] {
+        HTTP.request("GET", sandbox + "/__sandbox/shipments").body["shipments"]?.arrayValue ?? []
     }
 }

@@ -29,6 +29,9 @@ final class WalletIntegrationTests: XCTestCase {
 
     func client() -> WalletRPC {
         let c = RPCClient(runDir: ps.runDir, service: "wallet", poolSize: 4)
+        // Scan the run dir once up front: while a fresh client's first scan runs, concurrent
+        // callers see an empty instance list (reported to the RPC owner).
+        _ = c.instancePaths()
         clients.append(c)
         return WalletRPC(client: c, runDir: ps.runDir)
     }
