@@ -248,8 +248,11 @@ final class WalletService: Sendable {
             case .created:
                 crashIfArmed(.afterInsert, ref: entry.ref)
                 guard let applied = try settle(entryId: entry.id, userId: req.userId, deadline: deadline) else {
+                    Metrics.shared.increment("oops_wallet_refused_total", ["reason": "insufficient_balance"])
                     throw Self.insufficient
                 }
+                Metrics.shared.increment("oops_wallet_postings_total", ["reason": req.reason.rawValue, "type": req.type.rawValue])
+                Metrics.shared.increment("oops_wallet_paise_total", ["reason": req.reason.rawValue, "type": req.type.rawValue], by: req.amountPaise)
                 return Posting(created: true, entry: applied, balancePaise: applied.balanceAfterPaise ?? 0)
             case .duplicate(let existing):
                 guard existing.userId == req.userId, existing.type == req.type, existing.reason == req.reason,
