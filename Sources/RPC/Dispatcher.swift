@@ -12,7 +12,6 @@ public final class Dispatcher: Sendable {
     private let log: Logger
     private let startedAt = Clock.monotonicNanos()
     private let draining = Locked(false)
-    private let healthChecks: @Sendable () -> [String: JSON]
     public let stats = RPCStats()
 
     public init(service: String, instance: Int, version: String = "0.1.0", methods: [Method], log: Logger,
@@ -21,7 +20,6 @@ public final class Dispatcher: Sendable {
         self.instance = instance
         self.version = version
         self.log = log
-        self.healthChecks = healthChecks
         var m: [String: Method] = [:]
         for x in methods { m[x.name] = x }
         self.methods = m
@@ -33,18 +31,33 @@ public final class Dispatcher: Sendable {
                                              ("version", .string()), ("uptimeMs", .int()), ("checks", .anything)])) { _, _ in .null }
         let metrics = Method("rpc.metrics", summary: "Call counters and latency histograms of this instance", roles: [.admin, .system],
                              params: .empty, result: .anything) { _, _ in .null }
-        self.methodsWithBuiltins = m.merging(["rpc.discover": discover, "rpc.health": health, "rpc.metrics": metrics]) { a, _ in a }
+        self.builtins = ["rpc.discover": discover, "rpc.health": health, "rpc.metrics": metrics]
+        self.table = Locked(m.merging(builtins) { a, _ in a })
+        self.checks = Locked(healthChecks)
     }
 
-    private let methodsWithBuiltins: [String: Method]
+    private let table: Locked<[String: Method]>
+    private var methodsWithBuiltins: [String: Method] { table.current }
+    private let builtins: [String: Method]
 
     public var methodNames: [String] { methodsWithBuiltins.keys.sorted() }
+
+    /// Replaces the service's own methods (a service that started degraded gets its real
+    /// methods once its dependencies are reachable); the built-ins stay.
+    public func install(methods: [Method], healthChecks: (@Sendable () -> [String: JSON])? = nil) {
+        var m: [String: Method] = [:]
+        for x in methods { m[x.name] = x }
+        let all = m.merging(builtins) { a, _ in a }
+        table.withLock { $0 = all }
+        if let h = healthChecks { checks.withLock { $0 = h } }
+    }
+    private let checks: Locked<@Sendable () -> [String: JSON]>
 
     public func startDraining() { draining.withLock { $0 = true } }
     public var isDraining: Bool { draining.current }
 
     public func health() -> JSON {
-        let checks = healthChecks()
+        let checks = self.checks.current()
         let ok = checks.values.allSatisfy { $0["ok"]?.boolValue ?? true }
         return ["status": .string(ok ? "ok" : "degraded"), "service": .string(service), "instance": .int(Int64(instance)),
                 "version": .string(version), "uptimeMs": .int(Int64((Clock.monotonicNanos() - startedAt) / 1_000_000)),

@@ -24,7 +24,7 @@ public struct ServiceParts: Sendable {
 /// `<Svc> [--instance N] [--socket PATH] [--stdio]`. Serves `<run dir>/<name>-<n>.sock`, or one
 /// session on stdin/stdout with `--stdio`; SIGTERM drains and exits 0.
 public enum ServiceHost {
-    public static func main(name: String, build: (ServiceEnvironment) throws -> ServiceParts) -> Never {
+    public static func main(name: String, build: @escaping @Sendable (ServiceEnvironment) throws -> ServiceParts) -> Never {
         var config = Config.fromEnvironment()
         var args = Array(CommandLine.arguments.dropFirst())
         var stdio = false
@@ -46,14 +46,40 @@ public enum ServiceHost {
         let log = Logger(service: name, instance: config.instance, level: config.logLevel)
         let lifecycle = Lifecycle(log: log)
         let env = ServiceEnvironment(name: name, config: config, log: log, lifecycle: lifecycle)
-        let parts: ServiceParts
+        var parts: ServiceParts?
+        var startError: Error?
         do {
             parts = try build(env)
+        } catch let e as TransientStartError where e.isTransient {
+            // A dependency is not reachable yet: serve rpc.health as degraded (so /readyz is red)
+            // and retry, rather than exit into a restart loop.
+            log.error("dependency unavailable at start; serving as not ready and retrying", ["error": .string(String(describing: e))])
+            startError = e
         } catch {
             log.error("cannot start", ["error": .string(String(describing: error))])
             exit(1)
         }
-        let dispatcher = Dispatcher(service: name, instance: config.instance, methods: parts.methods, log: log, healthChecks: parts.healthChecks)
+        let failing = Locked(startError.map { String(describing: $0) })
+        let degradedChecks: @Sendable () -> [String: JSON] = {
+            let e: JSON = .string(failing.current ?? "starting")
+            return ["startup": .object(["ok": .bool(false), "error": e])]
+        }
+        let dispatcher = Dispatcher(service: name, instance: config.instance, methods: parts?.methods ?? [], log: log,
+                                    healthChecks: parts?.healthChecks ?? degradedChecks)
+        if parts == nil {
+            let retry = PeriodicTask(name: "start-retry", intervalMs: 2000, initialDelayMs: 2000) {
+                guard failing.current != nil else { return }
+                do {
+                    let p = try build(env)
+                    dispatcher.install(methods: p.methods, healthChecks: p.healthChecks)
+                    failing.withLock { $0 = nil }
+                    log.info("dependencies reachable; serving")
+                } catch {
+                    failing.withLock { $0 = String(describing: error) }
+                }
+            }
+            lifecycle.onStop("start retry") { retry.stop() }
+        }
         var limits = ServerLimits()
         limits.maxLineBytes = config.rpcMaxLineBytes
         limits.idleTimeoutMs = config.rpcIdleTimeoutMs

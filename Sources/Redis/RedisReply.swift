@@ -1,3 +1,5 @@
+import Runtime
+
 /// One RESP reply, copied out of hiredis so it outlives the C reply object.
 public enum RedisReply: Sendable, Equatable {
     /// A bulk string (decoded as UTF-8; everything this project stores is text).
@@ -73,4 +75,8 @@ public struct RedisError: Error, CustomStringConvertible, Sendable {
         let kind: Kind = transient.contains(String(word)) ? .unavailable : .server
         return RedisError(kind, context.isEmpty ? text : "\(context): \(text)")
     }
+}
+
+extension RedisError: TransientStartError {
+    public var isTransient: Bool { isConnectionError }
 }

@@ -102,3 +102,10 @@ public struct RuntimeError: Error, CustomStringConvertible, Sendable {
     public let description: String
     public init(_ d: String) { description = d }
 }
+
+/// An error a process may meet at start because a dependency (MongoDB, Redis) is not reachable
+/// yet. A service meeting one keeps running, reports itself not ready, and retries, instead of
+/// exiting into a restart loop.
+public protocol TransientStartError: Error {
+    var isTransient: Bool { get }
+}

@@ -1,3 +1,5 @@
+import Runtime
+
 /// Why a store operation failed. `description` is safe to show a client; `detail` (driver
 /// messages, paths, SQL) belongs only in server logs.
 public struct StoreError: Error, CustomStringConvertible, Sendable {
@@ -31,4 +33,8 @@ public struct StoreError: Error, CustomStringConvertible, Sendable {
 
     /// Everything known, for the server log only.
     public var debugDescription: String { detail.map { "\(description) (\($0))" } ?? description }
+}
+
+extension StoreError: TransientStartError {
+    public var isTransient: Bool { kind == .unavailable }
 }
