@@ -92,6 +92,35 @@ public final class RPCClient: Sendable {
         }
     }
 
+    /// A pipelined call that does not block: `completion` runs with the answer on a reader
+    /// thread (keep it short). Like `call`, it goes to the least busy live instance and is only
+    /// tried elsewhere when nothing was written. A live server always answers (an expired
+    /// deadline is answered -32054); a lost connection completes it with -32050.
+    public func callAsync(_ method: String, _ params: JSON = .object([:]), ctx: RPCContext,
+                          completion: @escaping @Sendable (Result<JSON, RPCError>) -> Void) {
+        var tried = Set<String>()
+        while true {
+            guard let ep = pick(excluding: tried) else {
+                completion(.failure(RPCError.unavailable("No live instance of \(service)")))
+                return
+            }
+            tried.insert(ep.path)
+            do throws(CallFailure) {
+                try ep.callAsync(method, params, ctx: ctx, completion: completion)
+                return
+            } catch {
+                switch error {
+                case .notWritten:
+                    ep.markDown()
+                    continue
+                case .rpc(let e):
+                    completion(.failure(e))
+                    return
+                }
+            }
+        }
+    }
+
     /// Calls one specific instance (health checks and metrics scrapes address each instance).
     public func call(instancePath: String, _ method: String, _ params: JSON = .object([:]), ctx: RPCContext) throws(RPCError) -> JSON {
         refresh()
@@ -185,6 +214,11 @@ final class Endpoint: Sendable {
         let c = try connection()
         return try c.call(method, params, ctx: ctx)
     }
+
+    func callAsync(_ method: String, _ params: JSON, ctx: RPCContext, completion: @escaping @Sendable (Result<JSON, RPCError>) -> Void) throws(CallFailure) {
+        let c = try connection()
+        try c.callAsync(method, params, ctx: ctx, completion: completion)
+    }
 }
 
 /// A pipelined connection: many calls in flight, answers matched by id on a reader thread.
@@ -192,6 +226,16 @@ final class ClientConnection: Sendable {
     final class Waiter: @unchecked Sendable {
         let sem = DispatchSemaphore(value: 0)
         var result: Result<JSON, RPCError>?
+        /// Set for pipelined calls: run on the reader thread instead of waking a waiting caller.
+        let completion: (@Sendable (Result<JSON, RPCError>) -> Void)?
+        init(completion: (@Sendable (Result<JSON, RPCError>) -> Void)? = nil) { self.completion = completion }
+
+        func finish(_ r: Result<JSON, RPCError>) {
+            if let c = completion { c(r) } else {
+                result = r
+                sem.signal()
+            }
+        }
     }
 
     private let fd: Int32
@@ -211,8 +255,8 @@ final class ClientConnection: Sendable {
         Glibc.shutdown(fd, Int32(SHUT_RDWR))
     }
 
-    func call(_ method: String, _ params: JSON, ctx: RPCContext) throws(CallFailure) -> JSON {
-        let w = Waiter()
+    /// Registers `w` and writes the request. Returns its id; throws when nothing could be written.
+    private func submit(_ method: String, _ params: JSON, ctx: RPCContext, _ w: Waiter) throws(CallFailure) -> Int64 {
         let id: Int64? = st.withLock { s in
             guard s.alive else { return nil }
             let i = s.nextId
@@ -252,6 +296,18 @@ final class ClientConnection: Sendable {
             if off == 0 { throw .notWritten }
             throw .rpc(RPCError.unavailable("Connection to service lost while sending"))
         }
+        return id
+    }
+
+    /// A pipelined call: `completion` runs on the connection's reader thread with the answer,
+    /// or with -32050 if the connection is lost first.
+    func callAsync(_ method: String, _ params: JSON, ctx: RPCContext, completion: @escaping @Sendable (Result<JSON, RPCError>) -> Void) throws(CallFailure) {
+        _ = try submit(method, params, ctx: ctx, Waiter(completion: completion))
+    }
+
+    func call(_ method: String, _ params: JSON, ctx: RPCContext) throws(CallFailure) -> JSON {
+        let w = Waiter()
+        let id = try submit(method, params, ctx: ctx, w)
         let r = w.sem.wait(timeout: .now() + .nanoseconds(Int(min(ctx.deadline.remainingNanos, UInt64(Int.max)))))
         if r == .timedOut {
             let stillPending = st.withLock { $0.pending.removeValue(forKey: id) != nil }
@@ -270,10 +326,7 @@ final class ClientConnection: Sendable {
             defer { s.pending = [:] }
             return Array(s.pending.values)
         }
-        for w in waiters {
-            w.result = .failure(RPCError.unavailable("Connection to service lost"))
-            w.sem.signal()
-        }
+        for w in waiters { w.finish(.failure(RPCError.unavailable("Connection to service lost"))) }
     }
 
     private func readLoop() {
@@ -302,10 +355,9 @@ final class ClientConnection: Sendable {
         guard let id = msg["id"]?.intValue else { return }
         guard let w = st.withLock({ $0.pending.removeValue(forKey: id) }) else { return }
         if let e = msg["error"], let err = RPCError(json: e) {
-            w.result = .failure(err)
+            w.finish(.failure(err))
         } else {
-            w.result = .success(msg["result"] ?? .null)
+            w.finish(.success(msg["result"] ?? .null))
         }
-        w.sem.signal()
     }
 }
