@@ -111,6 +111,43 @@ final class InteropIntegrationTests: RedisQueueTestCase {
 
     // MARK: - helpers
 
+    /// A Swift worker and a Python worker share one queue: each of 10,000 jobs runs exactly once.
+    func testSwiftAndPythonWorkersSharingAQueueRunEachOfTenThousandJobsOnce() throws {
+        let q = try makeQueue()
+        let total = 10_000
+        var batch: [NewJob] = []
+        for i in 0..<total {
+            batch.append(NewJob(name: "create-order", dataJSON: #"{"orderId":"share-\#(i)"}"#,
+                                options: JobOptions(removeOnComplete: .removeImmediately)))
+            if batch.count == 500 {
+                _ = try q.addBulk(batch)
+                batch.removeAll()
+            }
+        }
+        let counter = try raw()
+        let swiftWorker = try startWorker(concurrency: 8) { job in
+            _ = try counter.command(["HINCRBY", "interop:runs", job.id, "1"])
+            _ = try counter.command(["HINCRBY", "interop:by", "swift", "1"])
+            return #"{"by":"swift"}"#
+        }
+        let py = try runInterop(["share", "--count", "\(total)", "--timeout", "240"])
+        XCTAssertEqual(py["runs"]?.intValue, Int64(total))
+        swiftWorker.stop(graceMs: 5000)
+        let runs = try raw().command(["HGETALL", "interop:runs"]).strings
+        var perJob: [String: Int] = [:]
+        for i in stride(from: 0, to: runs.count - 1, by: 2) { perJob[runs[i]] = Int(runs[i + 1]) ?? 0 }
+        XCTAssertEqual(perJob.count, total, "every job ran")
+        XCTAssertEqual(perJob.values.filter { $0 != 1 }.count, 0, "no job ran twice")
+        let by = try raw().command(["HGETALL", "interop:by"]).strings
+        var share: [String: Int] = [:]
+        for i in stride(from: 0, to: by.count - 1, by: 2) { share[by[i]] = Int(by[i + 1]) ?? 0 }
+        XCTAssertGreaterThan(share["swift"] ?? 0, 0, "the Swift worker took part")
+        XCTAssertGreaterThan(share["python"] ?? 0, 0, "the Python worker took part")
+        XCTAssertEqual((share["swift"] ?? 0) + (share["python"] ?? 0), total)
+        let counts = try q.counts()
+        XCTAssertEqual(counts.waiting + counts.active + counts.failed + counts.delayed, 0)
+    }
+
     private func runInterop(_ args: [String]) throws -> JSON {
         let r = try python([Self.script] + args + ["--url", redis.url, "--queue", queueName])
         guard r.status == 0 else { throw TestFailure(description: "interop \(args[0]) exited \(r.status): \(r.stderr)") }

@@ -5,6 +5,7 @@ Subcommands (all print one JSON document on stdout):
   add     --url U --queue Q            add the standard job set through bullmq's Queue; prints ids
   work    --url U --queue Q --count N  run a bullmq Worker until N jobs finished (or timeout)
   inspect --url U --queue Q --ids a,b  read jobs back through bullmq's Queue API
+  share   --url U --queue Q --count N  a Worker counting every run in the hash interop:runs
 
 Job behaviour is chosen by data["mode"]: "ok" returns {"echo": data}, "fail" always raises,
 "flaky" fails until its attempt number reaches data["okOn"], "unrecoverable" raises
@@ -74,6 +75,29 @@ async def work(args):
     return {"finished": finished["n"]}
 
 
+async def share(args):
+    """A Python Worker sharing a queue with a Swift worker: every run of a job is counted in
+    the hash interop:runs (job id -> runs), so the test can prove each job ran exactly once."""
+    import redis.asyncio as aioredis
+    r = aioredis.from_url(args.url)
+
+    async def process(job, token):
+        await r.hincrby("interop:runs", job.id, 1)
+        await r.hincrby("interop:by", "python", 1)
+        return {"by": "python"}
+
+    w = Worker(args.queue, process, {**conn(args.url), "concurrency": 8})
+    deadline = time.time() + args.timeout
+    while time.time() < deadline:
+        if await r.hlen("interop:runs") >= args.count:
+            break
+        await asyncio.sleep(0.1)
+    await w.close()
+    done = await r.hlen("interop:runs")
+    await r.aclose() if hasattr(r, "aclose") else await r.close()
+    return {"runs": done}
+
+
 async def inspect(args):
     q = Queue(args.queue, conn(args.url))
     out = {"counts": await q.getJobCounts("completed", "failed", "waiting", "active", "delayed", "prioritized")}
@@ -100,14 +124,14 @@ def main():
         print(json.dumps({"error": f"bullmq {bullmq.__version__} installed, {PINNED} required"}))
         sys.exit(3)
     p = argparse.ArgumentParser()
-    p.add_argument("cmd", choices=["add", "work", "inspect"])
+    p.add_argument("cmd", choices=["add", "work", "inspect", "share"])
     p.add_argument("--url", required=True)
     p.add_argument("--queue", required=True)
     p.add_argument("--count", type=int, default=0)
     p.add_argument("--ids", default="")
     p.add_argument("--timeout", type=float, default=30)
     args = p.parse_args()
-    fn = {"add": add, "work": work, "inspect": inspect}[args.cmd]
+    fn = {"add": add, "work": work, "inspect": inspect, "share": share}[args.cmd]
     print(json.dumps(asyncio.run(fn(args))))
 
 
