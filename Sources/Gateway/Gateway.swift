@@ -59,6 +59,8 @@ final class Gateway: Sendable {
         let status = ErrorMapping.status(for: e.code)
         var h = headers
         if status == 503 { h.append(("Retry-After", "1")) }
+        // RFC 9110: every 401 names the scheme to use, also when a service refused the caller.
+        if status == 401 && !h.contains(where: { $0.0 == "WWW-Authenticate" }) { h.append(("WWW-Authenticate", "Bearer")) }
         if status == 429, let ra = e.data?["retryAfter"]?.intValue { h.append(("Retry-After", String(ra))) }
         return .json(status, ErrorMapping.body(e, requestId: requestId).serializedBytes(), headers: h)
     }
@@ -91,7 +93,7 @@ final class Gateway: Sendable {
         if route.access != .anyone {
             switch authenticate(req) {
             case .success(let a): actor = a
-            case .failure(let e): return (error(e, requestId, headers: [("WWW-Authenticate", "Bearer")]), name)
+            case .failure(let e): return (error(e, requestId), name)
             }
             let a = actor!
             switch route.access {
@@ -104,8 +106,10 @@ final class Gateway: Sendable {
             }
         }
         // Body: JSON only, bounded by the HTTP server.
+        // A route that takes no body ignores one: otherwise `GET /wallet` with `{"userId": ...}`
+        // would reach the service as params the route never meant to accept.
         var body: JSON = .object([:])
-        if !req.body.isEmpty {
+        if !req.body.isEmpty && route.requestBody {
             let ct = (req.header("content-type") ?? "").lowercased()
             guard ct.hasPrefix("application/json") else {
                 var r = error(RPCError(code: -32600, message: "Content-Type must be application/json", reason: "unsupported_media_type"), requestId)
@@ -116,6 +120,11 @@ final class Gateway: Sendable {
                 body = try JSONParser.parse(req.body, maxDepth: 64)
             } catch {
                 return (self.error(RPCError(code: -32700, message: "Malformed JSON: \(error.message) at byte \(error.offset)", data: ["reason": "malformed_json", "position": .int(Int64(error.offset))]), requestId), name)
+            }
+            // Every body is a by-name object (RPC params are); an array or a scalar would be
+            // silently ignored by handlers that only read fields.
+            guard body.objectValue != nil else {
+                return (error(.invalidParams(path: "", "the request body must be a JSON object"), requestId), name)
             }
         } else if route.requestBody {
             body = .object([:])

@@ -16,10 +16,19 @@ enum OpenAPI {
         return d
     }
 
-    static func bodySchema(_ g: Gateway, _ route: Route) -> JSON {
-        guard let rpc = route.rpc, let doc = discover(g, rpc.service),
-              let m = doc["methods"]?.arrayValue?.first(where: { $0["name"]?.stringValue == rpc.method })
-        else { return ["type": "object"] }
+    /// The declaration of a route's RPC method in its service's `rpc.discover` document.
+    static func method(_ g: Gateway, _ route: Route) -> JSON? {
+        guard let rpc = route.rpc, let doc = discover(g, rpc.service) else { return nil }
+        return doc["methods"]?.arrayValue?.first(where: { $0["name"]?.stringValue == rpc.method })
+    }
+
+    /// The schema the service declares for one of its params, for path and query parameters.
+    static func paramSchema(_ m: JSON?, _ name: String) -> JSON? {
+        m?["params"]?.arrayValue?.first(where: { $0["name"]?.stringValue == name })?["schema"]
+    }
+
+    static func bodySchema(_ m: JSON?) -> JSON {
+        guard let m else { return ["type": "object"] }
         var props: [String: JSON] = [:]
         var required: [JSON] = []
         let injected: Set<String> = ["ctx", "clientAddress", "idempotencyKey", "userId", "orderId"]
@@ -28,7 +37,8 @@ enum OpenAPI {
             props[n] = p["schema"] ?? .object([:])
             if p["required"] == true { required.append(.string(n)) }
         }
-        var s: [String: JSON] = ["type": "object", "properties": .object(props)]
+        // Services refuse params they do not declare, so the document says so too.
+        var s: [String: JSON] = ["type": "object", "properties": .object(props), "additionalProperties": false]
         if !required.isEmpty { s["required"] = .array(required) }
         return .object(s)
     }
@@ -46,37 +56,51 @@ enum OpenAPI {
     static func document(_ g: Gateway) -> JSON {
         var paths: [String: JSON] = [:]
         for r in g.router.routes {
+            let m = method(g, r)
             var op: [String: JSON] = ["summary": .string(r.summary), "operationId": .string(operationId(r))]
             var params: [JSON] = []
             for seg in r.segments where seg.hasPrefix("{") {
                 let n = String(seg.dropFirst().dropLast())
-                params.append(["name": .string(n), "in": "path", "required": true, "schema": ["type": "string", "pattern": "^[A-Za-z0-9_.-]{1,64}$"]])
+                let schema = paramSchema(m, n == "id" ? "orderId" : n) ?? ["type": "string", "pattern": "^[A-Za-z0-9_.-]{1,64}$"]
+                params.append(["name": .string(n), "in": "path", "required": true, "schema": schema])
             }
             for q in r.queryParams {
-                params.append(["name": .string(q), "in": "query", "required": false, "schema": q == "limit" ? ["type": "integer", "minimum": 1, "maximum": 100] : ["type": "string"]])
+                let schema = paramSchema(m, q) ?? (q == "limit" ? ["type": "integer", "minimum": 1, "maximum": 100] : ["type": "string"])
+                params.append(["name": .string(q), "in": "query", "required": false, "schema": schema])
             }
             if r.path == "/wallet/topup" {
                 params.append(["name": "Idempotency-Key", "in": "header", "required": true, "schema": ["type": "string", "minLength": 1, "maxLength": 128]])
             }
             if !params.isEmpty { op["parameters"] = .array(params) }
             if r.requestBody {
-                op["requestBody"] = ["required": true, "content": ["application/json": ["schema": bodySchema(g, r)]]]
+                let schema = bodySchema(m)
+                // An absent body reaches the service as `{}`: required only when fields are.
+                op["requestBody"] = ["required": .bool(schema["required"] != nil), "content": ["application/json": ["schema": schema]]]
             }
             var responses: [String: JSON] = [:]
+            let media = r.doc.media
             let ok: JSON = r.successStatus == 204 ? ["description": "Done"] :
-                (r.path == "/metrics" ? ["description": "Prometheus text", "content": ["text/plain": ["schema": ["type": "string"]]]] :
-                    ["description": "Success", "content": ["application/json": ["schema": ["type": "object"]]]])
+                r.path == "/metrics" ? ["description": "Prometheus text", "content": ["text/plain": ["schema": ["type": "string"]]]] :
+                media == "application/json" ? ["description": "Success", "content": ["application/json": ["schema": ["type": "object"]]]] :
+                ["description": "Success", "content": [media: ["schema": ["type": "string"]]]]
             responses[String(r.successStatus)] = ok
+            if r.doc.redirects { responses["303"] = ["description": "See Other: the browser goes on to `Location`"] }
             if r.path == "/orders/create" || r.path == "/wallet/topup" { responses["200"] = ["description": "Replay of an earlier request", "content": ["application/json": ["schema": ["type": "object"]]]] }
-            let err: JSON = ["description": "Error", "content": ["application/json": ["schema": ["$ref": "#/components/schemas/Error"]]]]
-            var codes = ["400", "404", "405", "429", "500", "503", "504"]
-            if r.requestBody { codes += ["413", "415", "422", "409"] } else { codes += ["422", "409"] }
-            if r.access != .anyone { codes += ["401", "403"] }
+            var errContent: [String: JSON] = ["application/json": ["schema": ["$ref": "#/components/schemas/Error"]]]
+            if let em = r.doc.errorMedia { errContent[em] = ["schema": ["type": "string"]] }
+            let err: JSON = ["description": "Error", "content": .object(errContent)]
+            // 401 also on open routes: a failed login or a spent refresh token is unauthenticated.
+            var codes = ["400", "401", "404", "405", "409", "422", "429", "500", "503", "504"]
+            if r.requestBody { codes += ["413", "415"] }
+            let guarded = r.access != .anyone || r.doc.guardedAs != nil
+            if guarded || r.doc.errorMedia != nil { codes += ["403"] }
             if r.path == "/readyz" { responses["503"] = ["description": "Not ready", "content": ["application/json": ["schema": ["type": "object"]]]] }
             for c in codes where responses[c] == nil { responses[c] = err }
             op["responses"] = .object(responses)
-            if r.access != .anyone { op["security"] = [["bearerAuth": []]] }
-            op["x-access"] = .string(r.access.rawValue)
+            // HTML pages also take the dashboard's session cookie (and send browsers without one to
+            // sign in), so a missing Authorization header alone is not a 401 there.
+            if guarded { op["security"] = r.doc.redirects ? [["bearerAuth": []], ["adminSession": []]] : [["bearerAuth": []]] }
+            op["x-access"] = .string((r.doc.guardedAs ?? r.access).rawValue)
             var item = paths[r.path]?.objectValue ?? [:]
             item[r.method.lowercased()] = .object(op)
             paths[r.path] = .object(item)
@@ -87,7 +111,10 @@ enum OpenAPI {
             "paths": .object(paths),
             "components": [
                 "schemas": ["Error": errorSchema],
-                "securitySchemes": ["bearerAuth": ["type": "http", "scheme": "bearer", "bearerFormat": "JWT"]],
+                "securitySchemes": [
+                    "bearerAuth": ["type": "http", "scheme": "bearer", "bearerFormat": "JWT"],
+                    "adminSession": ["type": "apiKey", "in": "cookie", "name": "oops_admin_session"],
+                ],
             ],
         ]
     }

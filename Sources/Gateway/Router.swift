@@ -31,6 +31,19 @@ struct RouteResult {
     static func noContent() -> RouteResult { RouteResult(status: 204, body: nil) }
 }
 
+/// What the OpenAPI document says about a route beyond JSON in and out: handlers that answer
+/// HTML, assets or redirects, and check the caller themselves (the queue dashboard).
+struct RouteDoc {
+    /// Media type of the success answer.
+    var media = "application/json"
+    /// Media type of error answers the handler renders itself, besides the Gateway's JSON errors.
+    var errorMedia: String?
+    /// The role the handler checks itself when the route is `.anyone` at the Gateway.
+    var guardedAs: Access?
+    /// The handler may answer 303 See Other.
+    var redirects = false
+}
+
 /// One route, declared once: the router matches it, the OpenAPI document describes it.
 struct Route {
     let method: String
@@ -44,6 +57,7 @@ struct Route {
     let queryParams: [String]
     let handler: (RouteContext) throws(RPCError) -> RouteResult
     let segments: [String]
+    var doc = RouteDoc()
 
     init(_ method: String, _ path: String, _ access: Access, _ summary: String, rpc: (String, String)? = nil,
          body: Bool = false, status: Int = 200, query: [String] = [],
@@ -93,13 +107,37 @@ struct Router {
     func match(method: String, path: String) -> Match {
         let parts = path.split(separator: "/", omittingEmptySubsequences: false).dropFirst()
         let p = Array(parts.last == "" && parts.count > 1 ? parts.dropLast() : parts)
-        var allowed: [String] = []
+        // A literal segment beats a variable one, leftmost first: `/orders/create` belongs to
+        // its own route, not to `/orders/{id}` with id "create", so `GET /orders/create` is a
+        // 405 whose `Allow` lists what the document says for that path.
+        var best: [Bool]?
+        var candidates: [(Route, [String: String])] = []
         for r in routes {
-            if let vars = r.match(p) {
-                if r.method == method || (method == "HEAD" && r.method == "GET") { return .found(r, vars) }
-                allowed.append(r.method)
+            guard let vars = r.match(p) else { continue }
+            let shape = r.segments.map { !$0.hasPrefix("{") }
+            if let b = best {
+                if Router.moreSpecific(shape, than: b) {
+                    best = shape
+                    candidates = [(r, vars)]
+                } else if shape == b {
+                    candidates.append((r, vars))
+                }
+            } else {
+                best = shape
+                candidates = [(r, vars)]
             }
         }
+        var allowed: [String] = []
+        for (r, vars) in candidates {
+            if r.method == method || (method == "HEAD" && r.method == "GET") { return .found(r, vars) }
+            if !allowed.contains(r.method) { allowed.append(r.method) }
+        }
         return allowed.isEmpty ? .notFound : .methodNotAllowed(allowed)
+    }
+
+    /// Shapes of equal length (true = literal segment): the first difference decides.
+    static func moreSpecific(_ a: [Bool], than b: [Bool]) -> Bool {
+        for (x, y) in zip(a, b) where x != y { return x }
+        return false
     }
 }

@@ -108,6 +108,28 @@ enum Routes {
             Route("GET", "/admin/orders/{id}/provider-logs", .admin, "Every ParcelX request and response for an order", rpc: (ServiceName.parcelx, "parcelx.providerLogs")) { rc throws(RPCError) in
                 .json(200, try g.call(ServiceName.parcelx, "parcelx.providerLogs", ["orderId": .string(rc.pathParams["id"]!)], rc))
             },
-        ] + Dashboard.routes(g)
+        ] + Dashboard.routes(g).map(documentDashboard)
+    }
+
+    /// The dashboard's routes are open at the Gateway and check the admin themselves; most answer
+    /// HTML, assets or redirects. Recorded here so `/openapi.json` describes what they really send.
+    static func documentDashboard(_ r: Route) -> Route {
+        var r = r
+        let p = r.path
+        if p.hasPrefix("/admin/queues/assets/") {
+            r.doc.media = p.hasSuffix(".css") ? "text/css" : "text/javascript"
+        } else if p.hasPrefix("/admin/queues/api/") {
+            r.doc.guardedAs = .admin
+        } else if p == "/admin/login" || p == "/admin/logout" {
+            r.doc.media = "text/html"
+            r.doc.errorMedia = "text/html"
+            r.doc.redirects = true
+        } else {
+            r.doc.media = "text/html"
+            r.doc.errorMedia = "text/html"
+            r.doc.guardedAs = .admin
+            r.doc.redirects = true
+        }
+        return r
     }
 }
