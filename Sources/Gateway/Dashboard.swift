@@ -234,6 +234,14 @@ enum Dashboard {
     static func overviewPage(_ g: Gateway, _ rc: RouteContext, _ u: User) throws(RPCError) -> RouteResult {
         let ov = try overview(g, u)
         var s = "<h1>Queues <span class=\"muted\" data-updated>updated \(H.h(Clock.nowISO()))</span></h1>\n"
+        // The failed-job spike alert, as ParcelXSvc reports it.
+        let alerts = (try? g.client(ServiceName.parcelx).call("queues.alerts", .object([:]), ctx: u.ctx))?.arrayValue ?? []
+        for a in alerts where a["firing"] == true {
+            s += "<div class=\"alert\" role=\"alert\" data-alert=\"\(H.h(a["name"]?.stringValue ?? "alert"))\"><strong>Alert: failed-job spike.</strong> "
+                + "\(a["failuresInWindow"]?.intValue ?? 0) failed job attempts in the last \(a["windowSeconds"]?.intValue ?? 0) s "
+                + "(threshold \(a["threshold"]?.intValue ?? 0))\(a["since"]?.stringValue.map { ", since " + H.h($0) } ?? ""). "
+                + "See the failed jobs below and the provider logs.</div>\n"
+        }
         for q in queues {
             s += "<section class=\"card\" id=\"\(H.h(q))\"><header><h2><a href=\"/admin/queues/\(H.u(q))/waiting\">\(H.h(q))</a></h2>"
             s += pauseBadge(ov, q) + "<span class=\"spacer\"></span>" + pauseForms(ov, q, u, back: "/admin/queues") + "</header>"

@@ -107,6 +107,7 @@ enum DashboardAssets {
     .crumbs .sep { margin: 0 4px; }
     .flash { background: #e8f5ec; border: 1px solid #b9dfc6; padding: 8px 12px; border-radius: 6px; }
     .flash.error { background: #fdecea; border-color: #f3c1bb; }
+    .alert { background: #fdecea; border: 1px solid #e0796b; color: #8a1c10; padding: 10px 14px; border-radius: 6px; margin: 8px 0 16px; }
     .card { background: var(--card); border: 1px solid var(--line); border-radius: 8px; padding: 16px 18px; margin-bottom: 18px; }
     .card > header { display: flex; align-items: center; gap: 10px; margin-bottom: 12px; flex-wrap: wrap; }
     .card > header .spacer { margin-left: auto; }

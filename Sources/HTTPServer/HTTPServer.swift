@@ -127,7 +127,7 @@ private let accessHandler: MHD_AccessHandlerCallback = { cls, connection, url, m
         if let cl = MHD_lookup_connection_value(connection, MHD_ValueKind.HEADER_KIND, "Content-Length"),
            let declared = UInt64(String(cString: cl)), declared > UInt64(core.options.maxBodyBytes) {
             ctx.answered = true
-            return queue(tooLarge(core), on: connection, core: core, close: true)
+            return queue(tooLarge(core, connection), on: connection, core: core, close: true)
         }
         return mhdYes
     }
@@ -142,7 +142,7 @@ private let accessHandler: MHD_AccessHandlerCallback = { cls, connection, url, m
             // otherwise drop the connection rather than keep reading.
             ctx.answered = true
             ctx.body = []
-            return queue(tooLarge(core), on: connection, core: core, close: true)
+            return queue(tooLarge(core, connection), on: connection, core: core, close: true)
         }
         if let uploadData {
             uploadData.withMemoryRebound(to: UInt8.self, capacity: chunk) { p in
@@ -175,8 +175,18 @@ private let completedHandler: MHD_RequestCompletedCallback = { cls, _, conCls, _
     core.inFlight.withLock { $0 -= 1 }
 }
 
-private func tooLarge(_ core: ServerCore) -> HTTPResponse {
-    .json(413, "{\"error\":{\"code\":\"payload_too_large\",\"message\":\"request body exceeds \(core.options.maxBodyBytes) bytes\"}}")
+private func tooLarge(_ core: ServerCore, _ connection: OpaquePointer?) -> HTTPResponse {
+    // Answered before the application sees the request, so the request id is settled here:
+    // the client's own when it is safe, a new one otherwise.
+    var rid = ""
+    if let v = MHD_lookup_connection_value(connection, MHD_ValueKind.HEADER_KIND, "X-Request-Id") {
+        rid = String(cString: v)
+    }
+    if rid.isEmpty || rid.utf8.count > 128 || !rid.utf8.allSatisfy({ ($0 >= 0x30 && $0 <= 0x3A) || ($0 >= 0x41 && $0 <= 0x5A) || ($0 >= 0x61 && $0 <= 0x7A) || $0 == 0x2D || $0 == 0x5F || $0 == 0x2E }) {
+        rid = ID.make("req")
+    }
+    return .json(413, "{\"error\":{\"code\":\"payload_too_large\",\"message\":\"request body exceeds \(core.options.maxBodyBytes) bytes\",\"requestId\":\"\(rid)\"}}",
+                 headers: [("X-Request-Id", rid)])
 }
 
 private func queue(_ response: HTTPResponse, on connection: OpaquePointer, core: ServerCore, close: Bool) -> MHD_Result {

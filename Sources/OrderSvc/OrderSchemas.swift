@@ -63,9 +63,9 @@ enum OrderSchemas {
 
     static let page = Schema.object([
         ("status", .string(oneOf: ["pending", "placed", "failed", "cancel_requested", "cancelled"])),
-        ("cursor", .string(max: 64)),
+        ("cursor", .string(min: 1, max: 64)),
         ("limit", .int(min: 1, max: 100)),
-        ("userId", .string(max: 64)),
+        ("userId", .string(min: 1, max: 64)),
     ])
 
     static let orderId = Schema.object([("orderId", .id)], required: ["orderId"])

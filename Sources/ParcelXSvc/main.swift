@@ -87,10 +87,18 @@ ServiceHost.main(name: ServiceName.parcelx) { env in
 
     let providerLogs = Method("parcelx.providerLogs", summary: "Every provider request and response for an order, secrets redacted",
                               roles: [.admin, .system], params: .object([("orderId", .id)], required: ["orderId"]), result: .anything) { p, ctx throws in
-        do { return try logs.logs(orderId: p["orderId"]!.stringValue!) } catch {
+        let orderId = p["orderId"]!.stringValue!
+        let found: JSON
+        do { found = try logs.logs(orderId: orderId) } catch {
             env.log.error("provider log read failed", requestId: ctx.requestId, ["error": .string(String(describing: error))])
             throw RPCError.unavailable("Log store unavailable")
         }
+        if found["requestCount"] == 0 {
+            // No calls yet: tell an unknown order (404) from one the provider was not asked about.
+            _ = try service.orders.call("orders.internal.get", ["orderId": .string(orderId)],
+                                        ctx: RPCContext(requestId: ctx.requestId, actor: .system, deadline: ctx.deadline))
+        }
+        return found
     }
     let queues = [QueueNames.orders: createQueue, QueueNames.cancellations: cancelQueue]
     let alerts = Method("queues.alerts", summary: "Alert states of the queue consumers (failed-job spike)", roles: [.admin, .system],

@@ -71,6 +71,8 @@ final class ObservabilitySystemTests: XCTestCase {
         XCTAssertTrue(waitUntil(timeoutMs: 15_000) { sys.call("GET", "/readyz").body["alerts"]?.arrayValue?.isEmpty == false }, "alert on /readyz")
         XCTAssertTrue(waitUntil(timeoutMs: 5000) { sys.procs.log("parcelx-0").contains("alert firing: failed-job spike") }, "an error-level log line")
         XCTAssertTrue(waitUntil(timeoutMs: 5000) { hook.bodies.contains { $0.contains("\"firing\"") } }, "webhook told")
+        let page = sys.call("GET", "/admin/queues", token: sys.adminToken())
+        XCTAssertTrue(page.text.contains("Alert: failed-job spike"), "the dashboard shows the alert")
 
         let after = try Self.parse(sys.call("GET", "/metrics").text)
         XCTAssertEqual(Self.sum(after, "oops_http_requests_total", ["POST /orders/create", "\"201\""]) - Self.sum(before, "oops_http_requests_total", ["POST /orders/create", "\"201\""]), 5)
