@@ -85,6 +85,10 @@ public enum ServiceHost {
         limits.idleTimeoutMs = config.rpcIdleTimeoutMs
         let server = RPCServer(dispatcher: dispatcher, limits: limits, log: log)
         if stdio {
+            Thread.detachNewThread {
+                lifecycle.waitForSignal()
+                exit(0)
+            }
             server.serveStdio()
             lifecycle.shutdown(reason: "stdin closed")
             exit(0)

@@ -14,7 +14,19 @@ public final class Lifecycle: Sendable {
     public init(log: Logger) {
         self.log = log
         signal(SIGPIPE, SIG_IGN)
+        // Catch SIGTERM/SIGINT from the first instant: a signal that arrives while the process
+        // is still starting is handled (after start-up finishes) instead of lost.
+        for sig in [SIGTERM, SIGINT] {
+            signal(sig, SIG_IGN)
+            let src = DispatchSource.makeSignalSource(signal: sig, queue: .global())
+            src.setEventHandler { [self] in self.requested.withLock { $0 = sig == SIGTERM ? "SIGTERM" : "SIGINT" }; self.signalled.signal() }
+            src.resume()
+            sources.withLock { $0.append(src) }
+        }
     }
+
+    private let requested = Locked<String?>(nil)
+    private let signalled = DispatchSemaphore(value: 0)
 
     public func onStop(_ name: String, _ step: @escaping @Sendable () -> Void) {
         steps.withLock { $0.append((name, step)) }
@@ -22,12 +34,9 @@ public final class Lifecycle: Sendable {
 
     /// Blocks the calling thread until a signal arrives and all stop steps ran.
     public func waitForSignal() {
-        for sig in [SIGTERM, SIGINT] {
-            signal(sig, SIG_IGN)
-            let src = DispatchSource.makeSignalSource(signal: sig, queue: .global())
-            src.setEventHandler { [self] in self.shutdown(reason: sig == SIGTERM ? "SIGTERM" : "SIGINT") }
-            src.resume()
-            sources.withLock { $0.append(src) }
+        Thread.detachNewThread { [self] in
+            signalled.wait()
+            shutdown(reason: requested.current ?? "signal")
         }
         done.wait()
     }
