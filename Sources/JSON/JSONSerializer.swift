@@ -15,7 +15,11 @@ extension JSON {
         return out
     }
 
-    public func write(to out: inout [UInt8]) {
+    public func write(to out: inout [UInt8]) { write(to: &out, sortKeys: true) }
+
+    /// `sortKeys: false` skips sorting object keys: for wire messages, where only the content
+    /// matters and sorting would cost an allocation per object.
+    public func write(to out: inout [UInt8], sortKeys: Bool) {
         switch self {
         case .null: out.append(contentsOf: [0x6E, 0x75, 0x6C, 0x6C])
         case .bool(let b): out.append(contentsOf: b ? Array("true".utf8) : Array("false".utf8))
@@ -31,18 +35,28 @@ extension JSON {
             out.append(UInt8(ascii: "["))
             for (n, v) in a.enumerated() {
                 if n > 0 { out.append(UInt8(ascii: ",")) }
-                v.write(to: &out)
+                v.write(to: &out, sortKeys: sortKeys)
             }
             out.append(UInt8(ascii: "]"))
         case .object(let o):
             out.append(UInt8(ascii: "{"))
             var first = true
-            for k in o.keys.sorted() {
-                if !first { out.append(UInt8(ascii: ",")) }
-                first = false
-                JSON.writeString(k, to: &out)
-                out.append(UInt8(ascii: ":"))
-                o[k]!.write(to: &out)
+            if sortKeys {
+                for k in o.keys.sorted() {
+                    if !first { out.append(UInt8(ascii: ",")) }
+                    first = false
+                    JSON.writeString(k, to: &out)
+                    out.append(UInt8(ascii: ":"))
+                    o[k]!.write(to: &out, sortKeys: true)
+                }
+            } else {
+                for (k, v) in o {
+                    if !first { out.append(UInt8(ascii: ",")) }
+                    first = false
+                    JSON.writeString(k, to: &out)
+                    out.append(UInt8(ascii: ":"))
+                    v.write(to: &out, sortKeys: false)
+                }
             }
             out.append(UInt8(ascii: "}"))
         }

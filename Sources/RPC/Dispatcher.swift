@@ -221,7 +221,7 @@ public final class Dispatcher: Sendable {
         var out: [UInt8] = Array(#"{"jsonrpc":"2.0","id":"#.utf8)
         id.write(to: &out)
         out.append(contentsOf: #","result":"#.utf8)
-        result.write(to: &out)
+        result.write(to: &out, sortKeys: false)
         out.append(UInt8(ascii: "}"))
         return out
     }

@@ -26,12 +26,11 @@ public final class Metrics: Sendable {
     public func observe(_ name: String, _ labels: [String: String] = [:], seconds: Double) {
         var b = RPCStats.buckets.count
         for (i, ub) in RPCStats.buckets.enumerated() where seconds <= ub { b = i; break }
+        let k = Key(name: name, labels: labels)
         histograms.withLock { all in
-            var h = all[Key(name: name, labels: labels)] ?? Histogram()
-            h.buckets[b] += 1
-            h.sum += seconds
-            h.count += 1
-            all[Key(name: name, labels: labels)] = h
+            all[k, default: Histogram()].buckets[b] += 1
+            all[k, default: Histogram()].sum += seconds
+            all[k, default: Histogram()].count += 1
         }
     }
 

@@ -222,7 +222,7 @@ final class Endpoint: Sendable {
 }
 
 /// A pipelined connection: many calls in flight, answers matched by id on a reader thread.
-final class ClientConnection: Sendable {
+final class ClientConnection: @unchecked Sendable {
     final class Waiter: @unchecked Sendable {
         let sem = DispatchSemaphore(value: 0)
         var result: Result<JSON, RPCError>?
@@ -255,54 +255,90 @@ final class ClientConnection: Sendable {
         Glibc.shutdown(fd, Int32(SHUT_RDWR))
     }
 
-    /// Registers `w` and writes the request. Returns its id; throws when nothing could be written.
-    private func submit(_ method: String, _ params: JSON, ctx: RPCContext, _ w: Waiter) throws(CallFailure) -> Int64 {
-        let id: Int64? = st.withLock { s in
+    private func register(_ w: Waiter) -> Int64? {
+        st.withLock { s in
             guard s.alive else { return nil }
             let i = s.nextId
             s.nextId += 1
             s.pending[i] = w
             return i
         }
-        guard let id else { throw .notWritten }
+    }
+
+    private static func encode(id: Int64, _ method: String, _ params: JSON, _ ctx: RPCContext) -> [UInt8] {
         var p = params.objectValue ?? [:]
         p["ctx"] = ctx.json
         var line: [UInt8] = Array(#"{"jsonrpc":"2.0","id":"#.utf8)
+        line.reserveCapacity(128)
         line.append(contentsOf: String(id).utf8)
         line.append(contentsOf: #","method":"#.utf8)
         JSON.writeString(method, to: &line)
         line.append(contentsOf: #","params":"#.utf8)
-        JSON.object(p).write(to: &line)
+        JSON.object(p).write(to: &line, sortKeys: false)
         line.append(contentsOf: "}\n".utf8)
+        return line
+    }
 
+    /// Writes all of `bytes` under the write lock; says whether it worked and how much went out.
+    private func writeLocked(_ bytes: [UInt8]) -> (ok: Bool, written: Int) {
         writeLock.lock()
+        defer { writeLock.unlock() }
+        guard st.current.alive else { return (false, 0) }
         var off = 0
-        var failed = !st.current.alive
-        if !failed { line.withUnsafeBytes { b in
+        var ok = true
+        bytes.withUnsafeBytes { (b: UnsafeRawBufferPointer) in
             while off < b.count {
                 let n = Glibc.send(fd, b.baseAddress! + off, b.count - off, Int32(MSG_NOSIGNAL))
                 if n < 0 {
                     if errno == EINTR { continue }
-                    failed = true
+                    ok = false
                     return
                 }
                 off += n
             }
-        } }
-        writeLock.unlock()
-        if failed {
+        }
+        return (ok, off)
+    }
+
+    /// Registers `w` and writes the request. Returns its id; throws when nothing could be written.
+    private func submit(_ method: String, _ params: JSON, ctx: RPCContext, _ w: Waiter) throws(CallFailure) -> Int64 {
+        guard let id = register(w) else { throw .notWritten }
+        let (ok, written) = writeLocked(Self.encode(id: id, method, params, ctx))
+        if !ok {
             _ = st.withLock { $0.pending.removeValue(forKey: id) }
             markDead()
-            if off == 0 { throw .notWritten }
+            if written == 0 { throw .notWritten }
             throw .rpc(RPCError.unavailable("Connection to service lost while sending"))
         }
         return id
     }
 
+    private let outLock = NSLock()
+    private var outBuf: [UInt8] = []
+    private var flushing = false
+
     /// A pipelined call: `completion` runs on the connection's reader thread with the answer,
-    /// or with -32050 if the connection is lost first.
+    /// or with -32050 if the connection is lost first. Requests queued while another thread is
+    /// writing leave together in its next system call.
     func callAsync(_ method: String, _ params: JSON, ctx: RPCContext, completion: @escaping @Sendable (Result<JSON, RPCError>) -> Void) throws(CallFailure) {
-        _ = try submit(method, params, ctx: ctx, Waiter(completion: completion))
+        guard let id = register(Waiter(completion: completion)) else { throw .notWritten }
+        let line = Self.encode(id: id, method, params, ctx)
+        outLock.lock()
+        outBuf.append(contentsOf: line)
+        if flushing {
+            outLock.unlock()
+            return
+        }
+        flushing = true
+        while !outBuf.isEmpty {
+            var chunk: [UInt8] = []
+            swap(&chunk, &outBuf)
+            outLock.unlock()
+            if !writeLocked(chunk).ok { markDead() }  // completes every pending call with -32050
+            outLock.lock()
+        }
+        flushing = false
+        outLock.unlock()
     }
 
     func call(_ method: String, _ params: JSON, ctx: RPCContext) throws(CallFailure) -> JSON {

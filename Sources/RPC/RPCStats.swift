@@ -16,13 +16,12 @@ public final class RPCStats: Sendable {
         let s = Double(nanos) / 1e9
         var b = RPCStats.buckets.count
         for (i, ub) in RPCStats.buckets.enumerated() where s <= ub { b = i; break }
+        // Mutate in place: copying the entry out and back would copy its arrays on every call.
         series.withLock { all in
-            var x = all[method] ?? Series()
-            x.count[outcome, default: 0] += 1
-            x.hist[b] += 1
-            x.sum += s
-            x.n += 1
-            all[method] = x
+            all[method, default: Series()].count[outcome, default: 0] += 1
+            all[method, default: Series()].hist[b] += 1
+            all[method, default: Series()].sum += s
+            all[method, default: Series()].n += 1
         }
     }
 
