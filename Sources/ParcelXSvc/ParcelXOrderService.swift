@@ -20,10 +20,12 @@ final class ParcelXOrderService: Sendable {
     let logs: ProviderLogRepository
     let orders: RPCClient
     let cancelQueue: JobQueue
+    let createQueue: JobQueue
     let log: Logger
     let defaultAttempts: Int
 
-    init(client: ParcelXClient, logs: ProviderLogRepository, orders: RPCClient, cancelQueue: JobQueue, log: Logger, defaultAttempts: Int) {
+    init(client: ParcelXClient, logs: ProviderLogRepository, orders: RPCClient, createQueue: JobQueue, cancelQueue: JobQueue, log: Logger, defaultAttempts: Int) {
+        self.createQueue = createQueue
         self.client = client
         self.logs = logs
         self.orders = orders
@@ -131,8 +133,16 @@ final class ParcelXOrderService: Sendable {
         }
         // An earlier attempt may have reached the provider: look before creating again.
         if job.attemptsMade > 0 || job.stalledCounter > 0 || !(order["parcelxRequestRefId"]?.isNull ?? true) {
-            if let found = try lookup(orderId, j), !found.cancelled {
-                return try placed(orderId, awb: found.awb, courier: found.courier, refs: found.refs, j)
+            do {
+                if let found = try lookup(orderId, j), !found.cancelled {
+                    return try placed(orderId, awb: found.awb, courier: found.courier, refs: found.refs, j)
+                }
+            } catch {
+                // The provider cannot even be asked. On the last attempt the order fails for good.
+                if error is UnrecoverableError || j.isLast {
+                    try finalFailure(orderId, refs: [:], message: String(describing: error), j, uncertain: true)
+                }
+                throw error
             }
         }
         let body = try JSON(encoding: ParcelXOrderMapper.createRequest(order: order))
@@ -152,7 +162,7 @@ final class ParcelXOrderService: Sendable {
         }
         let err = transportError(ex)
         if err is UnrecoverableError || j.isLast {
-            try finalFailure(orderId, refs: refs, message: String(describing: err), j)
+            try finalFailure(orderId, refs: refs, message: String(describing: err), j, uncertain: ex.httpStatus == nil)
         } else {
             try transition(orderId, from: ["pending"], to: nil, set: refs, j)
         }
@@ -177,11 +187,19 @@ final class ParcelXOrderService: Sendable {
         return ["placed": true, "awb": .string(awb), "status": .string(st)]
     }
 
-    private func finalFailure(_ orderId: String, refs: [String: JSON], message: String, _ j: JobInfo) throws {
+    /// The order fails for good and its charge is refunded. When an earlier call may have
+    /// reached the provider unseen (`uncertain`), a clean-up job keeps asking the provider for a
+    /// while and cancels any shipment it finds, so a failed order never keeps a live shipment.
+    private func finalFailure(_ orderId: String, refs: [String: JSON], message: String, _ j: JobInfo, uncertain: Bool = false) throws {
         var set = refs
         set["providerSyncStatus"] = "failed"
         set["providerMessage"] = .string(String(message.prefix(500)))
-        try transition(orderId, from: ["pending"], to: "failed", set: set, refund: true, note: "provider refused or gave up", j)
+        let r = try transition(orderId, from: ["pending"], to: "failed", set: set, refund: true, note: "provider refused or gave up", j)
+        if r.applied && (uncertain || j.attempt > 1) {
+            _ = try cancelQueue.add(name: QueueNames.cancelJob,
+                                    dataJSON: JSON.object(["orderId": .string(orderId), "requestId": .string(j.requestId), "cleanup": true]).serialized(),
+                                    options: JobOptions(jobId: "cancel-\(orderId)-cleanup", attempts: 12, backoff: .exponential(delayMs: 5000)))
+        }
     }
 
     // MARK: cancel
@@ -190,6 +208,9 @@ final class ParcelXOrderService: Sendable {
         let j = jobInfo(job)
         let order = try getOrder(orderId, j)
         let status = order["status"]?.stringValue ?? ""
+        if status == "failed" {
+            return try cleanUpFailed(orderId, j)
+        }
         guard status == "cancel_requested" || status == "cancelled" else {
             return ["skipped": true, "status": .string(status)]
         }
@@ -197,7 +218,14 @@ final class ParcelXOrderService: Sendable {
         var refs: [String: JSON] = [:]
         if awb == nil {
             // No AWB recorded: the create may not have run, or may have reached the provider unseen.
-            if let found = try lookup(orderId, j) {
+            let found: Found?
+            do { found = try lookup(orderId, j) } catch {
+                if (error is UnrecoverableError || j.isLast) && status == "cancel_requested" {
+                    try refusedCancel(orderId, order: order, refs: [:], message: String(describing: error), j)
+                }
+                throw error
+            }
+            if let found {
                 if found.cancelled { awb = nil } else { awb = found.awb }
                 refs = ["parcelxRequestRefId": .string(found.refs.0), "parcelxResponseRefId": .string(found.refs.1)]
                 if !found.cancelled { refs["awbNumber"] = .string(found.awb) }
@@ -234,11 +262,36 @@ final class ParcelXOrderService: Sendable {
     }
 
     /// The provider would not cancel: the order goes back to where it was, sync `failed`.
+    /// The provider would not (or could not) cancel: the order goes back to where it was, sync
+    /// `failed`. An order that was never booked is booked after all: with the AWB the lookup
+    /// found, or by a new create job (its first one ended when it saw the cancel).
     private func refusedCancel(_ orderId: String, order: JSON, refs: [String: JSON], message: String, _ j: JobInfo) throws {
         var set = refs
         set["providerSyncStatus"] = "failed"
         set["providerMessage"] = .string(String(message.prefix(500)))
-        let back = order["cancelFrom"]?.stringValue ?? "placed"
-        try transition(orderId, from: ["cancel_requested"], to: back, set: set, note: "provider refused the cancellation", j)
+        var back = order["cancelFrom"]?.stringValue ?? "placed"
+        let knownAWB = refs["awbNumber"]?.stringValue ?? order["awbNumber"]?.stringValue
+        if back == "pending" && knownAWB != nil { back = "placed" }
+        let r = try transition(orderId, from: ["cancel_requested"], to: back, set: set, note: "provider refused the cancellation", j)
+        if r.applied && back == "pending" {
+            let n = order["history"]?.arrayValue?.count ?? 0
+            _ = try createQueue.add(name: QueueNames.createJob, dataJSON: JSON.object(["orderId": .string(orderId), "requestId": .string(j.requestId)]).serialized(),
+                                    options: JobOptions(jobId: "create-\(orderId)-after-cancel-\(n)"))
+        }
+    }
+
+    /// A failed order whose provider calls were uncertain: cancel any shipment the provider
+    /// turns out to hold. The order stays failed; its refund was made when it failed.
+    private func cleanUpFailed(_ orderId: String, _ j: JobInfo) throws -> JSON {
+        guard let found = try lookup(orderId, j), !found.cancelled else {
+            return ["cleanup": true, "liveShipment": false]
+        }
+        let (ex, _, _) = try call(.cancelOrder, orderId: orderId, body: ["awb": .string(found.awb)], j)
+        if ex.error == nil, let s = ex.httpStatus, (200..<300).contains(s), let b = ex.responseBody,
+           b["status"] == true || (ParcelXMessage.first(in: b) ?? "").lowercased().contains("already cancel") {
+            log.warn("cancelled a shipment left behind by a failed order", requestId: j.requestId, ["orderId": .string(orderId), "awb": .string(found.awb)])
+            return ["cleanup": true, "liveShipment": true, "cancelled": true, "awb": .string(found.awb)]
+        }
+        throw transportError(ex)
     }
 }

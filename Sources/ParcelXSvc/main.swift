@@ -18,7 +18,7 @@ ServiceHost.main(name: ServiceName.parcelx) { env in
                                totalTimeoutS: Double(c.int("PARCELX_TOTAL_TIMEOUT_MS", default: 15_000)) / 1000,
                                maxConnections: c.int("PARCELX_MAX_CONNECTIONS", default: 64))
     let service = ParcelXOrderService(client: client, logs: logs, orders: RPCClient(runDir: c.runDir, service: ServiceName.order, poolSize: 4),
-                                      cancelQueue: cancelQueue, log: env.log, defaultAttempts: QueueDefaults.standard.attempts)
+                                      createQueue: createQueue, cancelQueue: cancelQueue, log: env.log, defaultAttempts: QueueDefaults.standard.attempts)
 
     @Sendable func orderId(_ job: Job) throws -> String {
         guard let d = try? JSONParser.parse(job.dataJSON), let id = d["orderId"]?.stringValue, !id.isEmpty else {
@@ -63,6 +63,11 @@ ServiceHost.main(name: ServiceName.parcelx) { env in
     }
     var wopts = WorkerOptions()
     wopts.logger = env.log
+    wopts.lockDurationMs = c.int("OOPS_QUEUE_LOCK_DURATION_MS", default: 30_000)
+    wopts.stalledIntervalMs = c.int("OOPS_QUEUE_STALLED_INTERVAL_MS", default: 30_000)
+    // A job caught in several worker crashes runs again rather than failing unrun: each run
+    // looks the order up at the provider first, so running again never books twice.
+    wopts.maxStalledCount = c.int("OOPS_QUEUE_MAX_STALLED", default: QueueDefaults.standard.attempts)
     wopts.name = "parcelx-\(c.instance)"
     let createWorker = try Worker(queueName: QueueNames.orders, prefix: QueueNames.prefix, redisURL: c.redisURL,
                                   concurrency: c.int("OOPS_PARCELX_CREATE_CONCURRENCY", default: 16), options: wopts) { job in
