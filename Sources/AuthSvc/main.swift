@@ -50,13 +50,7 @@ ServiceHost.main(name: ServiceName.auth) { env in
     }
 
     return ServiceParts(methods: AuthHandlers.methods(accounts) + KYCHandlers.methods(kyc), healthChecks: {
-        do {
-            try repo.ping()
-            return ["store": ["ok": true, "backend": .string(store.backend)]]
-        } catch {
-            log.warn("store ping failed", ["error": .string(String(describing: error))])
-            return ["store": ["ok": false, "backend": .string(store.backend)]]
-        }
+        ["store": store.healthCheck]
     })
 }
 

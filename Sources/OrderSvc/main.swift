@@ -38,12 +38,8 @@ ServiceHost.main(name: ServiceName.order) { env in
 
     return ServiceParts(methods: OrderHandlers.methods(service)) {
         var checks: [String: JSON] = [:]
-        do { try store.ping(); checks["store"] = ["ok": true, "backend": .string(store.backend)] } catch {
-            checks["store"] = ["ok": false, "error": .string(String(describing: error))]
-        }
-        do { _ = try createQueue.isPaused(); checks["redis"] = ["ok": true] } catch {
-            checks["redis"] = ["ok": false, "error": .string(String(describing: error))]
-        }
+        checks["store"] = store.healthCheck
+        checks["redis"] = createQueue.healthCheck
         return checks
     }
 }

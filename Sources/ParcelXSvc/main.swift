@@ -110,12 +110,8 @@ ServiceHost.main(name: ServiceName.parcelx) { env in
                         params: .empty, result: .anything) { _, _ in .array([spike.state]) }
     return ServiceParts(methods: [providerLogs, alerts] + QueueAdmin.methods(queues)) {
         var checks: [String: JSON] = [:]
-        do { try store.ping(); checks["store"] = ["ok": true, "backend": .string(store.backend)] } catch {
-            checks["store"] = ["ok": false, "error": .string(String(describing: error))]
-        }
-        do { _ = try createQueue.isPaused(); checks["redis"] = ["ok": true] } catch {
-            checks["redis"] = ["ok": false, "error": .string(String(describing: error))]
-        }
+        checks["store"] = store.healthCheck
+        checks["redis"] = createQueue.healthCheck
         checks["workers"] = ["ok": true, "active": .int(Int64(createWorker.activeJobIds.count + cancelWorker.activeJobIds.count))]
         // An alert is information for operators, not a reason to take the instance out of service.
         var alert = spike.state

@@ -246,3 +246,15 @@ public final class JobQueue: Sendable {
     /// Closes the connection (it reopens on the next call).
     public func close() { client.disconnect() }
 }
+
+extension JobQueue {
+    /// The `redis` entry of a service's `rpc.health` checks.
+    public var healthCheck: JSON {
+        do {
+            _ = try isPaused()
+            return ["ok": true]
+        } catch {
+            return ["ok": false, "error": .string(String(describing: error))]
+        }
+    }
+}

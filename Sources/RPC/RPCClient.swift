@@ -284,20 +284,8 @@ final class ClientConnection: @unchecked Sendable {
         writeLock.lock()
         defer { writeLock.unlock() }
         guard st.current.alive else { return (false, 0) }
-        var off = 0
-        var ok = true
-        bytes.withUnsafeBytes { (b: UnsafeRawBufferPointer) in
-            while off < b.count {
-                let n = Glibc.send(fd, b.baseAddress! + off, b.count - off, Int32(MSG_NOSIGNAL))
-                if n < 0 {
-                    if errno == EINTR { continue }
-                    ok = false
-                    return
-                }
-                off += n
-            }
-        }
-        return (ok, off)
+        let sent = bytes.withUnsafeBytes { UnixSocket.send(fd, $0) }
+        return (sent == bytes.count, sent)
     }
 
     /// Registers `w` and writes the request. Returns its id; throws when nothing could be written.

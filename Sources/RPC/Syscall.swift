@@ -54,16 +54,21 @@ enum UnixSocket {
 
     /// Writes all bytes; false when the peer is gone or the send timeout passed.
     static func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer) -> Bool {
+        send(fd, bytes) == bytes.count
+    }
+
+    /// Sends until all bytes are out or the socket fails; returns how many went out.
+    static func send(_ fd: Int32, _ bytes: UnsafeRawBufferPointer) -> Int {
         var off = 0
         while off < bytes.count {
             let n = Glibc.send(fd, bytes.baseAddress! + off, bytes.count - off, Int32(MSG_NOSIGNAL))
             if n < 0 {
                 if errno == EINTR { continue }
-                return false
+                return off
             }
             off += n
         }
-        return true
+        return off
     }
 
     static func writeAllFD(_ fd: Int32, _ bytes: UnsafeRawBufferPointer) -> Bool {

@@ -72,3 +72,16 @@ extension DocumentStore {
         return nil
     }
 }
+
+extension DocumentStore {
+    /// The `store` entry of a service's `rpc.health` checks: a ping, the backend, and the
+    /// client-safe reason when it fails.
+    public var healthCheck: JSON {
+        do {
+            try ping()
+            return ["ok": true, "backend": .string(backend)]
+        } catch {
+            return ["ok": false, "backend": .string(backend), "error": .string(String(describing: error))]
+        }
+    }
+}

@@ -38,11 +38,6 @@ ServiceHost.main(name: ServiceName.wallet) { env in
     env.lifecycle.onStop("wallet recovery sweep") { sweeper.stop() }
 
     return ServiceParts(methods: WalletHandlers(service: service).methods, healthChecks: {
-        do {
-            try store.ping()
-            return ["store": ["ok": true, "backend": .string(store.backend)]]
-        } catch {
-            return ["store": ["ok": false, "backend": .string(store.backend), "error": .string(String(describing: error))]]
-        }
+        ["store": store.healthCheck]
     })
 }
