@@ -6,10 +6,10 @@ import XCTest
 @testable import Queue
 
 /// The Swift producer and worker against Python bullmq 3.4.4 on one real Redis, driven through
-/// tests/interop/bullmq_interop.py; everything is read back through bullmq's own Queue API.
+/// Tests/Python/interop/bullmq_interop.py; everything is read back through bullmq's own Queue API.
 final class InteropIntegrationTests: RedisQueueTestCase {
     static let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent().appendingPathComponent("tests/interop/bullmq_interop.py").path
+        .deletingLastPathComponent().appendingPathComponent("Tests/Python/interop/bullmq_interop.py").path
 
     override func setUpWithError() throws {
         let probe = try python(["-c", "import bullmq; assert bullmq.__version__ == '3.4.4', bullmq.__version__"])

@@ -5,7 +5,7 @@ import Runtime
 import TestSupport
 
 /// The queue dashboard in a real browser: starts the whole system, prepares an admin, a
-/// merchant and a failed job, and runs tests/browser/dashboard_test.py (Selenium driving
+/// merchant and a failed job, and runs Tests/Python/browser/dashboard_test.py (Selenium driving
 /// Debian's headless Chromium). Needs `apt-get install chromium chromium-driver` and
 /// `pip install selenium`; skipped with that message when they are missing.
 final class DashboardBrowserTests: XCTestCase {
@@ -67,7 +67,7 @@ final class DashboardBrowserTests: XCTestCase {
         }, "the job never failed")
 
         let shots = ProcessInfo.processInfo.environment["OOPS_SCREENSHOT_DIR"] ?? "/tmp/oops-screenshots"
-        let r = run(python, [repoRoot() + "/tests/browser/dashboard_test.py"], env: [
+        let r = run(python, [repoRoot() + "/Tests/Python/browser/dashboard_test.py"], env: [
             "OOPS_BASE_URL": sys.base, "OOPS_ADMIN_EMAIL": sys.adminEmail, "OOPS_ADMIN_PASSWORD": sys.adminPassword,
             "OOPS_MERCHANT_EMAIL": merchantEmail, "OOPS_MERCHANT_PASSWORD": "correct-horse-42",
             "OOPS_FAILED_QUEUE": "parcelx-orders-queue", "OOPS_FAILED_JOB_ID": jobId, "OOPS_SCREENSHOT_DIR": shots,
