@@ -54,6 +54,9 @@ public final class Dispatcher: Sendable {
     private let checks: Locked<@Sendable () -> [String: JSON]>
 
     public func startDraining() { draining.withLock { $0 = true } }
+    private let starting = Locked(false)
+    /// While starting, unknown methods are answered -32050 instead of -32601.
+    public func setStarting(_ on: Bool) { starting.withLock { $0 = on } }
     public var isDraining: Bool { draining.current }
 
     public func health() -> JSON {
@@ -189,7 +192,11 @@ public final class Dispatcher: Sendable {
     }
 
     private func callUnmeasured(_ name: String, params: JSON, ctx: RPCContext) -> Result<JSON, RPCError> {
-        guard let m = methodsWithBuiltins[name] else { return .failure(.methodNotFound(name)) }
+        guard let m = methodsWithBuiltins[name] else {
+            // Until its dependencies are reachable a service knows only rpc.*: say "try again".
+            if starting.current { return .failure(.unavailable("Service is starting")) }
+            return .failure(.methodNotFound(name))
+        }
         if isDraining && !name.hasPrefix("rpc.") { return .failure(.unavailable("Service is shutting down")) }
         if ctx.deadline.hasPassed { return .failure(.deadlineExceeded()) }
         if !m.roles.isEmpty {

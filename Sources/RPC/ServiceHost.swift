@@ -49,7 +49,17 @@ public enum ServiceHost {
         var parts: ServiceParts?
         var startError: Error?
         do {
-            parts = try build(env)
+            // A few quick tries first: instances starting together can briefly contend for the store.
+            var attempt = 0
+            while true {
+                do {
+                    parts = try build(env)
+                    break
+                } catch let e as TransientStartError where e.isTransient && attempt < 5 {
+                    attempt += 1
+                    usleep(UInt32(100_000 * attempt))
+                }
+            }
         } catch let e as TransientStartError where e.isTransient {
             // A dependency is not reachable yet: serve rpc.health as degraded (so /readyz is red)
             // and retry, rather than exit into a restart loop.
@@ -67,11 +77,13 @@ public enum ServiceHost {
         let dispatcher = Dispatcher(service: name, instance: config.instance, methods: parts?.methods ?? [], log: log,
                                     healthChecks: parts?.healthChecks ?? degradedChecks)
         if parts == nil {
+            dispatcher.setStarting(true)
             let retry = PeriodicTask(name: "start-retry", intervalMs: 2000, initialDelayMs: 2000) {
                 guard failing.current != nil else { return }
                 do {
                     let p = try build(env)
                     dispatcher.install(methods: p.methods, healthChecks: p.healthChecks)
+                    dispatcher.setStarting(false)
                     failing.withLock { $0 = nil }
                     log.info("dependencies reachable; serving")
                 } catch {

@@ -61,3 +61,18 @@ final class CryptoTests: XCTestCase {
         XCTAssertFalse(Sodium.constantTimeEqual([1, 2, 3], [1, 2]))
     }
 }
+
+final class Base64URLTests: XCTestCase {
+    func testMatchesFoundationForEveryLengthAndByte() {
+        for n in 0..<70 {
+            let b = (0..<n).map { UInt8(truncatingIfNeeded: $0 &* 37 &+ n) }
+            let foundation = Data(b).base64EncodedString().replacingOccurrences(of: "+", with: "-")
+                .replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
+            XCTAssertEqual(Base64URL.encode(b), foundation, "length \(n)")
+            XCTAssertEqual(Base64URL.decode(foundation), b, "length \(n)")
+        }
+        XCTAssertNil(Base64URL.decode("ab+c"))
+        XCTAssertNil(Base64URL.decode("abc="))
+        XCTAssertNil(Base64URL.decode("a"))
+    }
+}
