@@ -41,9 +41,22 @@ struct BenchRow {
     }
 }
 
+/// One load level of an end-to-end case, for the "how cost grows with load" tables.
+struct ScalingRow {
+    var suite: String
+    var what: String
+    var clients: Int
+    var rate: Double
+    var p50Ms: Double
+    var p99Ms: Double
+    var note: String = ""
+}
+
 /// Collects rows and prints them as they come.
 final class Report: @unchecked Sendable {
     private(set) var rows: [BenchRow] = []
+    private(set) var scaling: [ScalingRow] = []
+    func addScaling(_ r: ScalingRow) { scaling.append(r) }
     func add(_ r: BenchRow) {
         rows.append(r)
         var line = "  \(r.name): \(BenchRow.fmt(r.value)) \(r.unit)"

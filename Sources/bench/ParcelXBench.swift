@@ -1,0 +1,63 @@
+import Foundation
+import JSON
+import RPC
+import Runtime
+
+/// `bench parcelx`: orders placed/s by the ParcelXSvc create worker against the sandbox answering
+/// after 20 ms, at worker concurrency 1, 16 and 64, beside the ideal (concurrency ÷ latency). A
+/// backlog of accepted orders is built first with no worker running, then each concurrency runs
+/// in a fresh ParcelXSvc and is measured over a steady window after a one-second warm-up.
+enum ParcelXBench {
+    static func run(_ report: Report, seconds: Double) throws {
+        print("parcelx: provider worker throughput vs concurrency ÷ latency (\(E2EBench.latencyMs) ms)")
+        let sys = try BenchSystem("parcelx", parts: [.sandbox, .services])
+        defer { sys.cleanup() }
+        try E2EBench.setLatency(sys.sandboxPort, E2EBench.latencyMs)
+        let m = try sys.merchant(topups: 5)
+        let merchant = Actor(userId: m.userId, role: .merchant)
+        let order = sys.rpc("order", poolSize: 4)
+        defer { order.closeAll() }
+        let tag = benchTag()
+        let seq = Locked(0)
+        var backlog = 0
+        var lastRate = 0.0
+
+        func addBacklog(_ n: Int) {
+            let made = Locked(0)
+            DispatchQueue.concurrentPerform(iterations: 32) { _ in
+                while made.withLock({ x -> Bool in guard x < n else { return false }; x += 1; return true }) {
+                    let i = seq.withLock { $0 += 1; return $0 }
+                    _ = try? order.call("orders.create", BenchSystem.orderBody("px-\(tag)-\(i)"), ctx: .new(actor: merchant, timeoutMs: 30_000))
+                }
+            }
+            backlog += n
+        }
+
+        for c in [1, 16, 64] {
+            let ideal = Double(c) * 1000 / Double(E2EBench.latencyMs)
+            // Enough work that the backlog outlasts the window even if throughput scales with c.
+            let expect = c == 1 ? ideal : min(ideal, max(lastRate * Double(c) / 4, 300))
+            let need = Int(expect * (seconds + 2)) + 50
+            let placedSoFar = E2EBench.sandboxCreates(sys.sandboxPort)
+            if backlog - placedSoFar < need {
+                let t = Clock.monotonicNanos()
+                addBacklog(need - (backlog - placedSoFar))
+                print(String(format: "    backlog of %d orders built in %.1f s", need, Double(Clock.monotonicNanos() - t) / 1e9))
+            }
+            try sys.startService("parcelx", extraEnv: ["OOPS_PARCELX_CREATE_CONCURRENCY": "\(c)"])
+            usleep(1_000_000)
+            let a = E2EBench.sandboxCreates(sys.sandboxPort)
+            let t0 = Clock.monotonicNanos()
+            usleep(UInt32(seconds * 1e6))
+            let b = E2EBench.sandboxCreates(sys.sandboxPort)
+            let el = Double(Clock.monotonicNanos() - t0) / 1e9
+            sys.procs.stop("parcelx")
+            let rate = Double(b - a) / el
+            lastRate = rate
+            let left = backlog - E2EBench.sandboxCreates(sys.sandboxPort)
+            report.add(BenchRow(suite: "parcelx", name: "orders placed, worker concurrency \(c)", value: rate, unit: "orders/s",
+                                baselineName: "ideal \(c) ÷ \(E2EBench.latencyMs) ms", baseline: ideal,
+                                note: left <= 0 ? "backlog ran out: rate is a lower bound" : "\(left) still queued at the end"))
+        }
+    }
+}
