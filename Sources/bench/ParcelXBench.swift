@@ -36,7 +36,7 @@ enum ParcelXBench {
         for c in [1, 16, 64] {
             let ideal = Double(c) * 1000 / Double(E2EBench.latencyMs)
             // Enough work that the backlog outlasts the window even if throughput scales with c.
-            let expect = c == 1 ? ideal : min(ideal, max(lastRate * Double(c) / 4, 300))
+            let expect = c == 1 ? ideal : min(ideal, max(lastRate * 2, 300))
             let need = Int(expect * (seconds + 2)) + 50
             let placedSoFar = E2EBench.sandboxCreates(sys.sandboxPort)
             if backlog - placedSoFar < need {
