@@ -245,6 +245,8 @@ final class ClientConnection: @unchecked Sendable {
     init(fd: Int32) {
         self.fd = fd
         UnixSocket.setTimeout(fd, option: SO_SNDTIMEO, ms: 5000)
+        // A failed batch write completes every pending call with -32050.
+        out = WriteCoalescer { [unowned self] in if !self.writeLocked($0).ok { self.markDead() } }
         Thread.detachNewThread { [self] in readLoop() }
     }
 
@@ -301,32 +303,15 @@ final class ClientConnection: @unchecked Sendable {
         return id
     }
 
-    private let outLock = NSLock()
-    private var outBuf: [UInt8] = []
-    private var flushing = false
+    // A failed batch write completes every pending call with -32050.
+    private var out: WriteCoalescer!  // set at the end of init; never changed after
 
     /// A pipelined call: `completion` runs on the connection's reader thread with the answer,
     /// or with -32050 if the connection is lost first. Requests queued while another thread is
     /// writing leave together in its next system call.
     func callAsync(_ method: String, _ params: JSON, ctx: RPCContext, completion: @escaping @Sendable (Result<JSON, RPCError>) -> Void) throws(CallFailure) {
         guard let id = register(Waiter(completion: completion)) else { throw .notWritten }
-        let line = Self.encode(id: id, method, params, ctx)
-        outLock.lock()
-        outBuf.append(contentsOf: line)
-        if flushing {
-            outLock.unlock()
-            return
-        }
-        flushing = true
-        while !outBuf.isEmpty {
-            var chunk: [UInt8] = []
-            swap(&chunk, &outBuf)
-            outLock.unlock()
-            if !writeLocked(chunk).ok { markDead() }  // completes every pending call with -32050
-            outLock.lock()
-        }
-        flushing = false
-        outLock.unlock()
+        out.enqueue(Self.encode(id: id, method, params, ctx))
     }
 
     func call(_ method: String, _ params: JSON, ctx: RPCContext) throws(CallFailure) -> JSON {

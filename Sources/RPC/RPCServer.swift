@@ -153,6 +153,7 @@ final class RPCConnection: @unchecked Sendable {
         self.isSocket = isSocket
         self.server = server
         slots = DispatchSemaphore(value: server.limits.maxInFlightPerConnection)
+        out = WriteCoalescer { [unowned self] in self.write($0) }
     }
 
     func run() {
@@ -206,23 +207,9 @@ final class RPCConnection: @unchecked Sendable {
     /// Queues an answer; whichever thread finds no flush in progress writes everything queued,
     /// so under load many answers leave in one system call.
     func send(_ bytes: [UInt8]) {
-        outLock.lock()
-        outBuf.append(contentsOf: bytes)
-        outBuf.append(0x0A)
-        if flushing {
-            outLock.unlock()
-            return
-        }
-        flushing = true
-        while !outBuf.isEmpty {
-            var chunk: [UInt8] = []
-            swap(&chunk, &outBuf)
-            outLock.unlock()
-            write(chunk)
-            outLock.lock()
-        }
-        flushing = false
-        outLock.unlock()
+        var line = bytes
+        line.append(0x0A)
+        out.enqueue(line)
     }
 
     private func write(_ b: [UInt8]) {
@@ -237,9 +224,7 @@ final class RPCConnection: @unchecked Sendable {
         }
     }
 
-    private let outLock = NSLock()
-    private var outBuf: [UInt8] = []
-    private var flushing = false
+    private var out: WriteCoalescer!  // set at the end of init; never changed after
 
     /// Asks the connection to end (from any thread); the reader thread closes the descriptor.
     func close() {
