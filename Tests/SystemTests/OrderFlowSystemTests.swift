@@ -164,6 +164,45 @@ final class OrderFlowSystemTests: XCTestCase {
         XCTAssertTrue(paths.contains("package.weightGrams"), "\(paths)")
     }
 
+    func testDuplicatesAtTheSameInstantOnTwoOrderSvcInstances() throws {
+        let sys = self.sys
+        try sys.procs.start("order", instance: 1)
+        defer { sys.procs.child("order-1")?.stop() }
+        let m = sys.merchant("twin", balancePaise: 1_000_000)
+        var changed = OOPSSystem.orderBody("TWIN-1")
+        changed["pickupAddressId"] = "WH-9"
+        let other = changed
+        // 16 threads released together: half send the payload, half a different one under the same id.
+        let statuses = Locked<[Int]>([])
+        let ids = Locked<Set<String>>([])
+        let start = DispatchSemaphore(value: 0)
+        let group = DispatchGroup()
+        for i in 0..<16 {
+            group.enter()
+            Thread.detachNewThread {
+                start.wait()
+                let r = sys.call("POST", "/orders/create", token: m.token, body: i % 2 == 0 ? OOPSSystem.orderBody("TWIN-1") : other)
+                statuses.withLock { $0.append(r.status) }
+                if let id = r.body["id"]?.stringValue { _ = ids.withLock { $0.insert(id) } }
+                group.leave()
+            }
+        }
+        for _ in 0..<16 { start.signal() }
+        group.wait()
+        let st = statuses.current
+        XCTAssertEqual(st.filter { $0 == 201 }.count, 1, "\(st)")
+        XCTAssertEqual(st.filter { $0 == 201 || $0 == 200 || $0 == 409 }.count, 16, "\(st)")
+        XCTAssertEqual(st.filter { $0 == 409 }.count + st.filter { $0 == 200 }.count, 15)
+        XCTAssertEqual(ids.current.count, 1, "one order")
+        let order = sys.call("GET", "/orders/\(ids.current.first!)", token: m.token).body
+        XCTAssertEqual(balance(m.token), 1_000_000 - (order["chargePaise"]?.intValue ?? 0), "one charge")
+        // Both instances answered some of them.
+        let metrics = sys.call("GET", "/metrics").text
+        for inst in ["0", "1"] {
+            XCTAssertTrue(metrics.contains("oops_rpc_calls_total{service=\"order\",instance=\"\(inst)\",method=\"orders.create\""), "order-\(inst) served creates")
+        }
+    }
+
     func testConcurrentDuplicatesMakeOneOrderAndOneCharge() {
         let m = sys.merchant("dup", balancePaise: 100_000)
         let statuses = Locked<[Int]>([])
