@@ -49,6 +49,16 @@ public protocol DocumentStore: Sendable {
 }
 
 extension DocumentStore {
+    /// One document by `_id`; both backends read it the same way.
+    public func get(_ collection: String, id: String) throws -> JSON? {
+        try findOne(collection, where: .eq("_id", .string(id)))
+    }
+
+    /// The first match of a filter.
+    public func findOne(_ collection: String, where filter: Filter) throws -> JSON? {
+        try find(collection, where: filter, sort: [], limit: 1).first
+    }
+
     /// Every matching document, ordered by `_id`.
     public func find(_ collection: String, where filter: Filter) throws -> [JSON] {
         try find(collection, where: filter, sort: [], limit: 0)

@@ -187,14 +187,6 @@ public final class MongoStore: DocumentStore, @unchecked Sendable {
         throw StoreError(.internal, "insert kept conflicting with a document that disappeared")
     }
 
-    public func get(_ collection: String, id: String) throws -> JSON? {
-        try findOne(collection, where: .eq("_id", .string(id)))
-    }
-
-    public func findOne(_ collection: String, where filter: Filter) throws -> JSON? {
-        try find(collection, where: filter, sort: [], limit: 1).first
-    }
-
     public func find(_ collection: String, where filter: Filter, sort: [SortKey], limit: Int) throws -> [JSON] {
         var opts: [(String, BSONValue)] = [("sort", try MongoQuery.sort(sort))]
         if limit > 0 { opts.append(("limit", .json(.int(Int64(limit))))) }

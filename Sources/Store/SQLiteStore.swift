@@ -96,14 +96,6 @@ public final class SQLiteStore: DocumentStore {
         throw StoreError(.internal, "insert kept conflicting with a document that disappeared")
     }
 
-    public func get(_ collection: String, id: String) throws -> JSON? {
-        try findOne(collection, where: .eq("_id", .string(id)))
-    }
-
-    public func findOne(_ collection: String, where filter: Filter) throws -> JSON? {
-        try find(collection, where: filter, sort: [], limit: 1).first
-    }
-
     public func find(_ collection: String, where filter: Filter, sort: [SortKey], limit: Int) throws -> [JSON] {
         let t = try Self.table(collection)
         var q = SQLiteQuery()

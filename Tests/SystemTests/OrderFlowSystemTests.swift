@@ -168,6 +168,8 @@ final class OrderFlowSystemTests: XCTestCase {
         let sys = self.sys
         try sys.procs.start("order", instance: 1)
         defer { sys.procs.child("order-1")?.stop() }
+        // /readyz rescans the sockets, so the Gateway's client knows both instances from here on.
+        XCTAssertTrue(waitUntil(timeoutMs: 5000) { sys.call("GET", "/readyz").body["services"]?["order"]?["healthy"] == 2 })
         let m = sys.merchant("twin", balancePaise: 1_000_000)
         var changed = OOPSSystem.orderBody("TWIN-1")
         changed["pickupAddressId"] = "WH-9"
