@@ -68,6 +68,20 @@ extension DocumentStore {
 
     /// The document that already holds one of `doc`'s unique keys (its `_id` first, then each
     /// unique index whose fields are all present), used after a backend reports a duplicate key.
+    /// Insert-if-absent on top of a backend's raw insert (`tryInsert` says false on a taken
+    /// key): returns the created document, or the one holding the key. The holder can vanish
+    /// between the failed insert and the lookup; then the insert is simply tried again.
+    func insertOrFindHolder(_ collection: String, _ doc: JSON, id: String, uniqueIndexes: [IndexSpec],
+                            tryInsert: () throws -> Bool) throws -> InsertResult {
+        for _ in 0..<5 {
+            if try tryInsert() { return .created(doc) }
+            if let existing = try holderOfKeys(collection, of: doc, id: id, uniqueIndexes: uniqueIndexes) {
+                return .duplicate(existing: existing)
+            }
+        }
+        throw StoreError(.internal, "insert kept conflicting with a document that disappeared")
+    }
+
     func holderOfKeys(_ collection: String, of doc: JSON, id: String, uniqueIndexes: [IndexSpec]) throws -> JSON? {
         if let existing = try get(collection, id: id) { return existing }
         for index in uniqueIndexes {

@@ -169,8 +169,8 @@ public final class MongoStore: DocumentStore, @unchecked Sendable {
     public func insert(_ collection: String, _ doc: JSON) throws -> InsertResult {
         let id = try DocumentPath.id(of: doc)
         guard case .object(let fields) = doc else { throw StoreError(.invalid, "a document must be a JSON object") }
-        for _ in 0..<5 {
-            let inserted = try withCollection(collection) { coll -> Bool in
+        return try insertOrFindHolder(collection, doc, id: id, uniqueIndexes: uniqueIndexes.withLock { $0[collection] ?? [] }) {
+            try withCollection(collection) { coll -> Bool in
                 let b = try BSONCodec.make(object: fields)
                 defer { bson_destroy(b) }
                 var err = bson_error_t()
@@ -178,13 +178,7 @@ public final class MongoStore: DocumentStore, @unchecked Sendable {
                 if err.code == 11000 { return false }
                 throw Self.error(err, what: "inserting")
             }
-            if inserted { return .created(doc) }
-            let indexes = uniqueIndexes.withLock { $0[collection] ?? [] }
-            if let existing = try holderOfKeys(collection, of: doc, id: id, uniqueIndexes: indexes) {
-                return .duplicate(existing: existing)
-            }
         }
-        throw StoreError(.internal, "insert kept conflicting with a document that disappeared")
     }
 
     public func find(_ collection: String, where filter: Filter, sort: [SortKey], limit: Int) throws -> [JSON] {

@@ -76,10 +76,8 @@ public final class SQLiteStore: DocumentStore {
     public func insert(_ collection: String, _ doc: JSON) throws -> InsertResult {
         let id = try DocumentPath.id(of: doc)
         let t = try Self.table(collection)
-        // The holder of a taken key can vanish between the failed insert and the lookup; then
-        // the insert is simply tried again.
-        for _ in 0..<5 {
-            let inserted = try pool.with { conn -> Bool in
+        return try insertOrFindHolder(collection, doc, id: id, uniqueIndexes: uniqueIndexes.withLock { $0[collection] ?? [] }) {
+            try pool.with { conn -> Bool in
                 do {
                     try conn.run("INSERT INTO \(t)(id, doc) VALUES(?, ?)", [.text(id), .text(doc.serialized())]) { _ in }
                     return true
@@ -87,13 +85,7 @@ public final class SQLiteStore: DocumentStore {
                     return false
                 }
             }
-            if inserted { return .created(doc) }
-            let indexes = uniqueIndexes.withLock { $0[collection] ?? [] }
-            if let existing = try holderOfKeys(collection, of: doc, id: id, uniqueIndexes: indexes) {
-                return .duplicate(existing: existing)
-            }
         }
-        throw StoreError(.internal, "insert kept conflicting with a document that disappeared")
     }
 
     public func find(_ collection: String, where filter: Filter, sort: [SortKey], limit: Int) throws -> [JSON] {
