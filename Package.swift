@@ -3,6 +3,10 @@
 // No Swift package dependencies: Foundation, the toolchain, and C libraries from Debian.
 import PackageDescription
 
+/// Release builds specialise generics across modules (JSON, Locked, the RPC types are used from
+/// every process); debug builds stay fast to compile.
+let optimized: [SwiftSetting] = [.unsafeFlags(["-cross-module-optimization"], .when(configuration: .release))]
+
 let package = Package(
     name: "OOPS",
     products: [
@@ -24,26 +28,26 @@ let package = Package(
         .systemLibrary(name: "CMongoC", pkgConfig: "libmongoc-1.0", providers: [.apt(["libmongoc-dev", "libbson-dev"])]),
 
         // Shared libraries, named by what they do.
-        .target(name: "JSON"),
-        .target(name: "Runtime", dependencies: ["JSON"]),
-        .target(name: "RPC", dependencies: ["JSON", "Runtime"]),
-        .target(name: "Crypto", dependencies: ["CSodium", "JSON"]),
-        .target(name: "Store", dependencies: ["JSON", "Runtime", "CSQLite", "CMongoC"]),
-        .target(name: "Redis", dependencies: ["CHiredis", "Runtime"]),
-        .target(name: "Queue", dependencies: ["Redis", "JSON", "Runtime"]),
-        .target(name: "HTTPServer", dependencies: ["CMicroHTTPD", "Runtime"]),
-        .target(name: "ParcelXAPI", dependencies: ["JSON"]),
-        .target(name: "Domain", dependencies: ["JSON", "RPC"]),
+        .target(name: "JSON", swiftSettings: optimized),
+        .target(name: "Runtime", dependencies: ["JSON"], swiftSettings: optimized),
+        .target(name: "RPC", dependencies: ["JSON", "Runtime"], swiftSettings: optimized),
+        .target(name: "Crypto", dependencies: ["CSodium", "JSON"], swiftSettings: optimized),
+        .target(name: "Store", dependencies: ["JSON", "Runtime", "CSQLite", "CMongoC"], swiftSettings: optimized),
+        .target(name: "Redis", dependencies: ["CHiredis", "Runtime"], swiftSettings: optimized),
+        .target(name: "Queue", dependencies: ["Redis", "JSON", "Runtime"], swiftSettings: optimized),
+        .target(name: "HTTPServer", dependencies: ["CMicroHTTPD", "Runtime"], swiftSettings: optimized),
+        .target(name: "ParcelXAPI", dependencies: ["JSON"], swiftSettings: optimized),
+        .target(name: "Domain", dependencies: ["JSON", "RPC"], swiftSettings: optimized),
 
         // Processes.
-        .executableTarget(name: "AuthSvc", dependencies: ["RPC", "Runtime", "Store", "Crypto", "Domain"]),
-        .executableTarget(name: "WalletSvc", dependencies: ["RPC", "Runtime", "Store", "Domain"]),
-        .executableTarget(name: "OrderSvc", dependencies: ["RPC", "Runtime", "Store", "Queue", "Domain", "Crypto", "CSQLite"]),
-        .executableTarget(name: "ParcelXSvc", dependencies: ["RPC", "Runtime", "Store", "Queue", "Domain", "ParcelXAPI"]),
-        .executableTarget(name: "Gateway", dependencies: ["RPC", "Runtime", "HTTPServer", "Crypto", "Domain", "Queue", "Redis"]),
-        .executableTarget(name: "ParcelXSandbox", dependencies: ["HTTPServer", "Runtime", "ParcelXAPI", "JSON"]),
-        .executableTarget(name: "oopsctl", dependencies: ["RPC", "Runtime", "JSON", "Domain"]),
-        .executableTarget(name: "bench", dependencies: ["RPC", "Runtime", "JSON", "Store", "Queue", "Redis", "Domain", "Crypto", "CSQLite"]),
+        .executableTarget(name: "AuthSvc", dependencies: ["RPC", "Runtime", "Store", "Crypto", "Domain"], swiftSettings: optimized),
+        .executableTarget(name: "WalletSvc", dependencies: ["RPC", "Runtime", "Store", "Domain"], swiftSettings: optimized),
+        .executableTarget(name: "OrderSvc", dependencies: ["RPC", "Runtime", "Store", "Queue", "Domain", "Crypto", "CSQLite"], swiftSettings: optimized),
+        .executableTarget(name: "ParcelXSvc", dependencies: ["RPC", "Runtime", "Store", "Queue", "Domain", "ParcelXAPI"], swiftSettings: optimized),
+        .executableTarget(name: "Gateway", dependencies: ["RPC", "Runtime", "HTTPServer", "Crypto", "Domain", "Queue", "Redis"], swiftSettings: optimized),
+        .executableTarget(name: "ParcelXSandbox", dependencies: ["HTTPServer", "Runtime", "ParcelXAPI", "JSON"], swiftSettings: optimized),
+        .executableTarget(name: "oopsctl", dependencies: ["RPC", "Runtime", "JSON", "Domain"], swiftSettings: optimized),
+        .executableTarget(name: "bench", dependencies: ["RPC", "Runtime", "JSON", "Store", "Queue", "Redis", "Domain", "Crypto", "CSQLite"], swiftSettings: optimized),
 
         // Test helpers shared by test targets: redis-server on a free port, temp dirs, child processes.
         .target(name: "TestSupport", dependencies: ["Runtime", "JSON"], path: "Tests/Support"),

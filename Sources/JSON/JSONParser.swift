@@ -29,6 +29,21 @@ public struct JSONParser {
         return v
     }
 
+    /// The members of a text whose top level is an object, in order (duplicates kept; the last
+    /// one is the value), or nil when the top level is something else. Saves building a
+    /// dictionary for envelopes that are read once, key by key (JSON-RPC messages).
+    public static func parseMembers(_ buf: UnsafeBufferPointer<UInt8>, maxDepth: Int = defaultMaxDepth) throws(JSONParseError) -> [(key: String, value: JSON)]? {
+        var p = JSONParser(buf: buf, maxDepth: maxDepth)
+        p.skipWS()
+        guard p.i < buf.count, buf[p.i] == UInt8(ascii: "{") else { return nil }
+        var members: [(key: String, value: JSON)] = []
+        members.reserveCapacity(4)
+        try p.members(depth: 1) { members.append(($0, $1)) }
+        p.skipWS()
+        if p.i != buf.count { throw p.fail("unexpected data after the JSON value") }
+        return members
+    }
+
     private let buf: UnsafeBufferPointer<UInt8>
     private let maxDepth: Int
     private var i = 0
@@ -80,10 +95,20 @@ public struct JSONParser {
     }
 
     private mutating func object(depth: Int) throws(JSONParseError) -> JSON {
+        // Sized once for the usual small object: each regrowth is an allocation.
+        var o: [String: JSON]?
+        try members(depth: depth) { k, v in
+            if o == nil { o = [String: JSON](minimumCapacity: 6) }
+            o![k] = v
+        }
+        return .object(o ?? [:])
+    }
+
+    /// Reads `{ ... }` starting at the `{`, handing each member over as it is read.
+    private mutating func members(depth: Int, _ take: (String, JSON) -> Void) throws(JSONParseError) {
         i += 1
-        var o: [String: JSON] = [:]
         skipWS()
-        if i < buf.count && buf[i] == UInt8(ascii: "}") { i += 1; return .object(o) }
+        if i < buf.count && buf[i] == UInt8(ascii: "}") { i += 1; return }
         while true {
             skipWS()
             guard i < buf.count, buf[i] == UInt8(ascii: "\"") else { throw fail("expected a string key") }
@@ -92,11 +117,11 @@ public struct JSONParser {
             guard i < buf.count, buf[i] == UInt8(ascii: ":") else { throw fail("expected ':'") }
             i += 1
             skipWS()
-            o[k] = try value(depth: depth)
+            take(k, try value(depth: depth))
             skipWS()
             guard i < buf.count else { throw fail("unexpected end of input") }
             if buf[i] == UInt8(ascii: ",") { i += 1; continue }
-            if buf[i] == UInt8(ascii: "}") { i += 1; return .object(o) }
+            if buf[i] == UInt8(ascii: "}") { i += 1; return }
             throw fail("expected ',' or '}'")
         }
     }
@@ -184,9 +209,9 @@ public struct JSONParser {
         if !hasEscape {
             guard j < buf.count else { i = j; throw fail("unterminated string") }
             let slice = UnsafeBufferPointer(rebasing: buf[start..<j])
-            guard let s = String(validating: slice, as: UTF8.self) else { i = start; throw fail("invalid UTF-8 in string") }
+            guard JSONParser.isValidUTF8(slice) else { i = start; throw fail("invalid UTF-8 in string") }
             i = j + 1
-            return s
+            return String(decoding: slice, as: UTF8.self)
         }
         var out: [UInt8] = Array(UnsafeBufferPointer(rebasing: buf[start..<j]))
         i = j
@@ -228,7 +253,39 @@ public struct JSONParser {
                 throw fail("invalid escape")
             }
         }
-        guard let s = String(validating: out, as: UTF8.self) else { throw fail("invalid UTF-8 in string") }
-        return s
+        guard out.withUnsafeBufferPointer(JSONParser.isValidUTF8) else { throw fail("invalid UTF-8 in string") }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// Strict UTF-8 (RFC 3629): no overlong forms, no surrogates, nothing above U+10FFFF.
+    static func isValidUTF8(_ b: UnsafeBufferPointer<UInt8>) -> Bool {
+        var i = 0
+        let n = b.count
+        while i < n {
+            let c = b[i]
+            if c < 0x80 { i += 1; continue }
+            let len: Int
+            var lo: UInt8 = 0x80, hi: UInt8 = 0xBF
+            switch c {
+            case 0xC2...0xDF: len = 2
+            case 0xE0: len = 3; lo = 0xA0
+            case 0xE1...0xEC, 0xEE...0xEF: len = 3
+            case 0xED: len = 3; hi = 0x9F
+            case 0xF0: len = 4; lo = 0x90
+            case 0xF1...0xF3: len = 4
+            case 0xF4: len = 4; hi = 0x8F
+            default: return false
+            }
+            guard i + len <= n else { return false }
+            let c1 = b[i + 1]
+            guard c1 >= lo && c1 <= hi else { return false }
+            var k = 2
+            while k < len {
+                guard b[i + k] & 0xC0 == 0x80 else { return false }
+                k += 1
+            }
+            i += len
+        }
+        return true
     }
 }

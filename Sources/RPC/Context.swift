@@ -53,6 +53,22 @@ public struct RPCContext: Sendable {
         return .object(o)
     }
 
+    /// Writes `json` without building it first (every call sends one).
+    public func write(to out: inout [UInt8]) {
+        out.append(contentsOf: #"{"requestId":"#.utf8)
+        JSON.writeString(requestId, to: &out)
+        out.append(contentsOf: #","timeoutMs":"#.utf8)
+        out.append(contentsOf: String(deadline.remainingMs).utf8)
+        if let a = actor {
+            out.append(contentsOf: #","actor":{"userId":"#.utf8)
+            JSON.writeString(a.userId, to: &out)
+            out.append(contentsOf: #","role":""#.utf8)
+            out.append(contentsOf: a.role.rawValue.utf8)
+            out.append(contentsOf: #""}"#.utf8)
+        }
+        out.append(UInt8(ascii: "}"))
+    }
+
     /// The same request and actor with a shorter deadline.
     public func with(timeoutMs: Int) -> RPCContext {
         var c = self

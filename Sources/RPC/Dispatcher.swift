@@ -103,21 +103,74 @@ public final class Dispatcher: Sendable {
         -32022: "Business rule refused", -32029: "Rate limited", -32050: "Unavailable", -32054: "Deadline exceeded",
     ]
 
+    /// A line read off the wire: either already answered (it was not JSON) or a message to run.
+    public enum Incoming {
+        case answered([UInt8])
+        /// `inline`: every method it calls is declared `inline`, so it may run on the reader thread.
+        case message(Message, inline: Bool)
+    }
+
+    /// A parsed message: a single request or notification kept as its members (no dictionary
+    /// is built for an envelope read once), or anything else (a batch, or not an object).
+    public enum Message: Sendable {
+        case single([(key: String, value: JSON)])
+        case other(JSON)
+    }
+
+    /// Parses one line. Parsing is cheap and done where the line is read; running it may then go
+    /// to the handler pool.
+    public func parse(line: UnsafeBufferPointer<UInt8>) -> Incoming {
+        do {
+            if let m = try JSONParser.parseMembers(line) {
+                return .message(.single(m), inline: isInline(m))
+            }
+            let msg = try JSONParser.parse(line)
+            if case .array(let items) = msg, !items.isEmpty,
+               items.allSatisfy({ $0.objectValue.map { isInline(Array($0)) } ?? false }) {
+                return .message(.other(msg), inline: true)
+            }
+            return .message(.other(msg), inline: false)
+        } catch {
+            return .answered(Dispatcher.response(id: .null, error: .parseError("Parse error: \(error.description)")))
+        }
+    }
+
+    private func isInline(_ m: [(key: String, value: JSON)]) -> Bool {
+        guard case .string(let name)? = Dispatcher.member("method", of: m) else { return false }
+        return table.current[name]?.inline ?? false
+    }
+
+    /// The value of `key` (the last one, as a JSON object would keep it).
+    private static func member(_ key: String, of m: [(key: String, value: JSON)]) -> JSON? {
+        var i = m.count - 1
+        while i >= 0 {
+            if m[i].key == key { return m[i].value }
+            i -= 1
+        }
+        return nil
+    }
+
     /// Handles one line. Returns the bytes to send back (without newline), or nil for none.
     public func handle(line: UnsafeBufferPointer<UInt8>) -> [UInt8]? {
-        let msg: JSON
-        do {
-            msg = try JSONParser.parse(line)
-        } catch {
-            return Dispatcher.response(id: .null, error: .parseError("Parse error: \(error.description)"))
+        switch parse(line: line) {
+        case .answered(let r): return r
+        case .message(let m, _): return handle(message: m)
         }
-        switch msg {
-        case .array(let items):
+    }
+
+    /// Runs a parsed message (a request, a notification or a batch).
+    public func handle(message: Message) -> [UInt8]? {
+        switch message {
+        case .single(let m):
+            return handleOne(m)
+        case .other(.array(let items)):
             if items.isEmpty { return Dispatcher.response(id: .null, error: .invalidRequest("Invalid Request: empty batch")) }
             var out: [UInt8] = [UInt8(ascii: "[")]
             var any = false
             for item in items {
-                if let r = handleOne(item) {
+                let r: [UInt8]?
+                if case .object(let o) = item { r = handleOne(Array(o)) } else { r = Dispatcher.response(id: .null, error: .invalidRequest()) }
+                if let r {
                     if any { out.append(UInt8(ascii: ",")) }
                     out.append(contentsOf: r)
                     any = true
@@ -126,8 +179,8 @@ public final class Dispatcher: Sendable {
             if !any { return nil }
             out.append(UInt8(ascii: "]"))
             return out
-        default:
-            return handleOne(msg)
+        case .other:
+            return Dispatcher.response(id: .null, error: .invalidRequest())
         }
     }
 
@@ -135,9 +188,8 @@ public final class Dispatcher: Sendable {
         line.withUnsafeBufferPointer { handle(line: $0) }
     }
 
-    private func handleOne(_ msg: JSON) -> [UInt8]? {
-        guard case .object(let o) = msg else { return Dispatcher.response(id: .null, error: .invalidRequest()) }
-        let idJSON = o["id"]
+    private func handleOne(_ m: [(key: String, value: JSON)]) -> [UInt8]? {
+        let idJSON = Dispatcher.member("id", of: m)
         var id: JSON = .null
         if let i = idJSON {
             switch i {
@@ -146,11 +198,11 @@ public final class Dispatcher: Sendable {
             }
         }
         let isNotification = idJSON == nil
-        guard o["jsonrpc"] == .string("2.0"), case .string(let name)? = o["method"] else {
+        guard Dispatcher.member("jsonrpc", of: m) == .string("2.0"), case .string(let name)? = Dispatcher.member("method", of: m) else {
             return Dispatcher.response(id: id, error: .invalidRequest())
         }
         var params: [String: JSON] = [:]
-        switch o["params"] {
+        switch Dispatcher.member("params", of: m) {
         case nil: break
         case .object(let p)?: params = p
         case .array(let a)? where a.isEmpty: break

@@ -14,9 +14,14 @@ public struct Method: Sendable {
     public var result: Schema
     public var errors: [Int]
     public var handler: @Sendable (JSON, RPCContext) throws -> JSON
+    /// A method that never blocks and takes microseconds (no I/O, no locks held long) may run on
+    /// the connection's reader thread, saving the hop to the handler pool. Everything else runs
+    /// on the pool, so one slow call never holds up the others on its connection.
+    public var inline: Bool
 
     public init(_ name: String, summary: String, roles: Set<Role>, params: Schema, result: Schema, errors: [Int] = [],
-                handler: @escaping @Sendable (JSON, RPCContext) throws -> JSON) {
+                inline: Bool = false, handler: @escaping @Sendable (JSON, RPCContext) throws -> JSON) {
+        self.inline = inline
         self.name = name
         self.summary = summary
         self.roles = roles

@@ -62,13 +62,29 @@ public final class RPCClient: Sendable {
     private func pick(excluding tried: Set<String>) -> Endpoint? {
         refresh()
         let now = Clock.monotonicNanos()
-        // One snapshot of (endpoint, load): the counts move while we choose.
-        let candidates = endpoints.current.list.values.filter { !tried.contains($0.path) }.map { ($0, $0.isUp(now: now), $0.inFlight) }
-        let up = candidates.filter { $0.1 }
-        let pool = up.isEmpty ? candidates : up  // all marked down: try anyway rather than fail at once
-        guard let least = pool.map({ $0.2 }).min() else { return nil }
-        return pool.filter { $0.2 == least }.randomElement()?.0
+        // Least in flight among the instances believed up (all believed down: try anyway rather
+        // than fail at once); ties go round-robin. The counts move while we choose: a snapshot.
+        var best: Endpoint?
+        var bestLoad = Int.max
+        var bestUp = false
+        var ties = 0
+        let turn = Int(truncatingIfNeeded: rotation.withLock { $0 &+= 1; return $0 })
+        for e in endpoints.current.list.values where !tried.contains(e.path) {
+            let up = e.isUp(now: now)
+            let load = e.inFlight
+            if best == nil || (up && !bestUp) || (up == bestUp && load < bestLoad) {
+                best = e
+                bestLoad = load
+                bestUp = up
+                ties = 1
+            } else if up == bestUp && load == bestLoad {
+                ties += 1
+                if turn % ties == 0 { best = e }
+            }
+        }
+        return best
     }
+    private let rotation = Locked<UInt64>(0)
 
     /// Calls `method` with by-name `params`; `ctx` travels as `params.ctx`.
     public func call(_ method: String, _ params: JSON = .object([:]), ctx: RPCContext) throws(RPCError) -> JSON {
@@ -268,16 +284,23 @@ final class ClientConnection: @unchecked Sendable {
     }
 
     private static func encode(id: Int64, _ method: String, _ params: JSON, _ ctx: RPCContext) -> [UInt8] {
-        var p = params.objectValue ?? [:]
-        p["ctx"] = ctx.json
         var line: [UInt8] = Array(#"{"jsonrpc":"2.0","id":"#.utf8)
-        line.reserveCapacity(128)
+        line.reserveCapacity(160)
         line.append(contentsOf: String(id).utf8)
         line.append(contentsOf: #","method":"#.utf8)
         JSON.writeString(method, to: &line)
-        line.append(contentsOf: #","params":"#.utf8)
-        JSON.object(p).write(to: &line, sortKeys: false)
-        line.append(contentsOf: "}\n".utf8)
+        line.append(contentsOf: #","params":{"#.utf8)
+        if case .object(let p) = params {
+            for (k, v) in p where k != "ctx" {
+                JSON.writeString(k, to: &line)
+                line.append(UInt8(ascii: ":"))
+                v.write(to: &line, sortKeys: false)
+                line.append(UInt8(ascii: ","))
+            }
+        }
+        line.append(contentsOf: #""ctx":"#.utf8)
+        ctx.write(to: &line)
+        line.append(contentsOf: "}}\n".utf8)
         return line
     }
 
@@ -350,7 +373,9 @@ final class ClientConnection: @unchecked Sendable {
             }
             chunk.withUnsafeBytes { lb.append(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
             while let ev = lb.next() {
-                guard case .line(let l) = ev, let msg = try? JSONParser.parse(l, maxDepth: 512) else { continue }
+                guard case .line(let l) = ev,
+                      let msg = try? l.withUnsafeBufferPointer({ b throws(JSONParseError) in try JSONParser.parseMembers(b, maxDepth: 512) })
+                else { continue }
                 deliver(msg)
             }
         }
@@ -360,13 +385,23 @@ final class ClientConnection: @unchecked Sendable {
         writeLock.unlock()
     }
 
-    private func deliver(_ msg: JSON) {
-        guard let id = msg["id"]?.intValue else { return }
-        guard let w = st.withLock({ $0.pending.removeValue(forKey: id) }) else { return }
-        if let e = msg["error"], let err = RPCError(json: e) {
+    private func deliver(_ msg: [(key: String, value: JSON)]) {
+        var id: Int64?
+        var result: JSON?
+        var error: JSON?
+        for (k, v) in msg {
+            switch k {
+            case "id": id = v.intValue
+            case "result": result = v
+            case "error": error = v
+            default: break
+            }
+        }
+        guard let id, let w = st.withLock({ $0.pending.removeValue(forKey: id) }) else { return }
+        if let e = error, let err = RPCError(json: e) {
             w.finish(.failure(err))
         } else {
-            w.finish(.success(msg["result"] ?? .null))
+            w.finish(.success(result ?? .null))
         }
     }
 }

@@ -125,10 +125,10 @@ public final class RPCServer: Sendable {
     }
 
     // Called by connections.
-    func dispatch(_ line: [UInt8], on c: RPCConnection) {
+    func dispatch(_ message: Dispatcher.Message, on c: RPCConnection) {
         inFlight.enter()
         handlers.async { [self] in
-            if let resp = dispatcher.handle(line: line) { c.send(resp) }
+            if let resp = dispatcher.handle(message: message) { c.send(resp) }
             c.finished()
             inFlight.leave()
         }
@@ -175,20 +175,36 @@ final class RPCConnection: @unchecked Sendable {
             }
             st.withLock { $0.lastActivity = Clock.monotonicNanos() }
             chunk.withUnsafeBytes { lb.append(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
+            // Answers produced on this thread (inline methods, unparsable lines) leave together,
+            // in one write per chunk read.
+            var answers: [UInt8] = []
+            defer { if !answers.isEmpty { out.enqueue(answers) } }
             while let ev = lb.next() {
                 switch ev {
                 case .tooLong:
-                    send(Dispatcher.response(id: .null, error: .invalidRequest("Invalid Request: line longer than \(server.limits.maxLineBytes) bytes")))
+                    answers.append(contentsOf: Dispatcher.response(id: .null, error: .invalidRequest("Invalid Request: line longer than \(server.limits.maxLineBytes) bytes")))
+                    answers.append(0x0A)
                     break readLoop
                 case .line(let l):
                     if l.allSatisfy({ $0 == 0x20 || $0 == 0x09 }) { continue }
-                    slots.wait()
-                    let closed = st.withLock { s -> Bool in
-                        s.inFlight += 1
-                        return s.closed
+                    switch l.withUnsafeBufferPointer({ server.dispatcher.parse(line: $0) }) {
+                    case .answered(let r):
+                        answers.append(contentsOf: r)
+                        answers.append(0x0A)
+                    case .message(let m, inline: true):
+                        if let r = server.dispatcher.handle(message: m) {
+                            answers.append(contentsOf: r)
+                            answers.append(0x0A)
+                        }
+                    case .message(let m, inline: false):
+                        slots.wait()
+                        let closed = st.withLock { s -> Bool in
+                            s.inFlight += 1
+                            return s.closed
+                        }
+                        if closed { finished(); break readLoop }
+                        server.dispatch(m, on: self)
                     }
-                    if closed { finished(); break readLoop }
-                    server.dispatch(l, on: self)
                 }
             }
         }

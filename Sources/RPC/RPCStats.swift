@@ -18,11 +18,15 @@ public final class RPCStats: Sendable {
         for (i, ub) in RPCStats.buckets.enumerated() where s <= ub { b = i; break }
         // Mutate in place: copying the entry out and back would copy its arrays on every call.
         series.withLock { all in
-            all[method, default: Series()].count[outcome, default: 0] += 1
-            all[method, default: Series()].hist[b] += 1
-            all[method, default: Series()].sum += s
-            all[method, default: Series()].n += 1
+            RPCStats.add(&all[method, default: Series()], outcome: outcome, bucket: b, seconds: s)
         }
+    }
+
+    private static func add(_ x: inout Series, outcome: String, bucket: Int, seconds: Double) {
+        x.count[outcome, default: 0] += 1
+        x.hist[bucket] += 1
+        x.sum += seconds
+        x.n += 1
     }
 
     public var json: JSON {

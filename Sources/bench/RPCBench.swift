@@ -41,7 +41,7 @@ enum RPCBench {
     /// Hidden mode: an RPC server with a no-op method.
     static func serveRPC(runDir: String) -> Never {
         let log = Logger(service: "bench", instance: 0, level: .error)
-        let noop = Method("noop", summary: "does nothing", roles: [], params: .object([], additional: true), result: .anything) { _, _ in .null }
+        let noop = Method("noop", summary: "does nothing", roles: [], params: .object([], additional: true), result: .anything, inline: true) { _, _ in .null }
         let server = RPCServer(dispatcher: Dispatcher(service: "bench", instance: 0, methods: [noop], log: log), log: log)
         do { try server.listen(path: "\(runDir)/bench-0.sock") } catch { print("\(error)"); exit(1) }
         while true { sleep(1000) }
