@@ -80,7 +80,7 @@ final class Gateway: Sendable {
             route = r
             vars = v
         }
-        let name = "\(route.method) \(route.path)"
+        let name = route.name
         // Rate limits per client address, and stricter on login.
         if let wait = ipLimiter.take(req.remoteAddress) {
             return (error(.rateLimited(retryAfterSeconds: wait), requestId), name)

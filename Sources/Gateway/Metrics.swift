@@ -14,13 +14,14 @@ final class HTTPMetrics: Sendable {
         var b = RPCStats.buckets.count
         for (i, ub) in RPCStats.buckets.enumerated() where s <= ub { b = i; break }
         let key = "\(route)\u{1}\(status)"
-        series.withLock { all in
-            var x = all[key] ?? Series()
-            x.count += 1
-            x.hist[b] += 1
-            x.sum += s
-            all[key] = x
-        }
+        // In place: copying the entry out and back would copy its histogram on every request.
+        series.withLock { all in HTTPMetrics.add(&all[key, default: Series()], bucket: b, seconds: s) }
+    }
+
+    private static func add(_ x: inout Series, bucket: Int, seconds: Double) {
+        x.count += 1
+        x.hist[bucket] += 1
+        x.sum += seconds
     }
 
     var snapshot: [String: Series] { series.current }

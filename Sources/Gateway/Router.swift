@@ -57,6 +57,10 @@ struct Route {
     let queryParams: [String]
     let handler: (RouteContext) throws(RPCError) -> RouteResult
     let segments: [String]
+    /// Per segment: literal (true) or variable (false); decides between routes that both match.
+    let shape: [Bool]
+    /// "METHOD /template", as metrics and logs name the route.
+    let name: String
     var doc = RouteDoc()
 
     init(_ method: String, _ path: String, _ access: Access, _ summary: String, rpc: (String, String)? = nil,
@@ -72,18 +76,28 @@ struct Route {
         self.queryParams = query
         self.handler = handler
         self.segments = path.split(separator: "/").map(String.init)
+        self.shape = segments.map { !($0.hasPrefix("{") && $0.hasSuffix("}")) }
+        self.name = "\(method) \(path)"
     }
 
-    func match(_ parts: [Substring]) -> [String: String]? {
-        guard parts.count == segments.count else { return nil }
-        var vars: [String: String] = [:]
-        for (s, p) in zip(segments, parts) {
-            if s.hasPrefix("{") && s.hasSuffix("}") {
-                guard !p.isEmpty, p.count <= 64, p.utf8.allSatisfy({ Router.idChar($0) }) else { return nil }
-                vars[String(s.dropFirst().dropLast())] = String(p)
-            } else if s != p {
-                return nil
+    /// Whether the path's segments fit this route's template (a variable takes one id-like segment).
+    func matches(_ parts: [Substring]) -> Bool {
+        guard parts.count == segments.count else { return false }
+        for (i, p) in parts.enumerated() {
+            if shape[i] {
+                if segments[i] != p { return false }
+            } else if p.isEmpty || p.utf8.count > 64 || !p.utf8.allSatisfy({ Router.idChar($0) }) {
+                return false
             }
+        }
+        return true
+    }
+
+    /// The path variables, for a path that `matches`.
+    func variables(_ parts: [Substring]) -> [String: String] {
+        var vars: [String: String] = [:]
+        for (i, p) in parts.enumerated() where !shape[i] {
+            vars[String(segments[i].dropFirst().dropLast())] = String(p)
         }
         return vars
     }
@@ -93,6 +107,16 @@ struct Route {
 /// path exists under other methods.
 struct Router {
     let routes: [Route]
+    /// Route indices by number of path segments: a request is only compared with routes that
+    /// could fit it.
+    private let byLength: [Int: [Int]]
+
+    init(routes: [Route]) {
+        self.routes = routes
+        var m: [Int: [Int]] = [:]
+        for (i, r) in routes.enumerated() { m[r.segments.count, default: []].append(i) }
+        byLength = m
+    }
 
     enum Match {
         case found(Route, [String: String])
@@ -111,25 +135,25 @@ struct Router {
         // its own route, not to `/orders/{id}` with id "create", so `GET /orders/create` is a
         // 405 whose `Allow` lists what the document says for that path.
         var best: [Bool]?
-        var candidates: [(Route, [String: String])] = []
-        for r in routes {
-            guard let vars = r.match(p) else { continue }
-            let shape = r.segments.map { !$0.hasPrefix("{") }
+        var candidates: [Int] = []
+        for i in byLength[p.count] ?? [] where routes[i].matches(p) {
+            let shape = routes[i].shape
             if let b = best {
                 if Router.moreSpecific(shape, than: b) {
                     best = shape
-                    candidates = [(r, vars)]
+                    candidates = [i]
                 } else if shape == b {
-                    candidates.append((r, vars))
+                    candidates.append(i)
                 }
             } else {
                 best = shape
-                candidates = [(r, vars)]
+                candidates = [i]
             }
         }
         var allowed: [String] = []
-        for (r, vars) in candidates {
-            if r.method == method || (method == "HEAD" && r.method == "GET") { return .found(r, vars) }
+        for i in candidates {
+            let r = routes[i]
+            if r.method == method || (method == "HEAD" && r.method == "GET") { return .found(r, r.variables(p)) }
             if !allowed.contains(r.method) { allowed.append(r.method) }
         }
         return allowed.isEmpty ? .notFound : .methodNotAllowed(allowed)

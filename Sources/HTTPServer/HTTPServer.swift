@@ -21,6 +21,7 @@ public final class HTTPServer: Sendable {
         let core = ServerCore(handler: handler, options: options)
         var flags = UInt32(MHD_USE_INTERNAL_POLLING_THREAD.rawValue) | UInt32(MHD_USE_THREAD_PER_CONNECTION.rawValue)
             | UInt32(MHD_USE_ITC.rawValue)  // required by MHD_quiesce_daemon
+            | UInt32(MHD_USE_POLL.rawValue)  // poll(2), not select(2), in each connection's thread
         if isIPv6 { flags |= UInt32(MHD_USE_IPv6.rawValue) }
         if options.errorLog { flags |= UInt32(MHD_USE_ERROR_LOG.rawValue) }
         let cls = Unmanaged.passUnretained(core).toOpaque()
@@ -237,11 +238,22 @@ private func collect(_ connection: OpaquePointer, _ kind: MHD_ValueKind, lowerca
 
 private func peerAddress(_ connection: OpaquePointer) -> String {
     guard let sa = CMicroHTTPD_client_address(connection) else { return "" }
-    var host = [CChar](repeating: 0, count: Int(NI_MAXHOST))
-    let len = socklen_t(sa.pointee.sa_family == sa_family_t(AF_INET6) ? MemoryLayout<sockaddr_in6>.size : MemoryLayout<sockaddr_in>.size)
-    guard getnameinfo(sa, len, &host, socklen_t(host.count), nil, 0, NI_NUMERICHOST) == 0 else { return "" }
-    let end = host.firstIndex(of: 0) ?? host.count
-    return String(decoding: host[..<end].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    var host = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN))
+    let ok: Bool
+    switch Int32(sa.pointee.sa_family) {
+    case AF_INET:
+        ok = sa.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { sin in
+            withUnsafePointer(to: sin.pointee.sin_addr) { inet_ntop(AF_INET, $0, &host, socklen_t(host.count)) != nil }
+        }
+    case AF_INET6:
+        ok = sa.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { sin6 in
+            withUnsafePointer(to: sin6.pointee.sin6_addr) { inet_ntop(AF_INET6, $0, &host, socklen_t(host.count)) != nil }
+        }
+    default:
+        ok = false
+    }
+    guard ok else { return "" }
+    return String(cString: host)
 }
 
 private let mhdYes = MHD_Result.YES
