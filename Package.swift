@@ -55,6 +55,7 @@ let package = Package(
         // One test target per library (unit tests, and integration tests against real Redis and
         // real sockets in files named *IntegrationTests), and SystemTests for the whole process set.
         .testTarget(name: "JSONTests", dependencies: ["JSON"]),
+        .testTarget(name: "RuntimeTests", dependencies: ["Runtime"]),
         .testTarget(name: "RPCTests", dependencies: ["RPC", "JSON", "Runtime", "TestSupport"]),
         .testTarget(name: "StoreTests", dependencies: ["Store", "JSON", "Runtime", "TestSupport"]),
         .testTarget(name: "QueueTests", dependencies: ["Queue", "Redis", "JSON", "Runtime", "TestSupport"]),

@@ -38,7 +38,16 @@ public enum Sodium {
         return out
     }
 
-    public static func hex(_ b: [UInt8]) -> String { b.map { String(format: "%02x", $0) }.joined() }
+    /// Lowercase hex of `b` (payload fingerprints, token hashes).
+    public static func hex(_ b: [UInt8]) -> String {
+        let digits: [UInt8] = Array("0123456789abcdef".utf8)
+        var out = [UInt8](repeating: 0, count: b.count * 2)
+        for (i, x) in b.enumerated() {
+            out[2 * i] = digits[Int(x >> 4)]
+            out[2 * i + 1] = digits[Int(x & 0x0F)]
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
 }
 
 /// Password hashing with argon2id at libsodium's interactive limits.

@@ -24,8 +24,27 @@ public enum Clock {
         var t = time_t(millis / 1000)
         var tmv = tm()
         gmtime_r(&t, &tmv)
-        return String(format: "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", Int(tmv.tm_year) + 1900, Int(tmv.tm_mon) + 1, Int(tmv.tm_mday),
-                      Int(tmv.tm_hour), Int(tmv.tm_min), Int(tmv.tm_sec), Int(millis % 1000))
+        // Digits written by hand: String(format:) costs microseconds, and every stored document
+        // and log line carries a timestamp.
+        var out: [UInt8] = []
+        out.reserveCapacity(24)
+        func digits(_ v: Int, _ width: Int) {
+            var d = [UInt8](repeating: 0x30, count: width)
+            var x = v
+            for k in stride(from: width - 1, through: 0, by: -1) {
+                d[k] = UInt8(0x30 + x % 10)
+                x /= 10
+            }
+            out.append(contentsOf: d)
+        }
+        digits(Int(tmv.tm_year) + 1900, 4); out.append(0x2D)
+        digits(Int(tmv.tm_mon) + 1, 2); out.append(0x2D)
+        digits(Int(tmv.tm_mday), 2); out.append(0x54)
+        digits(Int(tmv.tm_hour), 2); out.append(0x3A)
+        digits(Int(tmv.tm_min), 2); out.append(0x3A)
+        digits(Int(tmv.tm_sec), 2); out.append(0x2E)
+        digits(Int(((millis % 1000) + 1000) % 1000), 3); out.append(0x5A)
+        return String(decoding: out, as: UTF8.self)
     }
 
     public static func nowISO() -> String { iso8601(millis: wallMillis()) }
