@@ -31,7 +31,13 @@ final class SQLiteConnection {
         db = h
         sqlite3_extended_result_codes(db, 1)
         // Writers from other threads and processes queue for the lock instead of failing at once.
-        sqlite3_busy_timeout(db, 5000)
+        // Short sleeps (20 µs doubling to 1 ms) instead of SQLite's default steps of up to 100 ms,
+        // for up to about 5 s: another process's write transaction lasts well under a millisecond.
+        sqlite3_busy_handler(db, { _, count in
+            guard count < 5_100 else { return 0 }
+            usleep(UInt32(min(20 << min(Int(count), 6), 1000)))
+            return 1
+        }, nil)
         do {
             // WAL lets readers proceed while one writer commits. synchronous=NORMAL in WAL mode
             // never corrupts the file and never loses a commit when a process crashes; only an OS
@@ -40,6 +46,9 @@ final class SQLiteConnection {
             // trailing commit a retry, not an inconsistency.
             try exec("PRAGMA journal_mode=WAL")
             try exec("PRAGMA synchronous=NORMAL")
+            // Checkpoints run on the store's own thread (SQLiteStore), not inside whichever
+            // request happens to commit the thousandth page: that commit would wait for an fsync.
+            try exec("PRAGMA wal_autocheckpoint=0")
             try exec("PRAGMA foreign_keys=OFF")
         } catch {
             sqlite3_close_v2(db)
@@ -153,6 +162,19 @@ final class SQLitePool: Sendable {
         // Open one now so a bad path or a file that is not a database fails at startup.
         let first = try SQLiteConnection(path: path)
         idle.withLock { $0.connections.append(first) }
+    }
+
+    /// Writers of this process take turns here: SQLite lets one writer at a time into a file,
+    /// and a connection that finds the lock taken waits in its busy handler, sleeping. Queuing
+    /// on a mutex instead hands the lock over the moment it is free (the busy handler then only
+    /// covers other processes writing the same file).
+    private let writer = NSLock()
+
+    /// Borrows a connection for a statement or transaction that writes.
+    func write<R>(_ body: (SQLiteConnection) throws -> R) throws -> R {
+        writer.lock()
+        defer { writer.unlock() }
+        return try with(body)
     }
 
     func with<R>(_ body: (SQLiteConnection) throws -> R) throws -> R {

@@ -14,11 +14,21 @@ public final class SQLiteStore: DocumentStore {
     /// Unique indexes per collection, learnt in `prepare`, to find who holds a duplicate key.
     private let uniqueIndexes = Locked<[String: [IndexSpec]]>([:])
 
+    /// Copies the write-ahead log back into the database file a few times a second, off the
+    /// request path (PASSIVE: never waits for readers or writers).
+    private let checkpointer: PeriodicTask
+
     public init(path: String, maxConnections: Int = 8, log: Logger) throws {
         self.path = path
         self.log = log
-        pool = try SQLitePool(path: path, maxConnections: max(1, maxConnections))
+        let pool = try SQLitePool(path: path, maxConnections: max(1, maxConnections))
+        self.pool = pool
+        checkpointer = PeriodicTask(name: "sqlite-checkpoint", intervalMs: 200, initialDelayMs: 200) {
+            try? pool.with { conn in try conn.exec("PRAGMA wal_checkpoint(PASSIVE)") }
+        }
     }
+
+    deinit { checkpointer.stop() }
 
     private static func table(_ collection: String) throws -> String {
         try DocumentPath.validateName(collection, what: "collection")
@@ -36,7 +46,7 @@ public final class SQLiteStore: DocumentStore {
                 for f in i.fields { try DocumentPath.validate(f) }
             }
         }
-        try pool.with { conn in
+        try pool.write { conn in
             // IMMEDIATE takes the write lock up front, so processes starting together queue up
             // instead of failing to upgrade a read transaction.
             try conn.exec("BEGIN IMMEDIATE")
@@ -77,7 +87,7 @@ public final class SQLiteStore: DocumentStore {
         let id = try DocumentPath.id(of: doc)
         let t = try Self.table(collection)
         return try insertOrFindHolder(collection, doc, id: id, uniqueIndexes: uniqueIndexes.withLock { $0[collection] ?? [] }) {
-            try pool.with { conn -> Bool in
+            try pool.write { conn -> Bool in
                 do {
                     try conn.run("INSERT INTO \(t)(id, doc) VALUES(?, ?)", [.text(id), .text(doc.serialized())]) { _ in }
                     return true
@@ -122,7 +132,7 @@ public final class SQLiteStore: DocumentStore {
         // One statement: SQLite holds the write lock from the subquery's read to the write, so
         // the chosen row still matches when it is changed (compare-and-set).
         let sql = "UPDATE \(t) SET doc = \(newDoc) WHERE id = (SELECT id FROM \(t) WHERE \(try q.whereClause(filter)) LIMIT 1) RETURNING doc"
-        return try pool.with { conn in
+        return try pool.write { conn in
             var out: JSON?
             try conn.run(sql, q.binds) { st in out = try Self.decode(st) }
             return out
@@ -138,7 +148,7 @@ public final class SQLiteStore: DocumentStore {
         var q = SQLiteQuery()
         let newDoc = try q.updatedDoc(update)
         let sql = "UPDATE \(t) SET doc = \(newDoc) WHERE \(try q.whereClause(filter))"
-        return try pool.with { conn in
+        return try pool.write { conn in
             try conn.run(sql, q.binds) { _ in }
             return conn.changes
         }
@@ -148,7 +158,7 @@ public final class SQLiteStore: DocumentStore {
         let t = try Self.table(collection)
         var q = SQLiteQuery()
         let sql = "DELETE FROM \(t) WHERE \(try q.whereClause(filter))"
-        return try pool.with { conn in
+        return try pool.write { conn in
             try conn.run(sql, q.binds) { _ in }
             return conn.changes
         }
@@ -159,6 +169,7 @@ public final class SQLiteStore: DocumentStore {
     }
 
     public func close() {
+        checkpointer.stop()
         pool.close()
     }
 
