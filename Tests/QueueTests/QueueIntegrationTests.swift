@@ -312,10 +312,18 @@ final class QueueIntegrationTests: RedisQueueTestCase {
     }
 
     func testWorkersAndProducersSurviveARedisRestart() throws {
+        // With `appendfsync everysec` Redis may acknowledge a write before it reaches the AOF
+        // (it postpones the write while a slow fsync runs, as on a loaded CI machine), and a
+        // kill -9 then loses an acknowledged completion, so the job runs again: at-least-once,
+        // by Redis's durability setting. This test is about the worker and the producers, so
+        // the server writes every change to the AOF before it answers.
+        // The lock also outlasts a slow restart: a lock that expires while Redis is away lets
+        // the stalled check hand a finished job out again, which is the other at-least-once case.
+        _ = try raw().command(["CONFIG", "SET", "appendfsync", "always"])
         let q = try makeQueue()
         let seen = Locked<[String: Int]>([:])
         var o = WorkerOptions()
-        o.lockDurationMs = 3000
+        o.lockDurationMs = 15_000
         o.stalledIntervalMs = 1000
         o.redisTimeoutMs = 1000
         _ = try startWorker(concurrency: 4, options: o) { job in
