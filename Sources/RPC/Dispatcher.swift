@@ -122,21 +122,18 @@ public final class Dispatcher: Sendable {
     public func parse(line: UnsafeBufferPointer<UInt8>) -> Incoming {
         do {
             if let m = try JSONParser.parseMembers(line) {
-                return .message(.single(m), inline: isInline(m))
+                return .message(.single(m), inline: isInline(method: Dispatcher.member("method", of: m)))
             }
             let msg = try JSONParser.parse(line)
-            if case .array(let items) = msg, !items.isEmpty,
-               items.allSatisfy({ $0.objectValue.map { isInline(Array($0)) } ?? false }) {
-                return .message(.other(msg), inline: true)
-            }
-            return .message(.other(msg), inline: false)
+            guard case .array(let items) = msg, !items.isEmpty else { return .message(.other(msg), inline: false) }
+            return .message(.other(msg), inline: items.allSatisfy { isInline(method: $0["method"]) })
         } catch {
             return .answered(Dispatcher.response(id: .null, error: .parseError("Parse error: \(error.description)")))
         }
     }
 
-    private func isInline(_ m: [(key: String, value: JSON)]) -> Bool {
-        guard case .string(let name)? = Dispatcher.member("method", of: m) else { return false }
+    private func isInline(method: JSON?) -> Bool {
+        guard case .string(let name)? = method else { return false }
         return table.current[name]?.inline ?? false
     }
 

@@ -179,23 +179,23 @@ final class RPCConnection: @unchecked Sendable {
             // in one write per chunk read.
             var answers: [UInt8] = []
             defer { if !answers.isEmpty { out.enqueue(answers) } }
+            func answer(_ r: [UInt8]?) {
+                guard let r else { return }
+                answers.append(contentsOf: r)
+                answers.append(0x0A)
+            }
             while let ev = lb.next() {
                 switch ev {
                 case .tooLong:
-                    answers.append(contentsOf: Dispatcher.response(id: .null, error: .invalidRequest("Invalid Request: line longer than \(server.limits.maxLineBytes) bytes")))
-                    answers.append(0x0A)
+                    answer(Dispatcher.response(id: .null, error: .invalidRequest("Invalid Request: line longer than \(server.limits.maxLineBytes) bytes")))
                     break readLoop
                 case .line(let l):
                     if l.allSatisfy({ $0 == 0x20 || $0 == 0x09 }) { continue }
                     switch l.withUnsafeBufferPointer({ server.dispatcher.parse(line: $0) }) {
                     case .answered(let r):
-                        answers.append(contentsOf: r)
-                        answers.append(0x0A)
+                        answer(r)
                     case .message(let m, inline: true):
-                        if let r = server.dispatcher.handle(message: m) {
-                            answers.append(contentsOf: r)
-                            answers.append(0x0A)
-                        }
+                        answer(server.dispatcher.handle(message: m))
                     case .message(let m, inline: false):
                         slots.wait()
                         let closed = st.withLock { s -> Bool in

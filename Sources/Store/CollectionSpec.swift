@@ -24,6 +24,21 @@ public struct CollectionSpec: Sendable, Hashable {
         self.name = name
         self.indexes = indexes
     }
+
+    /// The checks both stores make in `prepare` before touching anything: valid names, a
+    /// reserved `meta`, indexes with valid fields.
+    static func validate(_ collections: [CollectionSpec]) throws {
+        for c in collections {
+            try DocumentPath.validateName(c.name, what: "collection")
+            // The MongoDB store keeps its schema record in `<service>_meta`.
+            guard c.name != "meta" else { throw StoreError(.invalid, "the collection name meta is reserved") }
+            for i in c.indexes {
+                try DocumentPath.validateName(i.name, what: "index")
+                guard !i.fields.isEmpty else { throw StoreError(.invalid, "index \(i.name) has no fields") }
+                for f in i.fields { try DocumentPath.validate(f) }
+            }
+        }
+    }
 }
 
 extension String {

@@ -107,16 +107,7 @@ public final class MongoStore: DocumentStore, @unchecked Sendable {
     }
 
     public func prepare(_ collections: [CollectionSpec], schemaVersion: Int) throws {
-        for c in collections {
-            try DocumentPath.validateName(c.name, what: "collection")
-            // The MongoDB store keeps its schema record in `<service>_meta`.
-            guard c.name != "meta" else { throw StoreError(.invalid, "the collection name meta is reserved") }
-            for i in c.indexes {
-                try DocumentPath.validateName(i.name, what: "index")
-                guard !i.fields.isEmpty else { throw StoreError(.invalid, "index \(i.name) has no fields") }
-                for f in i.fields { try DocumentPath.validate(f) }
-            }
-        }
+        try CollectionSpec.validate(collections)
         let schemaFilter: [(String, BSONValue)] = [("_id", .json("schema"))]
         if let meta = try findDocuments("meta", schemaFilter, opts: [("limit", .json(1))]).first,
            let recorded = meta["version"]?.intValue, recorded > Int64(schemaVersion) {

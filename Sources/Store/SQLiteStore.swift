@@ -36,16 +36,7 @@ public final class SQLiteStore: DocumentStore {
     }
 
     public func prepare(_ collections: [CollectionSpec], schemaVersion: Int) throws {
-        for c in collections {
-            try DocumentPath.validateName(c.name, what: "collection")
-            // The MongoDB store keeps its schema record in `<service>_meta`.
-            guard c.name != "meta" else { throw StoreError(.invalid, "the collection name meta is reserved") }
-            for i in c.indexes {
-                try DocumentPath.validateName(i.name, what: "index")
-                guard !i.fields.isEmpty else { throw StoreError(.invalid, "index \(i.name) has no fields") }
-                for f in i.fields { try DocumentPath.validate(f) }
-            }
-        }
+        try CollectionSpec.validate(collections)
         try pool.write { conn in
             // IMMEDIATE takes the write lock up front, so processes starting together queue up
             // instead of failing to upgrade a read transaction.
