@@ -44,9 +44,84 @@ public struct JSONParser {
         return members
     }
 
+    /// A member's key as `readObject` hands it over: compared with a literal without building a
+    /// `String` (`switch key { case "id": ... }`), or turned into one when needed. Valid only
+    /// during the call that received it.
+    public struct Key {
+        /// The key's bytes as written (no escapes in it), or nil when `decoded` holds it.
+        let raw: UnsafeBufferPointer<UInt8>?
+        let decoded: String?
+
+        public var string: String { decoded ?? String(decoding: raw!, as: UTF8.self) }
+
+        public static func == (key: Key, literal: StaticString) -> Bool { literal ~= key }
+
+        public static func ~= (pattern: StaticString, key: Key) -> Bool {
+            guard let raw = key.raw else { return key.decoded! == pattern.description }
+            let n = pattern.utf8CodeUnitCount
+            guard raw.count == n else { return false }
+            let p = pattern.utf8Start
+            for k in 0..<n where raw[k] != p[k] { return false }
+            return true
+        }
+    }
+
+    /// Reads a text whose top level is an object member by member: `body` gets each key and
+    /// must read that member's value (with `readValue()`, `readObject(_:)`). Returns false,
+    /// reading nothing, when the top level is not an object. For envelopes of a known shape
+    /// (JSON-RPC messages), whose parts go straight into typed fields without a dictionary.
+    public static func readObject(_ buf: UnsafeBufferPointer<UInt8>, maxDepth: Int = defaultMaxDepth,
+                                  _ body: (Key, inout JSONParser) throws(JSONParseError) -> Void) throws(JSONParseError) -> Bool {
+        var p = JSONParser(buf: buf, maxDepth: maxDepth)
+        p.skipWS()
+        guard try p.readObject(body) else { return false }
+        p.skipWS()
+        if p.i != buf.count { throw p.fail("unexpected data after the JSON value") }
+        return true
+    }
+
+    /// Reads the next value, whole.
+    public mutating func readValue() throws(JSONParseError) -> JSON {
+        skipWS()
+        return try value(depth: depth)
+    }
+
+    /// When the next value is an object, reads it member by member as `readObject(_:_:_:)` does
+    /// and returns true; otherwise reads nothing and returns false.
+    public mutating func readObject(_ body: (Key, inout JSONParser) throws(JSONParseError) -> Void) throws(JSONParseError) -> Bool {
+        skipWS()
+        guard i < buf.count, buf[i] == UInt8(ascii: "{") else { return false }
+        if depth >= maxDepth { throw fail("nesting deeper than \(maxDepth)") }
+        depth += 1
+        defer { depth -= 1 }
+        let d = depth
+        i += 1
+        skipWS()
+        if i < buf.count && buf[i] == UInt8(ascii: "}") { i += 1; return true }
+        while true {
+            skipWS()
+            guard i < buf.count, buf[i] == UInt8(ascii: "\"") else { throw fail("expected a string key") }
+            let k = try key()
+            skipWS()
+            guard i < buf.count, buf[i] == UInt8(ascii: ":") else { throw fail("expected ':'") }
+            i += 1
+            let before = i
+            try body(k, &self)
+            // A body that read nothing would leave the parser on the value: a programming error.
+            precondition(i > before && depth == d, "readObject: the body must read the member's value")
+            skipWS()
+            guard i < buf.count else { throw fail("unexpected end of input") }
+            if buf[i] == UInt8(ascii: ",") { i += 1; continue }
+            if buf[i] == UInt8(ascii: "}") { i += 1; return true }
+            throw fail("expected ',' or '}'")
+        }
+    }
+
     private let buf: UnsafeBufferPointer<UInt8>
     private let maxDepth: Int
     private var i = 0
+    /// Objects entered through `readObject`, counted towards `maxDepth`.
+    private var depth = 0
 
     private init(buf: UnsafeBufferPointer<UInt8>, maxDepth: Int) {
         self.buf = buf
@@ -169,6 +244,16 @@ public struct JSONParser {
             while i < buf.count && buf[i] >= 0x30 && buf[i] <= 0x39 { i += 1 }
             if i == d { throw fail("invalid number") }
         }
+        // Up to 18 digits cannot overflow: read them directly (ids, counts, money, timeouts).
+        if isInt {
+            let neg = buf[start] == UInt8(ascii: "-")
+            let first = neg ? start + 1 : start
+            if i - first <= 18 {
+                var v: Int64 = 0
+                for k in first..<i { v = v &* 10 &+ Int64(buf[k] &- 0x30) }
+                return .int(neg ? -v : v)
+            }
+        }
         let text = String(decoding: UnsafeBufferPointer(rebasing: buf[start..<i]), as: UTF8.self)
         if isInt, let v = Int64(text) { return .int(v) }
         guard let d = Double(text), d.isFinite else { throw JSONParseError(message: "number out of range", offset: start) }
@@ -193,26 +278,43 @@ public struct JSONParser {
         return v
     }
 
-    private mutating func string() throws(JSONParseError) -> String {
-        i += 1
-        let start = i
-        // Fast path: no escapes, ASCII or valid UTF-8 checked once at the end.
-        var hasEscape = false
-        var j = i
+    /// A key: its bytes where they lie when it has no escapes, else decoded.
+    private mutating func key() throws(JSONParseError) -> Key {
+        let start = i + 1
+        if let end = try plainString() { return Key(raw: UnsafeBufferPointer(rebasing: buf[start..<end]), decoded: nil) }
+        return Key(raw: nil, decoded: try string())
+    }
+
+    /// With `i` on an opening quote: when the string has no escapes, checks it, moves past it and
+    /// returns where its bytes end; returns nil (moving nothing) when it has escapes.
+    private mutating func plainString() throws(JSONParseError) -> Int? {
+        let start = i + 1
+        var j = start
+        var high: UInt8 = 0
         while j < buf.count {
             let c = buf[j]
             if c == UInt8(ascii: "\"") { break }
-            if c == UInt8(ascii: "\\") { hasEscape = true; break }
+            if c == UInt8(ascii: "\\") { return nil }
             if c < 0x20 { i = j; throw fail("control character in string") }
+            high |= c
             j += 1
         }
-        if !hasEscape {
-            guard j < buf.count else { i = j; throw fail("unterminated string") }
-            let slice = UnsafeBufferPointer(rebasing: buf[start..<j])
-            guard JSONParser.isValidUTF8(slice) else { i = start; throw fail("invalid UTF-8 in string") }
-            i = j + 1
-            return String(decoding: slice, as: UTF8.self)
+        guard j < buf.count else { i = j; throw fail("unterminated string") }
+        // ASCII needs no further check; anything else must be strict UTF-8.
+        if high >= 0x80 && !JSONParser.isValidUTF8(UnsafeBufferPointer(rebasing: buf[start..<j])) {
+            i = start
+            throw fail("invalid UTF-8 in string")
         }
+        i = j + 1
+        return j
+    }
+
+    private mutating func string() throws(JSONParseError) -> String {
+        let start = i + 1
+        if let end = try plainString() { return String(decoding: UnsafeBufferPointer(rebasing: buf[start..<end]), as: UTF8.self) }
+        i = start
+        var j = start
+        while buf[j] != UInt8(ascii: "\\") { j += 1 }
         var out: [UInt8] = Array(UnsafeBufferPointer(rebasing: buf[start..<j]))
         i = j
         while true {

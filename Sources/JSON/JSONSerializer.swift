@@ -24,7 +24,7 @@ extension JSON {
         case .null: out.append(contentsOf: [0x6E, 0x75, 0x6C, 0x6C])
         case .bool(let b):
             if b { out.append(contentsOf: [0x74, 0x72, 0x75, 0x65]) } else { out.append(contentsOf: [0x66, 0x61, 0x6C, 0x73, 0x65]) }
-        case .int(let i): out.append(contentsOf: String(i).utf8)
+        case .int(let i): JSON.writeInt(i, to: &out)
         case .double(let d):
             if d.isFinite {
                 if d.rounded() == d && abs(d) < 1e15 { out.append(contentsOf: String(Int64(d)).utf8) } else { out.append(contentsOf: "\(d)".utf8) }
@@ -65,8 +65,37 @@ extension JSON {
 
     static let hexDigits: [UInt8] = Array("0123456789abcdef".utf8)
 
+    /// Decimal digits of `v`, written in place.
+    public static func writeInt(_ v: Int64, to out: inout [UInt8]) {
+        if v < 0 { out.append(UInt8(ascii: "-")) }
+        var m = v.magnitude
+        if m < 10 {
+            out.append(0x30 &+ UInt8(m))
+            return
+        }
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 20) { d in
+            var n = 20
+            while m > 0 {
+                n -= 1
+                d[n] = 0x30 &+ UInt8(m % 10)
+                m /= 10
+            }
+            out.append(contentsOf: UnsafeBufferPointer(rebasing: d[n..<20]))
+        }
+    }
+
     public static func writeString(_ s: String, to out: inout [UInt8]) {
         out.append(UInt8(ascii: "\""))
+        // Most strings need no escaping: copied whole.
+        let copied: Bool? = s.utf8.withContiguousStorageIfAvailable { b in
+            for c in b where c < 0x20 || c == 0x22 || c == 0x5C { return false }
+            out.append(contentsOf: b)
+            return true
+        }
+        if copied == true {
+            out.append(UInt8(ascii: "\""))
+            return
+        }
         for c in s.utf8 {
             switch c {
             case 0x22: out.append(0x5C); out.append(0x22)
@@ -121,5 +150,13 @@ extension JSON {
         default:
             out += serialized()
         }
+    }
+}
+
+extension Array where Element == UInt8 {
+    /// Appends the bytes of a literal, without going through `String`.
+    @inlinable
+    public mutating func append(literal s: StaticString) {
+        append(contentsOf: UnsafeBufferPointer(start: s.utf8Start, count: s.utf8CodeUnitCount))
     }
 }

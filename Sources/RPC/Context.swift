@@ -46,6 +46,36 @@ public struct RPCContext: Sendable {
         return RPCContext(requestId: rid, actor: actor, deadline: .after(ms: t))
     }
 
+    /// Reads `ctx` straight off the wire, with the same rules as `from(_:)`: every call carries
+    /// one, and building dictionaries for it only to read three fields costs more than the call.
+    public static func read(_ p: inout JSONParser, defaultTimeoutMs: Int = 5000) throws(JSONParseError) -> RPCContext {
+        var rid: String?
+        var timeout: Int64?
+        var actor: Actor?
+        let isObject = try p.readObject { key, p throws(JSONParseError) in
+            switch key {
+            case "requestId": rid = try p.readValue().stringValue
+            case "timeoutMs": timeout = try p.readValue().intValue
+            case "actor":
+                var uid: String?
+                var role: Role?
+                let isActor = try p.readObject { key, p throws(JSONParseError) in
+                    switch key {
+                    case "userId": uid = try p.readValue().stringValue
+                    case "role": role = try p.readValue().stringValue.flatMap(Role.init(rawValue:))
+                    default: _ = try p.readValue()
+                    }
+                }
+                if !isActor { _ = try p.readValue() }
+                actor = uid.flatMap { u in role.map { Actor(userId: u, role: $0) } }
+            default: _ = try p.readValue()
+            }
+        }
+        if !isObject { _ = try p.readValue() }
+        return RPCContext(requestId: rid.flatMap { $0.isEmpty || $0.utf8.count > 128 ? nil : $0 } ?? ID.make("req"), actor: actor,
+                          deadline: .after(ms: timeout.map { Int(max(0, min($0, 600_000))) } ?? defaultTimeoutMs))
+    }
+
     /// The wire form, with the time left as `timeoutMs`.
     public var json: JSON {
         var o: [String: JSON] = ["requestId": .string(requestId), "timeoutMs": .int(Int64(deadline.remainingMs))]
@@ -55,16 +85,16 @@ public struct RPCContext: Sendable {
 
     /// Writes `json` without building it first (every call sends one).
     public func write(to out: inout [UInt8]) {
-        out.append(contentsOf: #"{"requestId":"#.utf8)
+        out.append(literal: #"{"requestId":"#)
         JSON.writeString(requestId, to: &out)
-        out.append(contentsOf: #","timeoutMs":"#.utf8)
-        out.append(contentsOf: String(deadline.remainingMs).utf8)
+        out.append(literal: #","timeoutMs":"#)
+        JSON.writeInt(Int64(deadline.remainingMs), to: &out)
         if let a = actor {
-            out.append(contentsOf: #","actor":{"userId":"#.utf8)
+            out.append(literal: #","actor":{"userId":"#)
             JSON.writeString(a.userId, to: &out)
-            out.append(contentsOf: #","role":""#.utf8)
-            out.append(contentsOf: a.role.rawValue.utf8)
-            out.append(contentsOf: #""}"#.utf8)
+            out.append(literal: #","role":"#)
+            JSON.writeString(a.role.rawValue, to: &out)
+            out.append(UInt8(ascii: "}"))
         }
         out.append(UInt8(ascii: "}"))
     }

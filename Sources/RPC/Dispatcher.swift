@@ -32,22 +32,29 @@ public final class Dispatcher: Sendable {
         let metrics = Method("rpc.metrics", summary: "Call counters and latency histograms of this instance", roles: [.admin, .system],
                              params: .empty, result: .anything) { _, _ in .null }
         self.builtins = ["rpc.discover": discover, "rpc.health": health, "rpc.metrics": metrics]
-        self.table = Locked(m.merging(builtins) { a, _ in a })
+        self.unknownSeries = stats.series(for: "unknown")
+        self.table = Locked([:])
         self.checks = Locked(healthChecks)
+        table.withLock { $0 = entries(m) }
     }
 
-    private let table: Locked<[String: Method]>
-    private var methodsWithBuiltins: [String: Method] { table.current }
+    private let table: Locked<[String: Entry]>
+    private var methodsWithBuiltins: [String: Method] { table.current.mapValues(\.method) }
     private let builtins: [String: Method]
+    private let unknownSeries: RPCStats.Series
 
-    public var methodNames: [String] { methodsWithBuiltins.keys.sorted() }
+    private func entries(_ own: [String: Method]) -> [String: Entry] {
+        own.merging(builtins) { a, _ in a }.mapValues { Entry(method: $0, series: stats.series(for: $0.name)) }
+    }
+
+    public var methodNames: [String] { table.current.keys.sorted() }
 
     /// Replaces the service's own methods (a service that started degraded gets its real
     /// methods once its dependencies are reachable); the built-ins stay.
     public func install(methods: [Method], healthChecks: (@Sendable () -> [String: JSON])? = nil) {
         var m: [String: Method] = [:]
         for x in methods { m[x.name] = x }
-        let all = m.merging(builtins) { a, _ in a }
+        let all = entries(m)
         table.withLock { $0 = all }
         if let h = healthChecks { checks.withLock { $0 = h } }
     }
@@ -110,41 +117,98 @@ public final class Dispatcher: Sendable {
         case message(Message, inline: Bool)
     }
 
-    /// A parsed message: a single request or notification kept as its members (no dictionary
-    /// is built for an envelope read once), or anything else (a batch, or not an object).
+    /// A parsed message: a single request or notification read straight into its fields, or
+    /// anything else (a batch, or not an object).
     public enum Message: Sendable {
-        case single([(key: String, value: JSON)])
+        case single(Request)
         case other(JSON)
+    }
+
+    /// One request or notification as read: the members it had (a missing `id` makes a
+    /// notification), `params` without `ctx`, the context, and the method it names.
+    public struct Request: Sendable {
+        enum Params: Sendable {
+            case absent
+            case object([String: JSON])
+            case other(JSON)
+        }
+        var id: JSON?
+        var version: JSON?
+        var method: JSON?
+        var params = Params.absent
+        var ctx: RPCContext?
+        var entry: Entry?
+
+        /// From an object already parsed (a batch item).
+        init(object o: [String: JSON], entry: (JSON?) -> Entry?) {
+            id = o["id"]
+            version = o["jsonrpc"]
+            method = o["method"]
+            switch o["params"] {
+            case nil: break
+            case .object(var p)?:
+                ctx = RPCContext.from(p.removeValue(forKey: "ctx"))
+                params = .object(p)
+            case let other?: params = .other(other)
+            }
+            self.entry = entry(method)
+        }
+
+        init() {}
+    }
+
+    /// A method as the table holds it, with its metrics series found once.
+    struct Entry: Sendable {
+        let method: Method
+        let series: RPCStats.Series
     }
 
     /// Parses one line. Parsing is cheap and done where the line is read; running it may then go
     /// to the handler pool.
     public func parse(line: UnsafeBufferPointer<UInt8>) -> Incoming {
         do {
-            if let m = try JSONParser.parseMembers(line) {
-                return .message(.single(m), inline: isInline(method: Dispatcher.member("method", of: m)))
+            var req = Request()
+            let isObject = try JSONParser.readObject(line) { key, p throws(JSONParseError) in
+                switch key {
+                case "jsonrpc": req.version = try p.readValue()
+                case "id": req.id = try p.readValue()
+                case "method": req.method = try p.readValue()
+                case "params":
+                    var members: [String: JSON]?
+                    var ctx: RPCContext?
+                    let isObject = try p.readObject { k, p throws(JSONParseError) in
+                        if k == "ctx" {
+                            ctx = try RPCContext.read(&p)
+                        } else {
+                            if members == nil { members = [String: JSON](minimumCapacity: 6) }
+                            members![k.string] = try p.readValue()
+                        }
+                    }
+                    if isObject {
+                        req.params = .object(members ?? [:])
+                        req.ctx = ctx
+                    } else {
+                        req.params = .other(try p.readValue())
+                        req.ctx = nil
+                    }
+                default: _ = try p.readValue()
+                }
+            }
+            if isObject {
+                req.entry = entry(req.method)
+                return .message(.single(req), inline: req.entry?.method.inline ?? false)
             }
             let msg = try JSONParser.parse(line)
             guard case .array(let items) = msg, !items.isEmpty else { return .message(.other(msg), inline: false) }
-            return .message(.other(msg), inline: items.allSatisfy { isInline(method: $0["method"]) })
+            return .message(.other(msg), inline: items.allSatisfy { entry($0["method"])?.method.inline ?? false })
         } catch {
             return .answered(Dispatcher.response(id: .null, error: .parseError("Parse error: \(error.description)")))
         }
     }
 
-    private func isInline(method: JSON?) -> Bool {
-        guard case .string(let name)? = method else { return false }
-        return table.current[name]?.inline ?? false
-    }
-
-    /// The value of `key` (the last one, as a JSON object would keep it).
-    private static func member(_ key: String, of m: [(key: String, value: JSON)]) -> JSON? {
-        var i = m.count - 1
-        while i >= 0 {
-            if m[i].key == key { return m[i].value }
-            i -= 1
-        }
-        return nil
+    private func entry(_ method: JSON?) -> Entry? {
+        guard case .string(let name)? = method else { return nil }
+        return table.current[name]
     }
 
     /// Handles one line. Returns the bytes to send back (without newline), or nil for none.
@@ -157,27 +221,45 @@ public final class Dispatcher: Sendable {
 
     /// Runs a parsed message (a request, a notification or a batch).
     public func handle(message: Message) -> [UInt8]? {
+        var out: [UInt8] = []
+        return handle(message: message, into: &out) ? out : nil
+    }
+
+    /// Runs a parsed message and appends its answer (without newline) to `out`; false when there
+    /// is none (notifications).
+    public func handle(message: Message, into out: inout [UInt8]) -> Bool {
         switch message {
-        case .single(let m):
-            return handleOne(m)
+        case .single(let r):
+            return handleOne(r, into: &out)
         case .other(.array(let items)):
-            if items.isEmpty { return Dispatcher.response(id: .null, error: .invalidRequest("Invalid Request: empty batch")) }
-            var out: [UInt8] = [UInt8(ascii: "[")]
+            if items.isEmpty {
+                Dispatcher.write(id: .null, error: .invalidRequest("Invalid Request: empty batch"), to: &out)
+                return true
+            }
+            let start = out.count
+            out.append(UInt8(ascii: "["))
             var any = false
             for item in items {
-                let r: [UInt8]?
-                if case .object(let o) = item { r = handleOne(Array(o)) } else { r = Dispatcher.response(id: .null, error: .invalidRequest()) }
-                if let r {
-                    if any { out.append(UInt8(ascii: ",")) }
-                    out.append(contentsOf: r)
-                    any = true
+                let mark = out.count
+                if any { out.append(UInt8(ascii: ",")) }
+                let wrote: Bool
+                if case .object(let o) = item {
+                    wrote = handleOne(Request(object: o, entry: entry), into: &out)
+                } else {
+                    Dispatcher.write(id: .null, error: .invalidRequest(), to: &out)
+                    wrote = true
                 }
+                if wrote { any = true } else { out.removeSubrange(mark...) }
             }
-            if !any { return nil }
+            if !any {
+                out.removeSubrange(start...)
+                return false
+            }
             out.append(UInt8(ascii: "]"))
-            return out
+            return true
         case .other:
-            return Dispatcher.response(id: .null, error: .invalidRequest())
+            Dispatcher.write(id: .null, error: .invalidRequest(), to: &out)
+            return true
         }
     }
 
@@ -185,69 +267,78 @@ public final class Dispatcher: Sendable {
         line.withUnsafeBufferPointer { handle(line: $0) }
     }
 
-    private func handleOne(_ m: [(key: String, value: JSON)]) -> [UInt8]? {
-        let idJSON = Dispatcher.member("id", of: m)
+    private func handleOne(_ r: Request, into out: inout [UInt8]) -> Bool {
         var id: JSON = .null
-        if let i = idJSON {
+        if let i = r.id {
             switch i {
             case .string, .int, .double, .null: id = i
-            default: return Dispatcher.response(id: .null, error: .invalidRequest("Invalid Request: id must be a string, number or null"))
+            default:
+                Dispatcher.write(id: .null, error: .invalidRequest("Invalid Request: id must be a string, number or null"), to: &out)
+                return true
             }
         }
-        let isNotification = idJSON == nil
-        guard Dispatcher.member("jsonrpc", of: m) == .string("2.0"), case .string(let name)? = Dispatcher.member("method", of: m) else {
-            return Dispatcher.response(id: id, error: .invalidRequest())
+        let isNotification = r.id == nil
+        guard case .string("2.0")? = r.version, case .string(let name)? = r.method else {
+            Dispatcher.write(id: id, error: .invalidRequest(), to: &out)
+            return true
         }
-        var params: [String: JSON] = [:]
-        switch Dispatcher.member("params", of: m) {
-        case nil: break
-        case .object(let p)?: params = p
-        case .array(let a)? where a.isEmpty: break
-        default:
-            return isNotification ? nil : Dispatcher.response(id: id, error: .invalidParams(path: "$", "params must be a by-name object"))
+        let params: [String: JSON]
+        switch r.params {
+        case .absent: params = [:]
+        case .object(let p): params = p
+        case .other(.array(let a)) where a.isEmpty: params = [:]
+        case .other:
+            if isNotification { return false }
+            Dispatcher.write(id: id, error: .invalidParams(path: "$", "params must be a by-name object"), to: &out)
+            return true
         }
-        let ctxJSON = params.removeValue(forKey: "ctx")
-        let ctx = RPCContext.from(ctxJSON)
-        let result = call(name, params: .object(params), ctx: ctx)
-        if isNotification { return nil }
+        let ctx = r.ctx ?? RPCContext.from(nil)
+        let result = call(name, entry: r.entry, params: .object(params), ctx: ctx)
+        if isNotification { return false }
         switch result {
-        case .success(let r): return Dispatcher.response(id: id, result: r)
+        case .success(let v): Dispatcher.write(id: id, result: v, to: &out)
         case .failure(var e):
             if e.code == RPCError.internalErrorCode || e.data?["requestId"] == nil {
                 var d = e.data?.objectValue ?? [:]
                 d["requestId"] = .string(ctx.requestId)
                 e.data = .object(d)
             }
-            return Dispatcher.response(id: id, error: e)
+            Dispatcher.write(id: id, error: e, to: &out)
         }
+        return true
     }
 
     /// Runs a method with the checks every call gets: existence, draining, deadline, role, params.
     public func call(_ name: String, params: JSON, ctx: RPCContext) -> Result<JSON, RPCError> {
+        call(name, entry: table.current[name], params: params, ctx: ctx)
+    }
+
+    private func call(_ name: String, entry: Entry?, params: JSON, ctx: RPCContext) -> Result<JSON, RPCError> {
         let t0 = Clock.monotonicNanos()
-        let r = callUnmeasured(name, params: params, ctx: ctx)
-        let outcome: String
-        switch r {
-        case .success: outcome = "ok"
-        case .failure(let e): outcome = String(e.code)
-        }
+        let r = callUnmeasured(name, entry: entry, params: params, ctx: ctx, now: t0)
         let dt = Clock.monotonicNanos() - t0
-        stats.record(method: methodsWithBuiltins[name] != nil ? name : "unknown", outcome: outcome, nanos: dt)
+        let code: Int?
+        switch r {
+        case .success: code = nil
+        case .failure(let e): code = e.code
+        }
+        (entry?.series ?? unknownSeries).record(code: code, nanos: dt)
         if log.minLevel <= .debug {
-            log.debug("rpc call", requestId: ctx.requestId, ["method": .string(name), "outcome": .string(outcome), "durationUs": .int(Int64(dt / 1000)),
+            log.debug("rpc call", requestId: ctx.requestId, ["method": .string(name), "outcome": .string(code.map { String($0) } ?? "ok"),
+                                                            "durationUs": .int(Int64(dt / 1000)),
                                                             "actor": .string(ctx.actor.map { "\($0.role.rawValue):\($0.userId)" } ?? "none")])
         }
         return r
     }
 
-    private func callUnmeasured(_ name: String, params: JSON, ctx: RPCContext) -> Result<JSON, RPCError> {
-        guard let m = methodsWithBuiltins[name] else {
+    private func callUnmeasured(_ name: String, entry: Entry?, params: JSON, ctx: RPCContext, now: UInt64) -> Result<JSON, RPCError> {
+        guard let m = entry?.method else {
             // Until its dependencies are reachable a service knows only rpc.*: say "try again".
             if starting.current { return .failure(.unavailable("Service is starting")) }
             return .failure(.methodNotFound(name))
         }
         if isDraining && !name.hasPrefix("rpc.") { return .failure(.unavailable("Service is shutting down")) }
-        if ctx.deadline.hasPassed { return .failure(.deadlineExceeded()) }
+        if now >= ctx.deadline.nanos { return .failure(.deadlineExceeded()) }
         if !m.roles.isEmpty {
             guard let a = ctx.actor else { return .failure(.unauthenticated()) }
             guard m.roles.contains(a.role) else { return .failure(.forbidden()) }
@@ -273,21 +364,31 @@ public final class Dispatcher: Sendable {
         }
     }
 
-    static func response(id: JSON, result: JSON) -> [UInt8] {
-        var out: [UInt8] = Array(#"{"jsonrpc":"2.0","id":"#.utf8)
+    static func write(id: JSON, result: JSON, to out: inout [UInt8]) {
+        out.append(literal: #"{"jsonrpc":"2.0","id":"#)
         id.write(to: &out)
-        out.append(contentsOf: #","result":"#.utf8)
+        out.append(literal: #","result":"#)
         result.write(to: &out, sortKeys: false)
         out.append(UInt8(ascii: "}"))
+    }
+
+    static func write(id: JSON, error: RPCError, to out: inout [UInt8]) {
+        out.append(literal: #"{"jsonrpc":"2.0","id":"#)
+        id.write(to: &out)
+        out.append(literal: #","error":"#)
+        error.json.write(to: &out)
+        out.append(UInt8(ascii: "}"))
+    }
+
+    static func response(id: JSON, result: JSON) -> [UInt8] {
+        var out: [UInt8] = []
+        write(id: id, result: result, to: &out)
         return out
     }
 
     static func response(id: JSON, error: RPCError) -> [UInt8] {
-        var out: [UInt8] = Array(#"{"jsonrpc":"2.0","id":"#.utf8)
-        id.write(to: &out)
-        out.append(contentsOf: #","error":"#.utf8)
-        error.json.write(to: &out)
-        out.append(UInt8(ascii: "}"))
+        var out: [UInt8] = []
+        write(id: id, error: error, to: &out)
         return out
     }
 }

@@ -22,24 +22,43 @@ public struct LineBuffer {
 
     /// The next complete line (without `\n`, and without a trailing `\r`), `.tooLong`, or nil when more bytes are needed.
     public mutating func next() -> Event? {
+        switch nextLine({ Array($0) }) {
+        case .line(let l)?: return .line(l)
+        case .tooLong?: return .tooLong
+        case nil: return nil
+        }
+    }
+
+    public enum Taken<R> {
+        case line(R)
+        case tooLong
+    }
+
+    /// Like `next()`, but hands the line to `body` where it lies, without copying it (the
+    /// pointer is valid only during the call).
+    public mutating func nextLine<R>(_ body: (UnsafeBufferPointer<UInt8>) throws -> R) rethrows -> Taken<R>? {
         var i = max(scanFrom, start)
         let n = buf.count
-        while i < n {
-            if buf[i] == 0x0A {
-                var end = i
-                if end > start && buf[end - 1] == 0x0D { end -= 1 }
-                let line = Array(buf[start..<end])
-                start = i + 1
-                scanFrom = start
-                compact()
-                if line.count > maxLine { return .tooLong }
-                return .line(line)
+        let found: Int? = buf.withUnsafeBufferPointer { b in
+            while i < n {
+                if b[i] == 0x0A { return i }
+                i += 1
             }
-            i += 1
+            return nil
         }
-        scanFrom = n
-        if n - start > maxLine { return .tooLong }
-        return nil
+        guard let nl = found else {
+            scanFrom = n
+            if n - start > maxLine { return .tooLong }
+            return nil
+        }
+        var end = nl
+        if end > start && buf[end - 1] == 0x0D { end -= 1 }
+        let from = start
+        start = nl + 1
+        scanFrom = start
+        defer { compact() }
+        if end - from > maxLine { return .tooLong }
+        return .line(try buf.withUnsafeBufferPointer { try body(UnsafeBufferPointer(rebasing: $0[from..<end])) })
     }
 
     public var pendingBytes: Int { buf.count - start }

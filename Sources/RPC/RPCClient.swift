@@ -12,7 +12,7 @@ public final class RPCClient: Sendable {
     public let service: String
     public let runDir: String
     private let poolSize: Int
-    private let endpoints = Locked<(scannedAt: UInt64, scanning: Bool, list: [String: Endpoint])>((0, false, [:]))
+    private let endpoints = Locked<(scannedAt: UInt64, scanning: Bool, list: [String: Endpoint], rotation: UInt64)>((0, false, [:], 0))
     private let rescanNanos: UInt64 = 500_000_000
 
     public init(runDir: String, service: String, poolSize: Int = 2) {
@@ -59,7 +59,7 @@ public final class RPCClient: Sendable {
         for e in gone { e.closeAll() }
     }
 
-    private func pick(excluding tried: Set<String>) -> Endpoint? {
+    private func pick(excluding tried: [Endpoint]) -> Endpoint? {
         refresh()
         let now = Clock.monotonicNanos()
         // Least in flight among the instances believed up (all believed down: try anyway rather
@@ -68,8 +68,14 @@ public final class RPCClient: Sendable {
         var bestLoad = Int.max
         var bestUp = false
         var ties = 0
-        let turn = Int(truncatingIfNeeded: rotation.withLock { $0 &+= 1; return $0 })
-        for e in endpoints.current.list.values where !tried.contains(e.path) {
+        let (list, rotation) = endpoints.withLock { st in
+            st.rotation &+= 1
+            return (st.list, st.rotation)
+        }
+        // One instance and nothing tried yet: the choice below would make it anyway.
+        if list.count == 1 && tried.isEmpty { return list.first!.value }
+        let turn = Int(truncatingIfNeeded: rotation)
+        for e in list.values where !tried.contains(where: { $0 === e }) {
             let up = e.isUp(now: now)
             let load = e.inFlight
             if best == nil || (up && !bestUp) || (up == bestUp && load < bestLoad) {
@@ -84,17 +90,16 @@ public final class RPCClient: Sendable {
         }
         return best
     }
-    private let rotation = Locked<UInt64>(0)
 
     /// Calls `method` with by-name `params`; `ctx` travels as `params.ctx`.
     public func call(_ method: String, _ params: JSON = .object([:]), ctx: RPCContext) throws(RPCError) -> JSON {
-        var tried = Set<String>()
+        var tried: [Endpoint] = []
         while true {
             if ctx.deadline.hasPassed { throw RPCError.deadlineExceeded() }
             guard let ep = pick(excluding: tried) else {
                 throw RPCError.unavailable("No live instance of \(service)")
             }
-            tried.insert(ep.path)
+            tried.append(ep)
             do throws(CallFailure) {
                 return try ep.call(method, params, ctx: ctx)
             } catch {
@@ -114,13 +119,13 @@ public final class RPCClient: Sendable {
     /// deadline is answered -32054); a lost connection completes it with -32050.
     public func callAsync(_ method: String, _ params: JSON = .object([:]), ctx: RPCContext,
                           completion: @escaping @Sendable (Result<JSON, RPCError>) -> Void) {
-        var tried = Set<String>()
+        var tried: [Endpoint] = []
         while true {
             guard let ep = pick(excluding: tried) else {
                 completion(.failure(RPCError.unavailable("No live instance of \(service)")))
                 return
             }
-            tried.insert(ep.path)
+            tried.append(ep)
             do throws(CallFailure) {
                 try ep.callAsync(method, params, ctx: ctx, completion: completion)
                 return
@@ -284,12 +289,13 @@ final class ClientConnection: @unchecked Sendable {
     }
 
     private static func encode(id: Int64, _ method: String, _ params: JSON, _ ctx: RPCContext) -> [UInt8] {
-        var line: [UInt8] = Array(#"{"jsonrpc":"2.0","id":"#.utf8)
-        line.reserveCapacity(160)
-        line.append(contentsOf: String(id).utf8)
-        line.append(contentsOf: #","method":"#.utf8)
+        var line: [UInt8] = []
+        line.reserveCapacity(192)
+        line.append(literal: #"{"jsonrpc":"2.0","id":"#)
+        JSON.writeInt(id, to: &line)
+        line.append(literal: #","method":"#)
         JSON.writeString(method, to: &line)
-        line.append(contentsOf: #","params":{"#.utf8)
+        line.append(literal: #","params":{"#)
         if case .object(let p) = params {
             for (k, v) in p where k != "ctx" {
                 JSON.writeString(k, to: &line)
@@ -298,9 +304,9 @@ final class ClientConnection: @unchecked Sendable {
                 line.append(UInt8(ascii: ","))
             }
         }
-        line.append(contentsOf: #""ctx":"#.utf8)
+        line.append(literal: #""ctx":"#)
         ctx.write(to: &line)
-        line.append(contentsOf: "}}\n".utf8)
+        line.append(literal: "}}\n")
         return line
     }
 
@@ -372,11 +378,9 @@ final class ClientConnection: @unchecked Sendable {
                 break
             }
             chunk.withUnsafeBytes { lb.append(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
-            while let ev = lb.next() {
-                guard case .line(let l) = ev,
-                      let msg = try? l.withUnsafeBufferPointer({ b throws(JSONParseError) in try JSONParser.parseMembers(b, maxDepth: 512) })
-                else { continue }
-                deliver(msg)
+            while let ev = lb.nextLine({ b in Answer(line: b) }) {
+                guard case .line(let answer?) = ev else { continue }
+                deliver(answer)
             }
         }
         markDead()
@@ -385,23 +389,36 @@ final class ClientConnection: @unchecked Sendable {
         writeLock.unlock()
     }
 
-    private func deliver(_ msg: [(key: String, value: JSON)]) {
+    /// An answer as read off the wire; nil for a line that is not one (it is dropped: a
+    /// server never sends one, and its caller still gets its deadline).
+    struct Answer {
         var id: Int64?
         var result: JSON?
         var error: JSON?
-        for (k, v) in msg {
-            switch k {
-            case "id": id = v.intValue
-            case "result": result = v
-            case "error": error = v
-            default: break
+
+        init?(line: UnsafeBufferPointer<UInt8>) {
+            var a = Answer()
+            let ok = try? JSONParser.readObject(line, maxDepth: 512) { key, p throws(JSONParseError) in
+                switch key {
+                case "id": a.id = try p.readValue().intValue
+                case "result": a.result = try p.readValue()
+                case "error": a.error = try p.readValue()
+                default: _ = try p.readValue()
+                }
             }
+            guard ok == true else { return nil }
+            self = a
         }
-        guard let id, let w = st.withLock({ $0.pending.removeValue(forKey: id) }) else { return }
-        if let e = error, let err = RPCError(json: e) {
+
+        private init() {}
+    }
+
+    private func deliver(_ a: Answer) {
+        guard let id = a.id, let w = st.withLock({ $0.pending.removeValue(forKey: id) }) else { return }
+        if let e = a.error, let err = RPCError(json: e) {
             w.finish(.failure(err))
         } else {
-            w.finish(.success(result ?? .null))
+            w.finish(.success(a.result ?? .null))
         }
     }
 }

@@ -128,7 +128,11 @@ public final class RPCServer: Sendable {
     func dispatch(_ message: Dispatcher.Message, on c: RPCConnection) {
         inFlight.enter()
         handlers.async { [self] in
-            if let resp = dispatcher.handle(message: message) { c.send(resp) }
+            var line: [UInt8] = []
+            if dispatcher.handle(message: message, into: &line) {
+                line.append(0x0A)
+                c.send(line: line)
+            }
             c.finished()
             inFlight.leave()
         }
@@ -184,27 +188,27 @@ final class RPCConnection: @unchecked Sendable {
                 answers.append(contentsOf: r)
                 answers.append(0x0A)
             }
-            while let ev = lb.next() {
+            while let ev = lb.nextLine({ l -> Dispatcher.Incoming? in
+                l.allSatisfy({ $0 == 0x20 || $0 == 0x09 }) ? nil : server.dispatcher.parse(line: l)
+            }) {
                 switch ev {
                 case .tooLong:
                     answer(Dispatcher.response(id: .null, error: .invalidRequest("Invalid Request: line longer than \(server.limits.maxLineBytes) bytes")))
                     break readLoop
-                case .line(let l):
-                    if l.allSatisfy({ $0 == 0x20 || $0 == 0x09 }) { continue }
-                    switch l.withUnsafeBufferPointer({ server.dispatcher.parse(line: $0) }) {
-                    case .answered(let r):
-                        answer(r)
-                    case .message(let m, inline: true):
-                        answer(server.dispatcher.handle(message: m))
-                    case .message(let m, inline: false):
-                        slots.wait()
-                        let closed = st.withLock { s -> Bool in
-                            s.inFlight += 1
-                            return s.closed
-                        }
-                        if closed { finished(); break readLoop }
-                        server.dispatch(m, on: self)
+                case .line(nil):
+                    continue
+                case .line(.answered(let r)?):
+                    answer(r)
+                case .line(.message(let m, inline: true)?):
+                    if server.dispatcher.handle(message: m, into: &answers) { answers.append(0x0A) }
+                case .line(.message(let m, inline: false)?):
+                    slots.wait()
+                    let closed = st.withLock { s -> Bool in
+                        s.inFlight += 1
+                        return s.closed
                     }
+                    if closed { finished(); break readLoop }
+                    server.dispatch(m, on: self)
                 }
             }
         }
@@ -222,9 +226,7 @@ final class RPCConnection: @unchecked Sendable {
 
     /// Queues an answer; whichever thread finds no flush in progress writes everything queued,
     /// so under load many answers leave in one system call.
-    func send(_ bytes: [UInt8]) {
-        var line = bytes
-        line.append(0x0A)
+    func send(line: [UInt8]) {
         out.enqueue(line)
     }
 

@@ -1,3 +1,4 @@
+import Foundation
 import JSON
 import Runtime
 
@@ -6,36 +7,60 @@ import Runtime
 public final class RPCStats: Sendable {
     /// Upper bounds in seconds, Prometheus style.
     public static let buckets: [Double] = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5]
+    /// The same bounds in nanoseconds, for the comparison made on every call.
+    private static let bucketNanos: [UInt64] = buckets.map { UInt64(($0 * 1e9).rounded()) }
 
-    struct Series { var count: [String: Int64] = [:]; var hist = [Int64](repeating: 0, count: RPCStats.buckets.count + 1); var sum: Double = 0; var n: Int64 = 0 }
-    private let series = Locked<[String: Series]>([:])
+    /// One method's counters, found once (when the method table is built) and then updated
+    /// under a lock of its own, so recording a call costs no lookup.
+    public final class Series: @unchecked Sendable {
+        private let lock = NSLock()
+        private var ok: Int64 = 0
+        private var errors: [Int: Int64] = [:]
+        private var hist = [Int64](repeating: 0, count: RPCStats.buckets.count + 1)
+        private var sumNanos: UInt64 = 0
+        private var n: Int64 = 0
 
-    public init() {}
+        /// `code` nil: the call succeeded.
+        public func record(code: Int?, nanos: UInt64) {
+            var b = RPCStats.bucketNanos.count
+            for (i, ub) in RPCStats.bucketNanos.enumerated() where nanos <= ub { b = i; break }
+            lock.lock()
+            if let c = code { errors[c, default: 0] += 1 } else { ok += 1 }
+            hist[b] += 1
+            sumNanos &+= nanos
+            n += 1
+            lock.unlock()
+        }
 
-    public func record(method: String, outcome: String, nanos: UInt64) {
-        let s = Double(nanos) / 1e9
-        var b = RPCStats.buckets.count
-        for (i, ub) in RPCStats.buckets.enumerated() where s <= ub { b = i; break }
-        // Mutate in place: copying the entry out and back would copy its arrays on every call.
-        series.withLock { all in
-            RPCStats.add(&all[method, default: Series()], outcome: outcome, bucket: b, seconds: s)
+        var json: JSON? {
+            lock.lock()
+            defer { lock.unlock() }
+            if n == 0 { return nil }
+            var counts: [String: JSON] = [:]
+            if ok > 0 { counts["ok"] = .int(ok) }
+            for (k, v) in errors { counts[String(k)] = .int(v) }
+            return ["outcomes": .object(counts), "buckets": .array(hist.map { .int($0) }), "sum": .double(Double(sumNanos) / 1e9), "count": .int(n)]
         }
     }
 
-    private static func add(_ x: inout Series, outcome: String, bucket: Int, seconds: Double) {
-        x.count[outcome, default: 0] += 1
-        x.hist[bucket] += 1
-        x.sum += seconds
-        x.n += 1
+    private let all = Locked<[String: Series]>([:])
+
+    public init() {}
+
+    /// The series of `method`, created on first use; the same object every time.
+    public func series(for method: String) -> Series {
+        all.withLock { a in
+            if let s = a[method] { return s }
+            let s = Series()
+            a[method] = s
+            return s
+        }
     }
 
     public var json: JSON {
-        let snap = series.current
         var methods: [String: JSON] = [:]
-        for (m, s) in snap {
-            var counts: [String: JSON] = [:]
-            for (k, v) in s.count { counts[k] = .int(v) }
-            methods[m] = ["outcomes": .object(counts), "buckets": .array(s.hist.map { .int($0) }), "sum": .double(s.sum), "count": .int(s.n)]
+        for (m, s) in all.current {
+            if let j = s.json { methods[m] = j }
         }
         return ["bucketBounds": .array(RPCStats.buckets.map { .double($0) }), "methods": .object(methods)]
     }

@@ -15,7 +15,11 @@ final class DispatcherTests: XCTestCase {
         let getData = Method("get_data", summary: "", roles: [], params: .empty, result: .anything) { _, _ in ["hello", 5] }
         let admin = Method("admin.only", summary: "", roles: [.admin], params: .empty, result: .anything) { _, ctx in .string(ctx.actor!.userId) }
         let boom = Method("boom", summary: "", roles: [], params: .empty, result: .anything) { _, _ in throw RuntimeError("secret detail") }
-        return Dispatcher(service: "test", instance: 0, methods: [subtract, sum, notify, getData, admin, boom], log: log)
+        let whoami = Method("whoami", summary: "", roles: [], params: .object([], additional: true), result: .anything) { p, ctx in
+            ["params": p, "requestId": .string(ctx.requestId), "actor": ctx.actor.map { $0.json } ?? .null,
+             "timeoutMs": .int(Int64((ctx.deadline.remainingMs + 500) / 1000 * 1000))]
+        }
+        return Dispatcher(service: "test", instance: 0, methods: [subtract, sum, notify, getData, admin, boom, whoami], log: log)
     }()
 
     func call(_ s: String) -> JSON? {
@@ -102,6 +106,42 @@ final class DispatcherTests: XCTestCase {
         XCTAssertEqual(call(#"{"jsonrpc":"2.0","method":"admin.only","id":1}"#)?["error"]?["code"], -32001)
         XCTAssertEqual(call(#"{"jsonrpc":"2.0","method":"admin.only","id":1,"params":{"ctx":{"actor":{"userId":"u1","role":"merchant"}}}}"#)?["error"]?["code"], -32003)
         XCTAssertEqual(call(#"{"jsonrpc":"2.0","method":"admin.only","id":1,"params":{"ctx":{"actor":{"userId":"u1","role":"admin"}}}}"#)?["result"], "u1")
+    }
+
+    /// A single request's `ctx` is read straight off the wire; a batch item's comes from the
+    /// parsed object. Both must see the same context and the same params, whatever the shape.
+    func testContextIsReadTheSameWayInSingleRequestsAndBatches() {
+        let variants = [
+            #"{"ctx":{"requestId":"r-1","timeoutMs":3000,"actor":{"userId":"u1","role":"admin"}},"x":1}"#,
+            #"{"x":[1,{"y":2}],"ctx":{"timeoutMs":2000.0,"actor":{"role":"merchant","userId":"u2"},"requestId":"r-2"}}"#,
+            #"{"ctx":{"requestId":"r-3","actor":{"userId":"u3","role":"nobody"}}}"#,
+            #"{"ctx":{"requestId":"r-4","actor":"admin","requestId":"r-4b","extra":{"a":[]}}}"#,
+            #"{"ctx":{"requestId":"r-5","timeoutMs":99999999},"ctx":{"requestId":"r-5b","timeoutMs":4000}}"#,
+            #"{"ctx":{"requestId":"","timeoutMs":1000}}"#,
+            #"{"ctx":{"requestId":"r-7","timeoutMs":-5,"actor":{"userId":5,"role":"admin"}}}"#,
+            #"{"ctx":{"requestId":"r-8","timeoutMs":1000,"actor":{"userId":"u8","role":"admin"}}}"#,
+        ]
+        for (i, params) in variants.enumerated() {
+            // The whole answer: a result, or for the negative timeout an expired-deadline error.
+            let single = call(#"{"jsonrpc":"2.0","method":"whoami","id":1,"params":"# + params + "}")
+            let batch = call(#"[{"jsonrpc":"2.0","method":"whoami","id":1,"params":"# + params + "}]")?.arrayValue?.first
+            XCTAssertNotNil(single, params)
+            var s = single ?? .null, b = batch ?? .null
+            if i == 5 {
+                // An empty request id is replaced by a fresh one on both paths.
+                XCTAssertTrue(s["result"]?["requestId"]?.stringValue?.hasPrefix("req") ?? false)
+                XCTAssertTrue(b["result"]?["requestId"]?.stringValue?.hasPrefix("req") ?? false)
+                s["result"]?["requestId"] = nil
+                b["result"]?["requestId"] = nil
+            }
+            if i == 6 { XCTAssertEqual(s["error"]?["code"], -32054) }
+            XCTAssertEqual(s, b, params)
+        }
+        let first = call(#"{"jsonrpc":"2.0","method":"whoami","id":1,"params":"# + variants[0] + "}")?["result"]
+        XCTAssertEqual(first, ["params": ["x": 1], "requestId": "r-1", "actor": ["userId": "u1", "role": "admin"], "timeoutMs": 3000])
+        let fourth = call(#"{"jsonrpc":"2.0","method":"whoami","id":1,"params":"# + variants[3] + "}")?["result"]
+        XCTAssertEqual(fourth?["requestId"], "r-4b", "the last of duplicate members wins, as in a parsed object")
+        XCTAssertEqual(fourth?["actor"], .null)
     }
 
     func testExpiredDeadlineIsNotRun() {
