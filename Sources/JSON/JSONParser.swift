@@ -1,3 +1,5 @@
+import Foundation
+
 /// Why a JSON text was refused, with the byte offset where the parser stopped.
 public struct JSONParseError: Error, Sendable, CustomStringConvertible {
     public let message: String
@@ -49,21 +51,33 @@ public struct JSONParser {
     /// during the call that received it.
     public struct Key {
         /// The key's bytes as written (no escapes in it), or nil when `decoded` holds it.
-        let raw: UnsafeBufferPointer<UInt8>?
-        let decoded: String?
+        @usableFromInline let raw: UnsafeBufferPointer<UInt8>?
+        @usableFromInline let decoded: String?
+
+        init(raw: UnsafeBufferPointer<UInt8>?, decoded: String?) {
+            self.raw = raw
+            self.decoded = decoded
+        }
 
         public var string: String { decoded ?? String(decoding: raw!, as: UTF8.self) }
 
+        @inlinable
         public static func == (key: Key, literal: StaticString) -> Bool { literal ~= key }
 
+        @inlinable
         public static func ~= (pattern: StaticString, key: Key) -> Bool {
             guard let raw = key.raw else { return key.decoded! == pattern.description }
-            let n = pattern.utf8CodeUnitCount
-            guard raw.count == n else { return false }
-            let p = pattern.utf8Start
-            for k in 0..<n where raw[k] != p[k] { return false }
-            return true
+            return raw.count == pattern.utf8CodeUnitCount && (raw.count == 0 || memcmp(raw.baseAddress!, pattern.utf8Start, raw.count) == 0)
         }
+    }
+
+    /// When the next value is a string, reads it and returns it as a `Key` (compared with
+    /// literals without building a `String`; valid while the parser's buffer is); otherwise
+    /// reads nothing and returns nil.
+    public mutating func readStringKey() throws(JSONParseError) -> Key? {
+        skipWS()
+        guard i < buf.count, buf[i] == UInt8(ascii: "\"") else { return nil }
+        return try key()
     }
 
     /// Reads a text whose top level is an object member by member: `body` gets each key and

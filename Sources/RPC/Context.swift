@@ -62,7 +62,13 @@ public struct RPCContext: Sendable {
                 let isActor = try p.readObject { key, p throws(JSONParseError) in
                     switch key {
                     case "userId": uid = try p.readValue().stringValue
-                    case "role": role = try p.readValue().stringValue.flatMap(Role.init(rawValue:))
+                    case "role":
+                        if let k = try p.readStringKey() {
+                            role = k == "merchant" ? .merchant : k == "admin" ? .admin : k == "system" ? .system : nil
+                        } else {
+                            _ = try p.readValue()
+                            role = nil
+                        }
                     default: _ = try p.readValue()
                     }
                 }

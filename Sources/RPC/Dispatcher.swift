@@ -133,7 +133,8 @@ public final class Dispatcher: Sendable {
             case other(JSON)
         }
         var id: JSON?
-        var version: JSON?
+        /// `"jsonrpc": "2.0"` was there.
+        var isV2 = false
         var method: JSON?
         var params = Params.absent
         var ctx: RPCContext?
@@ -142,7 +143,7 @@ public final class Dispatcher: Sendable {
         /// From an object already parsed (a batch item).
         init(object o: [String: JSON], entry: (JSON?) -> Entry?) {
             id = o["id"]
-            version = o["jsonrpc"]
+            isV2 = o["jsonrpc"] == .string("2.0")
             method = o["method"]
             switch o["params"] {
             case nil: break
@@ -170,7 +171,8 @@ public final class Dispatcher: Sendable {
             var req = Request()
             let isObject = try JSONParser.readObject(line) { key, p throws(JSONParseError) in
                 switch key {
-                case "jsonrpc": req.version = try p.readValue()
+                case "jsonrpc":
+                    if let v = try p.readStringKey() { req.isV2 = v == "2.0" } else { req.isV2 = false; _ = try p.readValue() }
                 case "id": req.id = try p.readValue()
                 case "method": req.method = try p.readValue()
                 case "params":
@@ -278,7 +280,7 @@ public final class Dispatcher: Sendable {
             }
         }
         let isNotification = r.id == nil
-        guard case .string("2.0")? = r.version, case .string(let name)? = r.method else {
+        guard r.isV2, case .string(let name)? = r.method else {
             Dispatcher.write(id: id, error: .invalidRequest(), to: &out)
             return true
         }

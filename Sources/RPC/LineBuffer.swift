@@ -1,6 +1,8 @@
+import Foundation
+
 /// Splits a byte stream into `\n`-terminated lines, whatever the chunk sizes, and notices a
-/// line that grows past the limit before its end has arrived. A pure state machine: feed bytes,
-/// take out events.
+/// line that grows past the limit before its end has arrived. A pure state machine: feed bytes
+/// (or let it read them from a descriptor, straight into its storage), take out events.
 public struct LineBuffer {
     public enum Event: Equatable {
         case line([UInt8])
@@ -8,17 +10,35 @@ public struct LineBuffer {
     }
 
     public let maxLine: Int
+    /// Storage; the bytes not yet taken are `start..<end`.
     private var buf: [UInt8] = []
-    private var scanFrom = 0
     private var start = 0
+    private var end = 0
+    /// Where the search for the next `\n` resumes (everything before it was searched).
+    private var scanFrom = 0
 
     public init(maxLine: Int) { self.maxLine = maxLine }
 
     public mutating func append(_ chunk: UnsafeRawBufferPointer) {
-        buf.append(contentsOf: chunk.bindMemory(to: UInt8.self))
+        guard chunk.count > 0 else { return }
+        makeRoom(chunk.count)
+        buf.withUnsafeMutableBytes { b in
+            b.baseAddress!.advanced(by: end).copyMemory(from: chunk.baseAddress!, byteCount: chunk.count)
+        }
+        end += chunk.count
     }
 
-    public mutating func append(_ chunk: [UInt8]) { buf.append(contentsOf: chunk) }
+    public mutating func append(_ chunk: [UInt8]) {
+        chunk.withUnsafeBytes { append($0) }
+    }
+
+    /// Reads once from `fd` into the buffer (at most `upTo` bytes); returns what `read(2)` returned.
+    public mutating func read(from fd: Int32, upTo: Int = 65536) -> Int {
+        makeRoom(upTo)
+        let n = buf.withUnsafeMutableBytes { b in Glibc.read(fd, b.baseAddress!.advanced(by: end), upTo) }
+        if n > 0 { end += n }
+        return n
+    }
 
     /// The next complete line (without `\n`, and without a trailing `\r`), `.tooLong`, or nil when more bytes are needed.
     public mutating func next() -> Event? {
@@ -37,41 +57,50 @@ public struct LineBuffer {
     /// Like `next()`, but hands the line to `body` where it lies, without copying it (the
     /// pointer is valid only during the call).
     public mutating func nextLine<R>(_ body: (UnsafeBufferPointer<UInt8>) throws -> R) rethrows -> Taken<R>? {
-        var i = max(scanFrom, start)
-        let n = buf.count
+        let from = max(scanFrom, start)
         let found: Int? = buf.withUnsafeBufferPointer { b in
-            while i < n {
-                if b[i] == 0x0A { return i }
-                i += 1
-            }
-            return nil
+            guard from < end, let p = memchr(b.baseAddress! + from, 0x0A, end - from) else { return nil }
+            return b.baseAddress!.distance(to: p.assumingMemoryBound(to: UInt8.self))
         }
         guard let nl = found else {
-            scanFrom = n
-            if n - start > maxLine { return .tooLong }
+            scanFrom = end
+            if end - start > maxLine { return .tooLong }
             return nil
         }
-        var end = nl
-        if end > start && buf[end - 1] == 0x0D { end -= 1 }
-        let from = start
+        var lineEnd = nl
+        if lineEnd > start && buf[lineEnd - 1] == 0x0D { lineEnd -= 1 }
+        let lineStart = start
         start = nl + 1
         scanFrom = start
-        defer { compact() }
-        if end - from > maxLine { return .tooLong }
-        return .line(try buf.withUnsafeBufferPointer { try body(UnsafeBufferPointer(rebasing: $0[from..<end])) })
+        defer {
+            if start == end {
+                start = 0
+                end = 0
+                scanFrom = 0
+            }
+        }
+        if lineEnd - lineStart > maxLine { return .tooLong }
+        return .line(try buf.withUnsafeBufferPointer { try body(UnsafeBufferPointer(rebasing: $0[lineStart..<lineEnd])) })
     }
 
-    public var pendingBytes: Int { buf.count - start }
+    public var pendingBytes: Int { end - start }
 
-    private mutating func compact() {
-        if start > 65536 && start * 2 > buf.count {
-            buf.removeFirst(start)
-            scanFrom -= start
+    /// Makes `n` bytes of room after `end`: first by moving the unread bytes to the front, then
+    /// by growing.
+    private mutating func makeRoom(_ n: Int) {
+        if buf.count - end >= n { return }
+        if start > 0 {
+            let (s, e) = (start, end)
+            buf.withUnsafeMutableBytes { b in
+                let base = b.baseAddress!
+                base.copyMemory(from: base.advanced(by: s), byteCount: e - s)
+            }
+            end -= start
+            scanFrom = max(scanFrom - start, 0)
             start = 0
-        } else if start == buf.count {
-            buf.removeAll(keepingCapacity: true)
-            start = 0
-            scanFrom = 0
+        }
+        if buf.count - end < n {
+            buf.append(contentsOf: repeatElement(0, count: max(n - (buf.count - end), buf.count)))
         }
     }
 }

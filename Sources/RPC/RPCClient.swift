@@ -369,15 +369,13 @@ final class ClientConnection: @unchecked Sendable {
 
     private func readLoop() {
         var lb = LineBuffer(maxLine: 64 << 20)
-        var chunk = [UInt8](repeating: 0, count: 65536)
         while true {
-            let n = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+            let n = lb.read(from: fd)
             if n == 0 { break }
             if n < 0 {
                 if errno == EINTR { continue }
                 break
             }
-            chunk.withUnsafeBytes { lb.append(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
             while let ev = lb.nextLine({ b in Answer(line: b) }) {
                 guard case .line(let answer?) = ev else { continue }
                 deliver(answer)

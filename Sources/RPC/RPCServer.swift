@@ -149,7 +149,7 @@ final class RPCConnection: @unchecked Sendable {
     unowned let server: RPCServer
     private let slots: DispatchSemaphore
     private let writeLock = NSLock()
-    private let st = Locked<(inFlight: Int, closed: Bool, lastActivity: UInt64)>((0, false, Clock.monotonicNanos()))
+    private let st = Locked<(inFlight: Int, closed: Bool)>((0, false))
 
     init(readFD: Int32, writeFD: Int32, isSocket: Bool, server: RPCServer) {
         self.readFD = readFD
@@ -162,23 +162,23 @@ final class RPCConnection: @unchecked Sendable {
 
     func run() {
         var lb = LineBuffer(maxLine: server.limits.maxLineBytes)
-        var chunk = [UInt8](repeating: 0, count: 65536)
         let idleNanos = UInt64(server.limits.idleTimeoutMs) * 1_000_000
+        // Only this thread reads it.
+        var lastActivity = Clock.monotonicNanos()
         readLoop: while true {
-            let n = chunk.withUnsafeMutableBytes { Glibc.read(readFD, $0.baseAddress, $0.count) }
+            let n = lb.read(from: readFD)
             if n == 0 { break }
             if n < 0 {
                 if errno == EINTR { continue }
                 if errno == EAGAIN || errno == EWOULDBLOCK {
-                    let (busy, closed, last) = st.withLock { ($0.inFlight > 0, $0.closed, $0.lastActivity) }
+                    let (busy, closed) = st.withLock { ($0.inFlight > 0, $0.closed) }
                     if closed { break }
-                    if !busy && Clock.elapsed(from: last, to: Clock.monotonicNanos()) > idleNanos { break }
+                    if !busy && Clock.elapsed(from: lastActivity, to: Clock.monotonicNanos()) > idleNanos { break }
                     continue
                 }
                 break
             }
-            st.withLock { $0.lastActivity = Clock.monotonicNanos() }
-            chunk.withUnsafeBytes { lb.append(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
+            lastActivity = Clock.monotonicNanos()
             // Answers produced on this thread (inline methods, unparsable lines) leave together,
             // in one write per chunk read.
             var answers: [UInt8] = []

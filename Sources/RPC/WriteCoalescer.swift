@@ -13,7 +13,7 @@ final class WriteCoalescer: @unchecked Sendable {
 
     func enqueue(_ bytes: [UInt8]) {
         lock.lock()
-        pending.append(contentsOf: bytes)
+        if pending.isEmpty { pending = bytes } else { pending.append(contentsOf: bytes) }
         if flushing {
             lock.unlock()
             return

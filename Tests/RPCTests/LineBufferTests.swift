@@ -1,4 +1,5 @@
 import XCTest
+import Foundation
 @testable import RPC
 
 final class LineBufferTests: XCTestCase {
@@ -20,6 +21,34 @@ final class LineBufferTests: XCTestCase {
             }
             XCTAssertEqual(got, lines)
         }
+    }
+
+    /// Reading from a descriptor in small reads moves unread bytes to the front and grows the
+    /// storage; neither may lose or reorder a byte.
+    func testReadingFromADescriptorInSmallReadsGivesTheSameLines() throws {
+        let lines = (0..<500).map { i in String(repeating: "y", count: (i * 7919) % 301) + "-\(i)" }
+        let stream = Array((lines.joined(separator: "\n") + "\n").utf8)
+        var fds: [Int32] = [0, 0]
+        XCTAssertEqual(pipe(&fds), 0)
+        let (readFD, writeFD) = (fds[0], fds[1])
+        let writer = Thread {
+            var i = 0
+            while i < stream.count {
+                let n = min(Int.random(in: 1...700), stream.count - i)
+                _ = stream[i..<(i + n)].withUnsafeBytes { write(writeFD, $0.baseAddress, n) }
+                i += n
+            }
+            close(writeFD)
+        }
+        writer.start()
+        var lb = LineBuffer(maxLine: 1 << 20)
+        var got: [String] = []
+        while lb.read(from: readFD, upTo: Int.random(in: 1...512)) > 0 {
+            while case .line(let l)? = lb.nextLine({ String(decoding: $0, as: UTF8.self) }) { got.append(l) }
+        }
+        close(readFD)
+        XCTAssertEqual(got, lines)
+        XCTAssertEqual(lb.pendingBytes, 0)
     }
 
     func testPartialFrameNeedsMoreBytes() {
