@@ -4,8 +4,10 @@
 import PackageDescription
 
 /// Release builds specialise generics across modules (JSON, Locked, the RPC types are used from
-/// every process); debug builds stay fast to compile.
-let optimized: [SwiftSetting] = [.unsafeFlags(["-cross-module-optimization"], .when(configuration: .release))]
+/// every process) and drop the run-time exclusivity checks, which cost a thread-local lookup on
+/// every access to a class's stored property; debug builds, which the tests run, keep the
+/// checks and stay fast to compile. See docs/performance.md.
+let optimized: [SwiftSetting] = [.unsafeFlags(["-cross-module-optimization", "-enforce-exclusivity=unchecked"], .when(configuration: .release))]
 
 let package = Package(
     name: "OOPS",

@@ -67,7 +67,15 @@ public struct JSONParser {
         @inlinable
         public static func ~= (pattern: StaticString, key: Key) -> Bool {
             guard let raw = key.raw else { return key.decoded! == pattern.description }
-            return raw.count == pattern.utf8CodeUnitCount && (raw.count == 0 || memcmp(raw.baseAddress!, pattern.utf8Start, raw.count) == 0)
+            let n = pattern.utf8CodeUnitCount
+            guard raw.count == n else { return false }
+            let p = pattern.utf8Start
+            var k = 0
+            while k < n {
+                if raw[k] != p[k] { return false }
+                k += 1
+            }
+            return true
         }
     }
 
@@ -305,6 +313,15 @@ public struct JSONParser {
         let start = i + 1
         var j = start
         var high: UInt8 = 0
+        // Eight bytes at a time while none of them is a quote, a backslash, a control
+        // character or part of a multi-byte character; the byte loop below takes the rest.
+        if let base = buf.baseAddress {
+            while j + 8 <= buf.count {
+                let x = UnsafeRawPointer(base + j).loadUnaligned(as: UInt64.self)
+                if JSONParser.mayNeedCare(x) { break }
+                j += 8
+            }
+        }
         while j < buf.count {
             let c = buf[j]
             if c == UInt8(ascii: "\"") { break }
@@ -371,6 +388,20 @@ public struct JSONParser {
         }
         guard out.withUnsafeBufferPointer(JSONParser.isValidUTF8) else { throw fail("invalid UTF-8 in string") }
         return String(decoding: out, as: UTF8.self)
+    }
+
+    /// Whether any of the eight bytes in `x` is `"`, `\`, below 0x20 or above 0x7F (it may say
+    /// yes for a word that has none; never no for one that has).
+    @inline(__always)
+    static func mayNeedCare(_ x: UInt64) -> Bool {
+        let ones: UInt64 = 0x0101_0101_0101_0101
+        let highs: UInt64 = 0x8080_8080_8080_8080
+        let q = x ^ (0x22 &* ones)
+        let b = x ^ (0x5C &* ones)
+        let quote = (q &- ones) & ~q
+        let backslash = (b &- ones) & ~b
+        let control = (x &- 0x20 &* ones) & ~x
+        return ((quote | backslash | control) & highs) | (x & highs) != 0
     }
 
     /// Strict UTF-8 (RFC 3629): no overlong forms, no surrogates, nothing above U+10FFFF.

@@ -125,8 +125,10 @@ public final class Dispatcher: Sendable {
     }
 
     /// One request or notification as read: the members it had (a missing `id` makes a
-    /// notification), `params` without `ctx`, the context, and the method it names.
-    public struct Request: Sendable {
+    /// notification), `params` without `ctx`, the context, and the method it names. A class,
+    /// so that handing it from the reader to the handler pool copies one reference; it is only
+    /// changed while its line is read.
+    public final class Request: @unchecked Sendable {
         enum Params: Sendable {
             case absent
             case object([String: JSON])
@@ -159,16 +161,21 @@ public final class Dispatcher: Sendable {
     }
 
     /// A method as the table holds it, with its metrics series found once.
-    struct Entry: Sendable {
+    final class Entry: Sendable {
         let method: Method
         let series: RPCStats.Series
+
+        init(method: Method, series: RPCStats.Series) {
+            self.method = method
+            self.series = series
+        }
     }
 
     /// Parses one line. Parsing is cheap and done where the line is read; running it may then go
     /// to the handler pool.
     public func parse(line: UnsafeBufferPointer<UInt8>) -> Incoming {
         do {
-            var req = Request()
+            let req = Request()
             let isObject = try JSONParser.readObject(line) { key, p throws(JSONParseError) in
                 switch key {
                 case "jsonrpc":

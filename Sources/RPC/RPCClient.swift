@@ -28,7 +28,7 @@ public final class RPCClient: Sendable {
     }
 
     private func refresh(force: Bool = false) {
-        let now = Clock.monotonicNanos()
+        let now = Clock.coarseMonotonicNanos()
         // One thread rescans the directory at a time; the others go on with the list they have.
         let due = endpoints.withLock { st -> Bool in
             // Until the first scan has filled the list, every caller scans (they would find nothing otherwise).
@@ -212,9 +212,22 @@ final class Endpoint: Sendable {
 
     private func connection() throws(CallFailure) -> ClientConnection {
         let existing: ClientConnection? = st.withLock { s in
-            s.conns.removeAll { !$0.isAlive }
-            let best = s.conns.min { $0.pendingCount < $1.pendingCount }
-            if let b = best, b.pendingCount == 0 || s.conns.count + s.connecting >= poolSize { return b }
+            // The live connection with the fewest calls in flight; dead ones are dropped.
+            var best: ClientConnection?
+            var bestLoad = Int.max
+            var anyDead = false
+            for c in s.conns {
+                guard let load = c.liveLoad else {
+                    anyDead = true
+                    continue
+                }
+                if load < bestLoad {
+                    best = c
+                    bestLoad = load
+                }
+            }
+            if anyDead { s.conns.removeAll { !$0.isAlive } }
+            if let b = best, bestLoad == 0 || s.conns.count + s.connecting >= poolSize { return b }
             s.connecting += 1
             return nil
         }
@@ -261,6 +274,10 @@ final class ClientConnection: @unchecked Sendable {
 
     private let fd: Int32
     private let writeLock = NSLock()
+    /// Set under `writeLock` when the connection is declared dead, before the reader closes
+    /// `fd`: no write after that, neither of a call already failed nor to a descriptor number
+    /// that the process may have reused.
+    private var writesRefused = false
     private let st = Locked<(nextId: Int64, pending: [Int64: Waiter], alive: Bool)>((1, [:], true))
 
     init(fd: Int32) {
@@ -273,6 +290,8 @@ final class ClientConnection: @unchecked Sendable {
 
     var isAlive: Bool { st.current.alive }
     var pendingCount: Int { st.current.pending.count }
+    /// Calls in flight, or nil when the connection is dead: one look under the lock.
+    var liveLoad: Int? { st.withLock { $0.alive ? $0.pending.count : nil } }
 
     func shutdown() {
         Glibc.shutdown(fd, Int32(SHUT_RDWR))
@@ -314,7 +333,7 @@ final class ClientConnection: @unchecked Sendable {
     private func writeLocked(_ bytes: [UInt8]) -> (ok: Bool, written: Int) {
         writeLock.lock()
         defer { writeLock.unlock() }
-        guard st.current.alive else { return (false, 0) }
+        guard !writesRefused else { return (false, 0) }
         let sent = bytes.withUnsafeBytes { UnixSocket.send(fd, $0) }
         return (sent == bytes.count, sent)
     }
@@ -337,7 +356,7 @@ final class ClientConnection: @unchecked Sendable {
 
     /// A pipelined call: `completion` runs on the connection's reader thread with the answer,
     /// or with -32050 if the connection is lost first. Requests queued while another thread is
-    /// writing leave together in its next system call.
+    /// writing, or while the reader delivers answers, leave together in one system call.
     func callAsync(_ method: String, _ params: JSON, ctx: RPCContext, completion: @escaping @Sendable (Result<JSON, RPCError>) -> Void) throws(CallFailure) {
         guard let id = register(Waiter(completion: completion)) else { throw .notWritten }
         out.enqueue(Self.encode(id: id, method, params, ctx))
@@ -359,6 +378,10 @@ final class ClientConnection: @unchecked Sendable {
     }
 
     private func markDead() {
+        // Nothing more leaves: a caller told "connection lost" must not see its call run later.
+        writeLock.lock()
+        writesRefused = true
+        writeLock.unlock()
         let waiters = st.withLock { s -> [Waiter] in
             s.alive = false
             defer { s.pending = [:] }
@@ -376,10 +399,13 @@ final class ClientConnection: @unchecked Sendable {
                 if errno == EINTR { continue }
                 break
             }
+            // Requests sent while this chunk's answers are delivered leave together afterwards.
+            out.hold()
             while let ev = lb.nextLine({ b in Answer(line: b) }) {
                 guard case .line(let answer?) = ev else { continue }
                 deliver(answer)
             }
+            out.release()
         }
         markDead()
         writeLock.lock()

@@ -9,6 +9,14 @@ public enum Clock {
         return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
     }
 
+    /// The monotonic clock as of the last timer tick (a few milliseconds behind, and cheaper to
+    /// read): for checks like "is a rescan due", made on every call.
+    public static func coarseMonotonicNanos() -> UInt64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC_COARSE, &ts)
+        return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
+    }
+
     /// Nanoseconds from `start` to `now`, zero when another thread's later reading made `start` newer.
     public static func elapsed(from start: UInt64, to now: UInt64) -> UInt64 { now > start ? now - start : 0 }
 

@@ -34,6 +34,30 @@ final class JSONFastPathTests: XCTestCase {
         XCTAssertEqual(JSON.string("\u{01}").serialized(), #""\u0001""#)
     }
 
+    /// Strings are scanned eight bytes at a time; whatever needs care (a quote, a backslash, a
+    /// control character, a multi-byte character) must be found at every offset.
+    func testEveryOffsetOfTheWordScanFindsWhatNeedsCare() throws {
+        let specials: [String] = ["\"", "\\", "\n", "é", "😀", "\u{7F}", "/"]
+        for len in 0..<26 {
+            for pos in 0...len {
+                for sp in specials {
+                    var chars = Array(repeating: "a", count: len)
+                    chars.insert(sp, at: pos)
+                    let str = chars.joined()
+                    XCTAssertEqual(try JSONParser.parse(JSON.string(str).serialized()), .string(str), "\(len) \(pos) \(sp)")
+                }
+                // A raw control character or invalid UTF-8 at this offset is refused.
+                var raw = Array(repeating: UInt8(ascii: "a"), count: len)
+                raw.insert(0x01, at: pos)
+                XCTAssertThrowsError(try JSONParser.parse([0x22] + raw + [0x22]), "control at \(pos) of \(len)")
+                raw[pos] = 0xFF
+                XCTAssertThrowsError(try JSONParser.parse([0x22] + raw + [0x22]), "0xFF at \(pos) of \(len)")
+            }
+            // Unterminated, whatever the length.
+            XCTAssertThrowsError(try JSONParser.parse([0x22] + Array(repeating: UInt8(ascii: "a"), count: len)))
+        }
+    }
+
     func testReadObjectHandsOverEveryMemberWithItsKey() throws {
         let text = Array(#"{"plain":1,"esc\u0061ped":"x","é":[1,{"in":true}],"n":null}"#.utf8)
         var seen: [String: JSON] = [:]
