@@ -15,6 +15,7 @@ static inline struct MHD_Daemon *CMicroHTTPD_start(unsigned int flags,
                                                    unsigned int connection_limit,
                                                    size_t memory_limit,
                                                    unsigned int timeout_seconds,
+                                                   unsigned int thread_pool_size,
                                                    MHD_AccessHandlerCallback handler, void *handler_cls,
                                                    MHD_RequestCompletedCallback completed, void *completed_cls) {
   struct MHD_OptionItem ops[] = {
@@ -23,6 +24,7 @@ static inline struct MHD_Daemon *CMicroHTTPD_start(unsigned int flags,
     { MHD_OPTION_CONNECTION_MEMORY_LIMIT, (intptr_t) memory_limit, NULL },
     { MHD_OPTION_CONNECTION_TIMEOUT, (intptr_t) timeout_seconds, NULL },
     { MHD_OPTION_NOTIFY_COMPLETED, (intptr_t) completed, completed_cls },
+    { thread_pool_size > 1 ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_END, (intptr_t) thread_pool_size, NULL },
     { MHD_OPTION_END, 0, NULL }
   };
   return MHD_start_daemon(flags, 0, NULL, NULL, handler, handler_cls, MHD_OPTION_ARRAY, ops, MHD_OPTION_END);

@@ -39,10 +39,10 @@ enum Dashboard {
             Route("POST", "/admin/logout", .anyone, "Dashboard sign-out: clears the session cookie") { rc throws(RPCError) in
                 logout(g, rc)
             },
-            Route("GET", "/admin/queues/assets/app.js", .anyone, "Dashboard script") { _ throws(RPCError) in
+            Route("GET", "/admin/queues/assets/app.js", .anyone, "Dashboard script", inline: true) { _ throws(RPCError) in
                 asset(DashboardAssets.js, type: "text/javascript; charset=utf-8")
             },
-            Route("GET", "/admin/queues/assets/app.css", .anyone, "Dashboard style sheet") { _ throws(RPCError) in
+            Route("GET", "/admin/queues/assets/app.css", .anyone, "Dashboard style sheet", inline: true) { _ throws(RPCError) in
                 asset(DashboardAssets.css, type: "text/css; charset=utf-8")
             },
             Route("GET", "/admin/queues/api/overview", .anyone, "Both queues: counts per state and the paused flag (JSON)") { rc throws(RPCError) in

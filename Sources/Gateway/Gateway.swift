@@ -40,19 +40,44 @@ final class Gateway: Sendable {
 
     func client(_ s: String) -> RPCClient { clients[s]! }
 
-    func handle(_ req: HTTPRequest) -> HTTPResponse {
+    /// Answers at once what needs no service (refusals, inline routes); hands the rest to a
+    /// worker thread, as its handler calls services.
+    func handle(_ req: HTTPRequest) -> HTTPReply {
         let t0 = Clock.monotonicNanos()
         var requestId = req.header("x-request-id") ?? ""
         if requestId.isEmpty || requestId.utf8.count > 128 || !requestId.utf8.allSatisfy({ Router.idChar($0) || $0 == 0x3A }) {
             requestId = ID.make("req")
         }
-        var (resp, routeName) = route(req, requestId: requestId)
+        switch prepare(req, requestId: requestId) {
+        case .answered(let resp, let name):
+            return .now(finish(resp, req, routeName: name, requestId: requestId, since: t0))
+        case .ready(let r):
+            if r.route.inline { return .now(finish(run(r), req, routeName: r.route.name, requestId: requestId, since: t0)) }
+            let rid = requestId
+            return .later { self.finish(self.run(r), req, routeName: r.route.name, requestId: rid, since: t0) }
+        }
+    }
+
+    private func finish(_ response: HTTPResponse, _ req: HTTPRequest, routeName: String, requestId: String, since t0: UInt64) -> HTTPResponse {
+        var resp = response
         resp.headers.append(("X-Request-Id", requestId))
         metrics.record(route: routeName, method: req.method, status: resp.status, nanos: Clock.monotonicNanos() - t0)
         if resp.status >= 500 {
             log.warn("request failed", requestId: requestId, ["method": .string(req.method), "route": .string(routeName), "status": .int(Int64(resp.status))])
         }
         return resp
+    }
+
+    /// A matched, admitted request and its context: what a route handler needs. The handler
+    /// closure is only ever run by one thread at a time.
+    struct Ready: @unchecked Sendable {
+        let route: Route
+        let rc: RouteContext
+    }
+
+    enum Prepared {
+        case answered(HTTPResponse, routeName: String)
+        case ready(Ready)
     }
 
     private func error(_ e: RPCError, _ requestId: String, headers: [(String, String)] = []) -> HTTPResponse {
@@ -65,17 +90,19 @@ final class Gateway: Sendable {
         return .json(status, ErrorMapping.body(e, requestId: requestId).serializedBytes(), headers: h)
     }
 
-    private func route(_ req: HTTPRequest, requestId: String) -> (HTTPResponse, String) {
+    /// Everything before the route's handler: routing, rate limits, authentication, roles and
+    /// the body. None of it blocks.
+    private func prepare(_ req: HTTPRequest, requestId: String) -> Prepared {
         let route: Route
         let vars: [String: String]
         switch router.match(method: req.method, path: req.path) {
         case .notFound:
-            return (error(RPCError(code: -32004, message: "No such route", reason: "route_not_found"), requestId), "unmatched")
+            return .answered(error(RPCError(code: -32004, message: "No such route", reason: "route_not_found"), requestId), routeName: "unmatched")
         case .methodNotAllowed(let allowed):
             let e = RPCError(code: -32600, message: "Method not allowed", reason: "method_not_allowed")
             var r = error(e, requestId, headers: [("Allow", allowed.joined(separator: ", "))])
             r.status = 405
-            return (r, "unmatched")
+            return .answered(r, routeName: "unmatched")
         case .found(let r, let v):
             route = r
             vars = v
@@ -83,26 +110,26 @@ final class Gateway: Sendable {
         let name = route.name
         // Rate limits per client address, and stricter on login.
         if let wait = ipLimiter.take(req.remoteAddress) {
-            return (error(.rateLimited(retryAfterSeconds: wait), requestId), name)
+            return .answered(error(.rateLimited(retryAfterSeconds: wait), requestId), routeName: name)
         }
         if route.path == "/auth/login", let wait = loginLimiter.take(req.remoteAddress) {
-            return (error(.rateLimited(retryAfterSeconds: wait), requestId), name)
+            return .answered(error(.rateLimited(retryAfterSeconds: wait), requestId), routeName: name)
         }
         // Authentication and roles.
         var actor: Actor?
         if route.access != .anyone {
             switch authenticate(req) {
             case .success(let a): actor = a
-            case .failure(let e): return (error(e, requestId), name)
+            case .failure(let e): return .answered(error(e, requestId), routeName: name)
             }
             let a = actor!
             switch route.access {
             case .admin where a.role != .admin, .merchant where a.role != .merchant:
-                return (error(.forbidden("This route is not available to your role"), requestId), name)
+                return .answered(error(.forbidden("This route is not available to your role"), requestId), routeName: name)
             default: break
             }
             if let wait = userLimiter.take(a.userId) {
-                return (error(.rateLimited(retryAfterSeconds: wait), requestId), name)
+                return .answered(error(.rateLimited(retryAfterSeconds: wait), requestId), routeName: name)
             }
         }
         // Body: JSON only, bounded by the HTTP server.
@@ -114,37 +141,42 @@ final class Gateway: Sendable {
             guard ct.hasPrefix("application/json") else {
                 var r = error(RPCError(code: -32600, message: "Content-Type must be application/json", reason: "unsupported_media_type"), requestId)
                 r.status = 415
-                return (r, name)
+                return .answered(r, routeName: name)
             }
             do {
                 body = try JSONParser.parse(req.body, maxDepth: 64)
             } catch {
-                return (self.error(RPCError(code: -32700, message: "Malformed JSON: \(error.message) at byte \(error.offset)", data: ["reason": "malformed_json", "position": .int(Int64(error.offset))]), requestId), name)
+                return .answered(self.error(RPCError(code: -32700, message: "Malformed JSON: \(error.message) at byte \(error.offset)", data: ["reason": "malformed_json", "position": .int(Int64(error.offset))]), requestId), routeName: name)
             }
             // Every body is a by-name object (RPC params are); an array or a scalar would be
             // silently ignored by handlers that only read fields.
             guard body.objectValue != nil else {
-                return (error(.invalidParams(path: "", "the request body must be a JSON object"), requestId), name)
+                return .answered(error(.invalidParams(path: "", "the request body must be a JSON object"), requestId), routeName: name)
             }
         } else if route.requestBody {
             body = .object([:])
         }
         let ctx = RPCContext(requestId: requestId, actor: actor ?? .system, deadline: .after(ms: rpcTimeoutMs))
-        let rc = RouteContext(request: req, pathParams: vars, actor: actor, requestId: requestId, ctx: ctx, body: body)
+        return .ready(Ready(route: route, rc: RouteContext(request: req, pathParams: vars, actor: actor, requestId: requestId, ctx: ctx, body: body)))
+    }
+
+    /// Runs a route's handler and renders what it answers.
+    private func run(_ r: Ready) -> HTTPResponse {
+        let requestId = r.rc.requestId
         do {
-            let res = try route.handler(rc)
-            if let raw = res.raw { return (raw, name) }
+            let res = try r.route.handler(r.rc)
+            if let raw = res.raw { return raw }
             var h = res.headers
             if let b = res.body {
                 h.insert(("Content-Type", "application/json"), at: 0)
-                return (HTTPResponse(status: res.status, headers: h, body: b.serializedBytes()), name)
+                return HTTPResponse(status: res.status, headers: h, body: b.serializedBytes())
             }
-            return (HTTPResponse(status: res.status, headers: h, body: []), name)
+            return HTTPResponse(status: res.status, headers: h, body: [])
         } catch {
             if error.code == -32603 {
-                log.error("internal error from a service", requestId: requestId, ["route": .string(name)])
+                log.error("internal error from a service", requestId: requestId, ["route": .string(r.route.name)])
             }
-            return (self.error(error, requestId), name)
+            return self.error(error, requestId)
         }
     }
 

@@ -62,10 +62,14 @@ struct Route {
     /// "METHOD /template", as metrics and logs name the route.
     let name: String
     var doc = RouteDoc()
+    /// The handler never blocks (no call to a service): it runs on the HTTP event thread.
+    /// Every other handler runs on a worker thread.
+    let inline: Bool
 
     init(_ method: String, _ path: String, _ access: Access, _ summary: String, rpc: (String, String)? = nil,
-         body: Bool = false, status: Int = 200, query: [String] = [],
+         body: Bool = false, status: Int = 200, query: [String] = [], inline: Bool = false,
          _ handler: @escaping (RouteContext) throws(RPCError) -> RouteResult) {
+        self.inline = inline
         self.method = method
         self.path = path
         self.access = access

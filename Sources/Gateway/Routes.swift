@@ -20,7 +20,7 @@ enum Routes {
         }
         return [
             // Operators.
-            Route("GET", "/healthz", .anyone, "Liveness of the Gateway itself") { _ throws(RPCError) in
+            Route("GET", "/healthz", .anyone, "Liveness of the Gateway itself", inline: true) { _ throws(RPCError) in
                 .json(200, ["status": "ok", "service": "gateway"])
             },
             Route("GET", "/readyz", .anyone, "Readiness of every service instance, Redis and the stores") { _ throws(RPCError) in

@@ -13,7 +13,7 @@ do {
     options.maxBodyBytes = config.int("OOPS_HTTP_MAX_BODY", default: 1 << 20)
     options.connectionLimit = config.int("OOPS_HTTP_MAX_CONNECTIONS", default: 1024)
     options.connectionTimeoutSeconds = config.int("OOPS_HTTP_TIMEOUT_S", default: 30)
-    let server = try HTTPServer(host: host, port: port, options: options) { req in gateway.handle(req) }
+    let server = try HTTPServer(host: host, port: port, options: options, reply: { req in gateway.handle(req) })
     log.info("listening", ["http": .string("\(host):\(server.boundPort)")])
     lifecycle.onStop("http server") { server.stop() }
     lifecycle.waitForSignal()

@@ -2,33 +2,52 @@ import CMicroHTTPD
 import Foundation
 import Runtime
 
-/// An HTTP/1.1 server on libmicrohttpd that hands each complete request to one blocking handler.
+/// What a handler replies: a response now, or work that may block (calls to services) and
+/// produces the response later.
+public enum HTTPReply: Sendable {
+    /// Answered on the event thread, at once: the handler has already done everything.
+    case now(HTTPResponse)
+    /// Run on a worker thread while the connection waits, suspended; the event thread goes on
+    /// serving other connections meanwhile.
+    case later(@Sendable () -> HTTPResponse)
+}
+
+/// An HTTP/1.1 server on libmicrohttpd that hands each complete request to a handler.
 ///
-/// Threading: one thread per connection (MHD_USE_THREAD_PER_CONNECTION). Handlers make blocking
-/// RPC calls, and a blocked handler in a thread pool would stall every other connection served
-/// by the same pool thread; a thread per connection keeps a slow request from delaying others,
-/// and the connection limit bounds the thread count.
+/// Threading: a few event threads (`options.eventThreads`, epoll) serve every connection. A
+/// handler runs first on the event thread and either answers at once (`.now`: health checks,
+/// refusals, anything that does not block) or hands back work that may block (`.later`: calls
+/// to services). That work runs on a pool of worker threads while libmicrohttpd keeps the
+/// connection suspended, so one slow request never holds up another connection, and a request
+/// that needs no worker costs no thread switch.
 public final class HTTPServer: Sendable {
     /// The port the server listens on (the kernel's pick when 0 was asked for).
     public let boundPort: UInt16
     private let core: ServerCore
     private let daemon: Locked<OpaquePointer?>
 
+    /// A server whose every request may block: each runs on a worker thread.
+    public convenience init(host: String, port: UInt16, options: HTTPServerOptions = HTTPServerOptions(),
+                            handler: @escaping @Sendable (HTTPRequest) -> HTTPResponse) throws {
+        try self.init(host: host, port: port, options: options, reply: { req in .later { handler(req) } })
+    }
+
     public init(host: String, port: UInt16, options: HTTPServerOptions = HTTPServerOptions(),
-                handler: @escaping @Sendable (HTTPRequest) -> HTTPResponse) throws {
+                reply: @escaping @Sendable (HTTPRequest) -> HTTPReply) throws {
         var storage = sockaddr_storage()
         let isIPv6 = try HTTPServer.resolve(host: host, port: port, into: &storage)
-        let core = ServerCore(handler: handler, options: options)
-        var flags = UInt32(MHD_USE_INTERNAL_POLLING_THREAD.rawValue) | UInt32(MHD_USE_THREAD_PER_CONNECTION.rawValue)
-            | UInt32(MHD_USE_ITC.rawValue)  // required by MHD_quiesce_daemon
-            | UInt32(MHD_USE_POLL.rawValue)  // poll(2), not select(2), in each connection's thread
+        let core = ServerCore(handler: reply, options: options)
+        var flags = UInt32(MHD_USE_INTERNAL_POLLING_THREAD.rawValue) | UInt32(MHD_USE_EPOLL.rawValue)
+            | UInt32(MHD_ALLOW_SUSPEND_RESUME.rawValue)
+            | UInt32(MHD_USE_ITC.rawValue)  // wakes an event thread when a worker resumes a connection; MHD_quiesce_daemon needs it too
         if isIPv6 { flags |= UInt32(MHD_USE_IPv6.rawValue) }
         if options.errorLog { flags |= UInt32(MHD_USE_ERROR_LOG.rawValue) }
         let cls = Unmanaged.passUnretained(core).toOpaque()
         let d = withUnsafePointer(to: &storage) { p in
             p.withMemoryRebound(to: sockaddr.self, capacity: 1) { sa in
                 CMicroHTTPD_start(flags, sa, UInt32(max(options.connectionLimit, 1)), max(options.connectionMemoryLimitBytes, 4096),
-                                  UInt32(max(options.connectionTimeoutSeconds, 0)), accessHandler, cls, completedHandler, cls)
+                                  UInt32(max(options.connectionTimeoutSeconds, 0)), UInt32(max(options.eventThreads, 1)),
+                                  accessHandler, cls, completedHandler, cls)
             }
         }
         guard let d else {
@@ -47,9 +66,9 @@ public final class HTTPServer: Sendable {
     /// `options.drainTimeoutMs`, then closes every connection. Idle keep-alive connections are
     /// told to close with their next response. Safe to call more than once.
     ///
-    /// libmicrohttpd joins its connection threads when stopping, so a handler that is still
-    /// running after the drain delays the return of this call until it returns; handlers are
-    /// expected to honour their own deadlines.
+    /// A handler still running after the drain delays the return of this call until it
+    /// returns (libmicrohttpd must not be stopped while a connection is suspended); handlers
+    /// are expected to honour their own deadlines.
     public func stop() {
         guard let d = daemon.withLock({ d -> OpaquePointer? in
             let old = d
@@ -60,6 +79,7 @@ public final class HTTPServer: Sendable {
         let listenFD = MHD_quiesce_daemon(d)
         let deadline = Deadline.after(ms: core.options.drainTimeoutMs)
         while core.inFlight.current > 0 && !deadline.hasPassed { usleep(5_000) }
+        while core.suspended.current > 0 { usleep(5_000) }
         MHD_stop_daemon(d)
         if listenFD >= 0 { close(listenFD) }
     }
@@ -95,22 +115,36 @@ public final class HTTPServer: Sendable {
 
 /// State shared by the C callbacks of one server; lives as long as the daemon.
 final class ServerCore: Sendable {
-    let handler: @Sendable (HTTPRequest) -> HTTPResponse
+    let handler: @Sendable (HTTPRequest) -> HTTPReply
     let options: HTTPServerOptions
     let inFlight = Locked<Int>(0)
+    /// Connections suspended while a worker runs their request.
+    let suspended = Locked<Int>(0)
     let stopping = Locked<Bool>(false)
+    let workers: WorkerPool
 
-    init(handler: @escaping @Sendable (HTTPRequest) -> HTTPResponse, options: HTTPServerOptions) {
+    init(handler: @escaping @Sendable (HTTPRequest) -> HTTPReply, options: HTTPServerOptions) {
         self.handler = handler
         self.options = options
+        self.workers = WorkerPool(maxThreads: max(options.maxWorkers, 1))
     }
 }
 
-/// One request's accumulating body. Only the connection's own thread touches it.
-final class RequestContext {
+/// One request's accumulating body. Only the thread serving the connection touches it (a
+/// worker only sets `queueFailed`, before it resumes the connection).
+final class RequestContext: @unchecked Sendable {
     var body: [UInt8] = []
-    /// A response is queued: anything else libmicrohttpd hands over for this request is dropped.
+    /// A response is queued (or a worker is producing it): anything else libmicrohttpd hands
+    /// over for this request is dropped.
     var answered = false
+    /// The worker could not queue its response: the connection is closed when resumed.
+    var queueFailed = false
+}
+
+/// A connection handed to a worker (libmicrohttpd allows queueing a response on a suspended
+/// connection and resuming it from any thread).
+private struct SuspendedConnection: @unchecked Sendable {
+    let connection: OpaquePointer
 }
 
 /// libmicrohttpd calls this once when the headers are in, once per body chunk, and once more
@@ -152,7 +186,7 @@ private let accessHandler: MHD_AccessHandlerCallback = { cls, connection, url, m
         }
         return mhdYes
     }
-    if ctx.answered { return mhdYes }
+    if ctx.answered { return ctx.queueFailed ? mhdNo : mhdYes }
     ctx.answered = true
 
     let request = HTTPRequest(
@@ -163,8 +197,21 @@ private let accessHandler: MHD_AccessHandlerCallback = { cls, connection, url, m
         body: ctx.body,
         remoteAddress: peerAddress(connection))
     ctx.body = []
-    let response = core.handler(request)
-    return queue(response, on: connection, core: core, close: false)
+    switch core.handler(request) {
+    case .now(let response):
+        return queue(response, on: connection, core: core, close: false)
+    case .later(let work):
+        MHD_suspend_connection(connection)
+        core.suspended.withLock { $0 += 1 }
+        let suspended = SuspendedConnection(connection: connection)
+        core.workers.submit {
+            let response = work()
+            if queue(response, on: suspended.connection, core: core, close: false) == mhdNo { ctx.queueFailed = true }
+            MHD_resume_connection(suspended.connection)
+            core.suspended.withLock { $0 -= 1 }
+        }
+        return mhdYes
+    }
 }
 
 /// Called after the response was sent, or when the request was abandoned; ends the request.
@@ -258,3 +305,47 @@ private func peerAddress(_ connection: OpaquePointer) -> String {
 
 private let mhdYes = MHD_Result.YES
 private let mhdNo = MHD_Result.NO
+
+/// Threads for handler work that may block, started as the load needs them (up to
+/// `maxThreads`) and kept; jobs beyond that wait their turn in order.
+final class WorkerPool: @unchecked Sendable {
+    private let cond = NSCondition()
+    private var jobs: [@Sendable () -> Void] = []
+    private var head = 0
+    private var idle = 0
+    private var threads = 0
+    private let maxThreads: Int
+
+    init(maxThreads: Int) { self.maxThreads = maxThreads }
+
+    func submit(_ job: @escaping @Sendable () -> Void) {
+        cond.lock()
+        jobs.append(job)
+        if idle > 0 { cond.signal() }
+        // More jobs waiting than threads about to take them: one more thread, within the bound.
+        let spawn = jobs.count - head > idle && threads < maxThreads
+        if spawn { threads += 1 }
+        cond.unlock()
+        if spawn { Thread.detachNewThread { [self] in run() } }
+    }
+
+    private func run() {
+        cond.lock()
+        while true {
+            while head == jobs.count {
+                idle += 1
+                cond.wait()
+                idle -= 1
+            }
+            let job = jobs[head]
+            head += 1
+            if head == jobs.count {
+                jobs.removeAll(keepingCapacity: true)
+                head = 0
+            }
+            cond.unlock()
+            job()
+            cond.lock()
+        }
+    }
+}

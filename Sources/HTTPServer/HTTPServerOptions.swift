@@ -1,3 +1,5 @@
+import Foundation
+
 /// Limits and behaviour of an `HTTPServer`; the defaults suit the Gateway and the sandbox.
 public struct HTTPServerOptions: Sendable {
     /// Concurrent connections; further ones are refused by libmicrohttpd.
@@ -15,6 +17,12 @@ public struct HTTPServerOptions: Sendable {
     public var keepAlive: Bool = true
     /// How long `stop()` waits for in-flight requests before closing every connection.
     public var drainTimeoutMs: Int = 10_000
+    /// Threads that run libmicrohttpd's event loops (epoll): they read requests, answer those
+    /// whose handler replies at once, and write every response.
+    public var eventThreads: Int = max(2, ProcessInfo.processInfo.activeProcessorCount)
+    /// Most threads that run handlers which may block (`HTTPReply.later`); started as needed.
+    /// Beyond it such requests wait for a free worker, their connections suspended.
+    public var maxWorkers: Int = 256
     /// libmicrohttpd's own error messages on stderr; off in production, where they would
     /// bypass the structured log.
     public var errorLog: Bool = false

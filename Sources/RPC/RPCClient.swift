@@ -61,6 +61,12 @@ public final class RPCClient: Sendable {
 
     private func pick(excluding tried: [Endpoint]) -> Endpoint? {
         refresh()
+        let (list, rotation) = endpoints.withLock { st in
+            st.rotation &+= 1
+            return (st.list, st.rotation)
+        }
+        // One instance and nothing tried yet: the choice below would make it anyway.
+        if list.count == 1 && tried.isEmpty { return list.first!.value }
         let now = Clock.monotonicNanos()
         // Least in flight among the instances believed up (all believed down: try anyway rather
         // than fail at once); ties go round-robin. The counts move while we choose: a snapshot.
@@ -68,12 +74,6 @@ public final class RPCClient: Sendable {
         var bestLoad = Int.max
         var bestUp = false
         var ties = 0
-        let (list, rotation) = endpoints.withLock { st in
-            st.rotation &+= 1
-            return (st.list, st.rotation)
-        }
-        // One instance and nothing tried yet: the choice below would make it anyway.
-        if list.count == 1 && tried.isEmpty { return list.first!.value }
         let turn = Int(truncatingIfNeeded: rotation)
         for e in list.values where !tried.contains(where: { $0 === e }) {
             let up = e.isUp(now: now)

@@ -165,6 +165,44 @@ final class HTTPServerTests: XCTestCase {
         XCTAssertLessThan(elapsed, 10, "requests did not run concurrently")
     }
 
+    /// One event thread, 40 requests blocked in workers: an answer given at once (`.now`) still
+    /// comes at once, and a keep-alive connection can take `.later` and `.now` requests in turn.
+    func testImmediateAnswersAreNotHeldUpBySlowWorkers() throws {
+        var options = HTTPServerOptions()
+        options.eventThreads = 1
+        let server = try HTTPServer(host: "127.0.0.1", port: 0, options: options, reply: { req in
+            if req.path == "/quick" { return .now(.text(200, "quick")) }
+            return .later {
+                usleep(1_500_000)
+                return .text(200, "slow")
+            }
+        })
+        defer { server.stop() }
+        let group = DispatchGroup()
+        let slowDone = Locked(0)
+        for _ in 0..<40 {
+            group.enter()
+            Thread.detachNewThread {
+                defer { group.leave() }
+                if let r = try? rawRequest(port: server.boundPort, path: "/slow"), r.text == "slow" { slowDone.withLock { $0 += 1 } }
+            }
+        }
+        XCTAssertTrue(waitUntil(timeoutMs: 5000) { server.inFlightRequests == 40 })
+        let t0 = Date()
+        let quick = try rawRequest(port: server.boundPort, path: "/quick")
+        XCTAssertEqual(quick.text, "quick")
+        XCTAssertLessThan(Date().timeIntervalSince(t0), 1.0, "an immediate answer waited for the slow ones")
+        XCTAssertEqual(slowDone.current, 0, "the slow requests should still be running")
+        XCTAssertEqual(group.wait(timeout: .now() + 20), .success)
+        XCTAssertEqual(slowDone.current, 40)
+
+        let c = try RawConnection(port: server.boundPort)
+        for path in ["/slow", "/quick", "/slow", "/quick"] {
+            try c.send("GET \(path) HTTP/1.1\r\nHost: x\r\n\r\n")
+            XCTAssertEqual(try c.readResponse().text, String(path.dropFirst()))
+        }
+    }
+
     func testStopLetsTheSlowInFlightRequestFinishAndRefusesNewConnections() throws {
         let entered = Locked(false)
         let server = try start { _ in
