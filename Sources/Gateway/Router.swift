@@ -114,12 +114,20 @@ struct Router {
     /// Route indices by number of path segments: a request is only compared with routes that
     /// could fit it.
     private let byLength: [Int: [Int]]
+    /// Routes without variables, by their exact path: a path found here needs no splitting, and
+    /// no route with a variable could be more specific.
+    private let literal: [String: [Int]]
 
     init(routes: [Route]) {
         self.routes = routes
         var m: [Int: [Int]] = [:]
-        for (i, r) in routes.enumerated() { m[r.segments.count, default: []].append(i) }
+        var l: [String: [Int]] = [:]
+        for (i, r) in routes.enumerated() {
+            m[r.segments.count, default: []].append(i)
+            if r.shape.allSatisfy({ $0 }) { l[r.path, default: []].append(i) }
+        }
         byLength = m
+        literal = l
     }
 
     enum Match {
@@ -133,6 +141,15 @@ struct Router {
     }
 
     func match(method: String, path: String) -> Match {
+        if let exact = literal[path] {
+            var allowed: [String] = []
+            for i in exact {
+                let r = routes[i]
+                if r.method == method || (method == "HEAD" && r.method == "GET") { return .found(r, [:]) }
+                if !allowed.contains(r.method) { allowed.append(r.method) }
+            }
+            return .methodNotAllowed(allowed)
+        }
         let parts = path.split(separator: "/", omittingEmptySubsequences: false).dropFirst()
         let p = Array(parts.last == "" && parts.count > 1 ? parts.dropLast() : parts)
         // A literal segment beats a variable one, leftmost first: `/orders/create` belongs to

@@ -18,10 +18,13 @@ enum Routes {
             }
             if let s = rc.query("status") { p["status"] = .string(s) }
         }
+        let healthBody = JSON.object(["status": "ok", "service": "gateway"]).serializedBytes()
         return [
             // Operators.
             Route("GET", "/healthz", .anyone, "Liveness of the Gateway itself", inline: true) { _ throws(RPCError) in
-                .json(200, ["status": "ok", "service": "gateway"])
+                var r = RouteResult(status: 200, body: nil)
+                r.raw = .json(200, healthBody)
+                return r
             },
             Route("GET", "/readyz", .anyone, "Readiness of every service instance, Redis and the stores") { _ throws(RPCError) in
                 let r = Readiness.check(g)

@@ -48,7 +48,7 @@ public struct RPCContext: Sendable {
 
     /// Reads `ctx` straight off the wire, with the same rules as `from(_:)`: every call carries
     /// one, and building dictionaries for it only to read three fields costs more than the call.
-    public static func read(_ p: inout JSONParser, defaultTimeoutMs: Int = 5000) throws(JSONParseError) -> RPCContext {
+    public static func read(_ p: inout JSONParser, now: UInt64 = Clock.monotonicNanos(), defaultTimeoutMs: Int = 5000) throws(JSONParseError) -> RPCContext {
         var rid: String?
         var timeout: Int64?
         var actor: Actor?
@@ -79,7 +79,7 @@ public struct RPCContext: Sendable {
         }
         if !isObject { _ = try p.readValue() }
         return RPCContext(requestId: rid.flatMap { $0.isEmpty || $0.utf8.count > 128 ? nil : $0 } ?? ID.make("req"), actor: actor,
-                          deadline: .after(ms: timeout.map { Int(max(0, min($0, 600_000))) } ?? defaultTimeoutMs))
+                          deadline: Deadline(nanos: now + UInt64(timeout.map { Int(max(0, min($0, 600_000))) } ?? max(defaultTimeoutMs, 0)) * 1_000_000))
     }
 
     /// The wire form, with the time left as `timeoutMs`.

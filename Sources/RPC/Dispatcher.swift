@@ -141,6 +141,9 @@ public final class Dispatcher: Sendable {
         var params = Params.absent
         var ctx: RPCContext?
         var entry: Entry?
+        /// When the line was read (monotonic): the clock reading its deadline was set from, and
+        /// for an inline method the start of the call.
+        var receivedAt: UInt64 = 0
 
         /// From an object already parsed (a batch item).
         init(object o: [String: JSON], entry: (JSON?) -> Entry?) {
@@ -155,6 +158,7 @@ public final class Dispatcher: Sendable {
             case let other?: params = .other(other)
             }
             self.entry = entry(method)
+            receivedAt = Clock.monotonicNanos()
         }
 
         init() {}
@@ -176,6 +180,8 @@ public final class Dispatcher: Sendable {
     public func parse(line: UnsafeBufferPointer<UInt8>) -> Incoming {
         do {
             let req = Request()
+            let now = Clock.monotonicNanos()
+            req.receivedAt = now
             let isObject = try JSONParser.readObject(line) { key, p throws(JSONParseError) in
                 switch key {
                 case "jsonrpc":
@@ -187,7 +193,7 @@ public final class Dispatcher: Sendable {
                     var ctx: RPCContext?
                     let isObject = try p.readObject { k, p throws(JSONParseError) in
                         if k == "ctx" {
-                            ctx = try RPCContext.read(&p)
+                            ctx = try RPCContext.read(&p, now: now)
                         } else {
                             if members == nil { members = [String: JSON](minimumCapacity: 6) }
                             members![k.string] = try p.readValue()
@@ -302,7 +308,9 @@ public final class Dispatcher: Sendable {
             return true
         }
         let ctx = r.ctx ?? RPCContext.from(nil)
-        let result = call(name, entry: r.entry, params: .object(params), ctx: ctx)
+        // An inline call starts as its line is read; one that waited for the pool starts now.
+        let start = r.entry?.method.inline == true ? r.receivedAt : Clock.monotonicNanos()
+        let result = call(name, entry: r.entry, params: .object(params), ctx: ctx, startedAt: start)
         if isNotification { return false }
         switch result {
         case .success(let v): Dispatcher.write(id: id, result: v, to: &out)
@@ -319,11 +327,10 @@ public final class Dispatcher: Sendable {
 
     /// Runs a method with the checks every call gets: existence, draining, deadline, role, params.
     public func call(_ name: String, params: JSON, ctx: RPCContext) -> Result<JSON, RPCError> {
-        call(name, entry: table.current[name], params: params, ctx: ctx)
+        call(name, entry: table.current[name], params: params, ctx: ctx, startedAt: Clock.monotonicNanos())
     }
 
-    private func call(_ name: String, entry: Entry?, params: JSON, ctx: RPCContext) -> Result<JSON, RPCError> {
-        let t0 = Clock.monotonicNanos()
+    private func call(_ name: String, entry: Entry?, params: JSON, ctx: RPCContext, startedAt t0: UInt64) -> Result<JSON, RPCError> {
         let r = callUnmeasured(name, entry: entry, params: params, ctx: ctx, now: t0)
         let dt = Clock.monotonicNanos() - t0
         let code: Int?

@@ -310,6 +310,12 @@ final class ClientConnection: @unchecked Sendable {
     private static func encode(id: Int64, _ method: String, _ params: JSON, _ ctx: RPCContext) -> [UInt8] {
         var line: [UInt8] = []
         line.reserveCapacity(192)
+        encode(id: id, method, params, ctx, into: &line)
+        return line
+    }
+
+    /// Appends the request line (with its newline) to `line`.
+    private static func encode(id: Int64, _ method: String, _ params: JSON, _ ctx: RPCContext, into line: inout [UInt8]) {
         line.append(literal: #"{"jsonrpc":"2.0","id":"#)
         JSON.writeInt(id, to: &line)
         line.append(literal: #","method":"#)
@@ -326,7 +332,6 @@ final class ClientConnection: @unchecked Sendable {
         line.append(literal: #""ctx":"#)
         ctx.write(to: &line)
         line.append(literal: "}}\n")
-        return line
     }
 
     /// Writes all of `bytes` under the write lock; says whether it worked and how much went out.
@@ -359,7 +364,8 @@ final class ClientConnection: @unchecked Sendable {
     /// writing, or while the reader delivers answers, leave together in one system call.
     func callAsync(_ method: String, _ params: JSON, ctx: RPCContext, completion: @escaping @Sendable (Result<JSON, RPCError>) -> Void) throws(CallFailure) {
         guard let id = register(Waiter(completion: completion)) else { throw .notWritten }
-        out.enqueue(Self.encode(id: id, method, params, ctx))
+        // Encoded straight into the outgoing buffer: no buffer of its own per call.
+        out.enqueue { Self.encode(id: id, method, params, ctx, into: &$0) }
     }
 
     func call(_ method: String, _ params: JSON, ctx: RPCContext) throws(CallFailure) -> JSON {

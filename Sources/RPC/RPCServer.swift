@@ -233,10 +233,11 @@ final class RPCConnection: @unchecked Sendable {
     private func write(_ b: [UInt8]) {
         writeLock.lock()
         defer { writeLock.unlock() }
-        if st.current.closed { return }
+        if writeClosed { return }
         let ok = b.withUnsafeBytes { isSocket ? UnixSocket.writeAll(writeFD, $0) : UnixSocket.writeAllFD(writeFD, $0) }
         if !ok {
             // A client that does not read its answers loses its connection.
+            writeClosed = true
             st.withLock { $0.closed = true }
             if isSocket { shutdown(readFD, Int32(SHUT_RDWR)) }
         }
@@ -248,6 +249,7 @@ final class RPCConnection: @unchecked Sendable {
     func close() {
         writeLock.lock()
         defer { writeLock.unlock() }
+        writeClosed = true
         st.withLock { $0.closed = true }
         if isSocket && !fdClosed { shutdown(readFD, Int32(SHUT_RDWR)) }
     }
@@ -255,6 +257,7 @@ final class RPCConnection: @unchecked Sendable {
     private func closeDescriptor() {
         writeLock.lock()
         defer { writeLock.unlock() }
+        writeClosed = true
         st.withLock { $0.closed = true }
         if isSocket && !fdClosed {
             fdClosed = true
@@ -262,4 +265,6 @@ final class RPCConnection: @unchecked Sendable {
         }
     }
     private var fdClosed = false
+    /// `st.closed`, as seen under `writeLock` (checked before every write without a second lock).
+    private var writeClosed = false
 }

@@ -13,6 +13,8 @@ final class WriteCoalescer: @unchecked Sendable {
     private var pending: [UInt8] = []
     private var flushing = false
     private var holds = 0
+    /// An empty buffer with capacity, for the next `pending`.
+    private var spare: [UInt8] = []
     private let write: ([UInt8]) -> Void
 
     init(write: @escaping ([UInt8]) -> Void) { self.write = write }
@@ -20,6 +22,17 @@ final class WriteCoalescer: @unchecked Sendable {
     func enqueue(_ bytes: [UInt8]) {
         lock.lock()
         if pending.isEmpty { pending = bytes } else { pending.append(contentsOf: bytes) }
+        if flushing || holds > 0 {
+            lock.unlock()
+            return
+        }
+        flushLocked()
+    }
+
+    /// Like `enqueue(_:)`, with the bytes appended by `append` in place (under the lock).
+    func enqueue(_ append: (inout [UInt8]) -> Void) {
+        lock.lock()
+        append(&pending)
         if flushing || holds > 0 {
             lock.unlock()
             return
@@ -47,11 +60,16 @@ final class WriteCoalescer: @unchecked Sendable {
     private func flushLocked() {
         flushing = true
         while !pending.isEmpty {
-            var chunk: [UInt8] = []
+            // The written buffer comes back as the next `pending`, capacity kept: no
+            // allocation per write once the two buffers have grown.
+            var chunk = spare
+            spare = []
             swap(&chunk, &pending)
             lock.unlock()
             write(chunk)
+            chunk.removeAll(keepingCapacity: true)
             lock.lock()
+            if spare.capacity < chunk.capacity { spare = chunk }
         }
         flushing = false
         lock.unlock()
