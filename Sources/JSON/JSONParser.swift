@@ -64,7 +64,7 @@ public struct JSONParser {
         @inlinable
         public static func == (key: Key, literal: StaticString) -> Bool { literal ~= key }
 
-        @inlinable
+        @inlinable @inline(__always)
         public static func ~= (pattern: StaticString, key: Key) -> Bool {
             guard let raw = key.raw else { return key.decoded! == pattern.description }
             let n = pattern.utf8CodeUnitCount

@@ -1,5 +1,6 @@
 import JSON
 import Runtime
+import Synchronization
 
 /// The protocol core of a service: turns one JSON-RPC text into its answer (or nothing, for
 /// notifications). Pure with respect to transport, so the specification's examples are tested
@@ -11,7 +12,8 @@ public final class Dispatcher: Sendable {
     private let methods: [String: Method]
     private let log: Logger
     private let startedAt = Clock.monotonicNanos()
-    private let draining = Locked(false)
+    /// Read on every call: an atomic flag rather than a lock.
+    private let draining = Atomic<Bool>(false)
     public let stats = RPCStats()
 
     public init(service: String, instance: Int, version: String = "0.1.0", methods: [Method], log: Logger,
@@ -60,11 +62,11 @@ public final class Dispatcher: Sendable {
     }
     private let checks: Locked<@Sendable () -> [String: JSON]>
 
-    public func startDraining() { draining.withLock { $0 = true } }
-    private let starting = Locked(false)
+    public func startDraining() { draining.store(true, ordering: .releasing) }
+    private let starting = Atomic<Bool>(false)
     /// While starting, unknown methods are answered -32050 instead of -32601.
-    public func setStarting(_ on: Bool) { starting.withLock { $0 = on } }
-    public var isDraining: Bool { draining.current }
+    public func setStarting(_ on: Bool) { starting.store(on, ordering: .releasing) }
+    public var isDraining: Bool { draining.load(ordering: .acquiring) }
 
     public func health() -> JSON {
         let checks = self.checks.current()
@@ -350,7 +352,7 @@ public final class Dispatcher: Sendable {
     private func callUnmeasured(_ name: String, entry: Entry?, params: JSON, ctx: RPCContext, now: UInt64) -> Result<JSON, RPCError> {
         guard let m = entry?.method else {
             // Until its dependencies are reachable a service knows only rpc.*: say "try again".
-            if starting.current { return .failure(.unavailable("Service is starting")) }
+            if starting.load(ordering: .acquiring) { return .failure(.unavailable("Service is starting")) }
             return .failure(.methodNotFound(name))
         }
         if isDraining && !name.hasPrefix("rpc.") { return .failure(.unavailable("Service is shutting down")) }
