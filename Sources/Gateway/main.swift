@@ -13,6 +13,8 @@ do {
     options.maxBodyBytes = config.int("OOPS_HTTP_MAX_BODY", default: 1 << 20)
     options.connectionLimit = config.int("OOPS_HTTP_MAX_CONNECTIONS", default: 1024)
     options.connectionTimeoutSeconds = config.int("OOPS_HTTP_TIMEOUT_S", default: 30)
+    options.eventThreads = config.int("OOPS_HTTP_EVENT_THREADS", default: options.eventThreads)
+    options.maxWorkers = config.int("OOPS_HTTP_MAX_WORKERS", default: options.maxWorkers)
     let server = try HTTPServer(host: host, port: port, options: options, reply: { req in gateway.handle(req) })
     log.info("listening", ["http": .string("\(host):\(server.boundPort)")])
     lifecycle.onStop("http server") { server.stop() }
