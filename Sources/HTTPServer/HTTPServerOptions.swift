@@ -6,7 +6,7 @@ public struct HTTPServerOptions: Sendable {
     public var connectionLimit: Int = 1024
     /// libmicrohttpd's per-connection memory pool: bounds the request line plus headers
     /// (a request whose headers do not fit gets 431/413 from libmicrohttpd).
-    public var connectionMemoryLimitBytes: Int = 32 * 1024
+    public var connectionMemoryLimitBytes: Int = 16 * 1024
     /// Idle time after which a connection is closed (also a silent client mid-request).
     public var connectionTimeoutSeconds: Int = 30
     /// Largest accepted request body. A larger declared Content-Length is answered 413 before
@@ -29,7 +29,7 @@ public struct HTTPServerOptions: Sendable {
 
     public init() {}
 
-    public init(connectionLimit: Int = 1024, connectionMemoryLimitBytes: Int = 32 * 1024, connectionTimeoutSeconds: Int = 30,
+    public init(connectionLimit: Int = 1024, connectionMemoryLimitBytes: Int = 16 * 1024, connectionTimeoutSeconds: Int = 30,
                 maxBodyBytes: Int = 1 << 20, keepAlive: Bool = true, drainTimeoutMs: Int = 10_000, errorLog: Bool = false) {
         self.connectionLimit = connectionLimit
         self.connectionMemoryLimitBytes = connectionMemoryLimitBytes

@@ -21,25 +21,28 @@ public enum ID {
             }
             return (st.ms, st.rand.0, st.rand.1)
         }
-        var out = [UInt8](repeating: 0, count: 26)
-        // 128 bits: ms (48) | hi (64) | lo (16) -> 26 base32 chars (130 bits, top 2 zero)
-        var bits: [UInt8] = []
-        bits.reserveCapacity(16)
-        for s in stride(from: 40, through: 0, by: -8) { bits.append(UInt8((ms >> Int64(s)) & 0xFF)) }
-        for s in stride(from: 56, through: 0, by: -8) { bits.append(UInt8((hi >> UInt64(s)) & 0xFF)) }
-        bits.append(UInt8(lo >> 8)); bits.append(UInt8(lo & 0xFF))
-        var acc: UInt32 = 0
-        var nbits = 2  // two leading zero bits
-        var o = 0
-        for b in bits {
-            acc = (acc << 8) | UInt32(b)
-            nbits += 8
-            while nbits >= 5 {
-                nbits -= 5
-                out[o] = alphabet[Int((acc >> UInt32(nbits)) & 31)]
-                o += 1
+        return encode(prefix: prefix, ms: ms, hi: hi, lo: lo)
+    }
+
+    /// `prefix_` and the 128 bits ms (48) | hi (64) | lo (16) as 26 base32 characters (130
+    /// bits, the top two zero), written in place: every request and record gets an id.
+    static func encode(prefix: String, ms: Int64, hi: UInt64, lo: UInt16) -> String {
+        let v = UInt128(UInt64(bitPattern: ms) & 0xFFFF_FFFF_FFFF) << 80 | UInt128(hi) << 16 | UInt128(lo)
+        let p = prefix.utf8.count
+        return String(unsafeUninitializedCapacity: p + 27) { buf in
+            var i = 0
+            for c in prefix.utf8 {
+                buf[i] = c
+                i += 1
             }
+            buf[i] = UInt8(ascii: "_")
+            i += 1
+            alphabet.withUnsafeBufferPointer { a in
+                for k in 0..<26 {
+                    buf[i + k] = a[Int(truncatingIfNeeded: (v >> (125 - 5 * k)) & 31)]
+                }
+            }
+            return i + 26
         }
-        return prefix + "_" + String(decoding: out[0..<o], as: UTF8.self)
     }
 }
