@@ -31,21 +31,6 @@ public struct JSONParser {
         return v
     }
 
-    /// The members of a text whose top level is an object, in order (duplicates kept; the last
-    /// one is the value), or nil when the top level is something else. Saves building a
-    /// dictionary for envelopes that are read once, key by key (JSON-RPC messages).
-    public static func parseMembers(_ buf: UnsafeBufferPointer<UInt8>, maxDepth: Int = defaultMaxDepth) throws(JSONParseError) -> [(key: String, value: JSON)]? {
-        var p = JSONParser(buf: buf, maxDepth: maxDepth)
-        p.skipWS()
-        guard p.i < buf.count, buf[p.i] == UInt8(ascii: "{") else { return nil }
-        var members: [(key: String, value: JSON)] = []
-        members.reserveCapacity(4)
-        try p.members(depth: 1) { members.append(($0, $1)) }
-        p.skipWS()
-        if p.i != buf.count { throw p.fail("unexpected data after the JSON value") }
-        return members
-    }
-
     /// A member's key as `readObject` hands it over: compared with a literal without building a
     /// `String` (`switch key { case "id": ... }`), or turned into one when needed. Valid only
     /// during the call that received it.
@@ -194,33 +179,15 @@ public struct JSONParser {
     private mutating func object(depth: Int) throws(JSONParseError) -> JSON {
         // Sized once for the usual small object: each regrowth is an allocation.
         var o: [String: JSON]?
-        try members(depth: depth) { k, v in
+        // `readObject` counts the object itself, so it starts from the enclosing depth.
+        let saved = self.depth
+        self.depth = depth - 1
+        defer { self.depth = saved }
+        _ = try readObject { k, p throws(JSONParseError) in
             if o == nil { o = [String: JSON](minimumCapacity: 6) }
-            o![k] = v
+            o![k.string] = try p.readValue()
         }
         return .object(o ?? [:])
-    }
-
-    /// Reads `{ ... }` starting at the `{`, handing each member over as it is read.
-    private mutating func members(depth: Int, _ take: (String, JSON) -> Void) throws(JSONParseError) {
-        i += 1
-        skipWS()
-        if i < buf.count && buf[i] == UInt8(ascii: "}") { i += 1; return }
-        while true {
-            skipWS()
-            guard i < buf.count, buf[i] == UInt8(ascii: "\"") else { throw fail("expected a string key") }
-            let k = try string()
-            skipWS()
-            guard i < buf.count, buf[i] == UInt8(ascii: ":") else { throw fail("expected ':'") }
-            i += 1
-            skipWS()
-            take(k, try value(depth: depth))
-            skipWS()
-            guard i < buf.count else { throw fail("unexpected end of input") }
-            if buf[i] == UInt8(ascii: ",") { i += 1; continue }
-            if buf[i] == UInt8(ascii: "}") { i += 1; return }
-            throw fail("expected ',' or '}'")
-        }
     }
 
     private mutating func array(depth: Int) throws(JSONParseError) -> JSON {
