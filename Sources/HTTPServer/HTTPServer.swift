@@ -201,6 +201,9 @@ private let accessHandler: MHD_AccessHandlerCallback = { cls, connection, url, m
     case .now(let response):
         return queue(response, on: connection, core: core, close: false)
     case .later(let work):
+        // Once stopping has begun nothing new is suspended (libmicrohttpd must not be stopped
+        // with a suspended connection): the last requests of keep-alive connections run here.
+        if core.stopping.current { return queue(work(), on: connection, core: core, close: true) }
         MHD_suspend_connection(connection)
         core.suspended.withLock { $0 += 1 }
         let suspended = SuspendedConnection(connection: connection)
