@@ -41,7 +41,6 @@ public final class Dispatcher: Sendable {
     }
 
     private let table: Locked<[String: Entry]>
-    private var methodsWithBuiltins: [String: Method] { table.current.mapValues(\.method) }
     private let builtins: [String: Method]
     private let unknownSeries: RPCStats.Series
 
@@ -77,8 +76,9 @@ public final class Dispatcher: Sendable {
     }
 
     public func openRPC() -> JSON {
-        let ms: [JSON] = methodsWithBuiltins.keys.sorted().map { name in
-            let m = methodsWithBuiltins[name]!
+        let table = self.table.current
+        let ms: [JSON] = table.keys.sorted().map { name in
+            let m = table[name]!.method
             var paramList: [JSON] = []
             if case .object(let props, let req, _) = m.params {
                 for (k, s) in props {
@@ -396,12 +396,6 @@ public final class Dispatcher: Sendable {
         out.append(literal: #","error":"#)
         error.json.write(to: &out)
         out.append(UInt8(ascii: "}"))
-    }
-
-    static func response(id: JSON, result: JSON) -> [UInt8] {
-        var out: [UInt8] = []
-        write(id: id, result: result, to: &out)
-        return out
     }
 
     static func response(id: JSON, error: RPCError) -> [UInt8] {

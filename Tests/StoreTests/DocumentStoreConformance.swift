@@ -2,6 +2,7 @@ import Foundation
 import JSON
 import Runtime
 import Store
+import TestSupport
 import XCTest
 
 /// The one behaviour suite every `DocumentStore` must pass. Backend test cases hand it a factory
@@ -95,25 +96,16 @@ struct DocumentStoreConformance {
         _ = try s.insert("wallets", ["_id": "w1", "balance": .int(start)])
         let wins = Locked(0)
         let failures = Locked<[String]>([])
-        let group = DispatchGroup()
-        let gate = DispatchSemaphore(value: 0)
-        for _ in 0..<threads {
-            group.enter()
-            let t = Thread {
-                gate.wait()
-                do {
-                    if try s.update("wallets", where: .and([.id("w1"), .gte("balance", .int(cost))]), .inc("balance", by: -cost)) != nil {
-                        wins.withLock { $0 += 1 }
-                    }
-                } catch {
-                    failures.withLock { $0.append("\(error)") }
+        let finished = inParallel(threads, timeoutSeconds: 120) { _ in
+            do {
+                if try s.update("wallets", where: .and([.id("w1"), .gte("balance", .int(cost))]), .inc("balance", by: -cost)) != nil {
+                    wins.withLock { $0 += 1 }
                 }
-                group.leave()
+            } catch {
+                failures.withLock { $0.append("\(error)") }
             }
-            t.start()
         }
-        for _ in 0..<threads { gate.signal() }
-        XCTAssertEqual(group.wait(timeout: .now() + 120), .success)
+        XCTAssertTrue(finished)
         XCTAssertEqual(failures.current, [])
         XCTAssertEqual(wins.current, Int(start / cost))
         XCTAssertEqual(try s.get("wallets", id: "w1")?["balance"], .int(start % cost))

@@ -85,6 +85,36 @@ public final class ChildProcess: @unchecked Sendable {
     }
 }
 
+/// Runs `body(0..<n)` on `n` threads released at the same instant, and waits for all of them
+/// (at most `timeoutSeconds`, when given; returns whether they all finished).
+/// DispatchQueue.concurrentPerform would run only as many at once as there are cores (two on
+/// CI), which is no race at all.
+@discardableResult
+public func inParallel(_ n: Int, timeoutSeconds: Double? = nil, _ body: @escaping @Sendable (Int) -> Void) -> Bool {
+    let ready = DispatchGroup()
+    let done = DispatchGroup()
+    let gate = DispatchSemaphore(value: 0)
+    for i in 0..<n {
+        ready.enter()
+        done.enter()
+        let t = Thread {
+            ready.leave()
+            gate.wait()
+            body(i)
+            done.leave()
+        }
+        t.stackSize = 1 << 20
+        t.start()
+    }
+    ready.wait()
+    for _ in 0..<n { gate.signal() }
+    guard let timeoutSeconds else {
+        done.wait()
+        return true
+    }
+    return done.wait(timeout: .now() + timeoutSeconds) == .success
+}
+
 /// Polls `cond` until it is true or `timeoutMs` passes.
 @discardableResult
 public func waitUntil(timeoutMs: Int = 10_000, intervalMs: Int = 20, _ cond: () -> Bool) -> Bool {

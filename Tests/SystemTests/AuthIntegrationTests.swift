@@ -160,25 +160,17 @@ final class AuthIntegrationTests: XCTestCase {
         // this test is about.
         let callers = (0..<50).map { _ in RPCClient(runDir: ps.runDir, service: "auth") }
         clients += callers
-        let go = DispatchSemaphore(value: 0)
-        let done = DispatchGroup()
-        for i in 0..<50 {
-            done.enter()
-            Thread.detachNewThread {
-                go.wait()
-                let params: JSON = ["email": "Race@Example.com", "password": .string("race password \(i)"), "name": "Racer",
-                                    "phone": "9876543210"]
-                do throws(RPCError) {
-                    let r = try callers[i].call("auth.register", params, ctx: RPCContext.new(actor: nil, timeoutMs: 120_000))
-                    results.withLock { $0[i] = .success(r) }
-                } catch {
-                    results.withLock { $0[i] = .failure(error) }
-                }
-                done.leave()
+        let finished = inParallel(50, timeoutSeconds: 180) { i in
+            let params: JSON = ["email": "Race@Example.com", "password": .string("race password \(i)"), "name": "Racer",
+                                "phone": "9876543210"]
+            do throws(RPCError) {
+                let r = try callers[i].call("auth.register", params, ctx: RPCContext.new(actor: nil, timeoutMs: 120_000))
+                results.withLock { $0[i] = .success(r) }
+            } catch {
+                results.withLock { $0[i] = .failure(error) }
             }
         }
-        for _ in 0..<50 { go.signal() }
-        XCTAssertEqual(done.wait(timeout: .now() + 180), .success)
+        XCTAssertTrue(finished)
         let all = results.current
         let winners = all.filter { if case .success = $0.value { return true } else { return false } }
         XCTAssertEqual(winners.count, 1)

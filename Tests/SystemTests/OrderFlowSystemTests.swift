@@ -177,20 +177,11 @@ final class OrderFlowSystemTests: XCTestCase {
         // 16 threads released together: half send the payload, half a different one under the same id.
         let statuses = Locked<[Int]>([])
         let ids = Locked<Set<String>>([])
-        let start = DispatchSemaphore(value: 0)
-        let group = DispatchGroup()
-        for i in 0..<16 {
-            group.enter()
-            Thread.detachNewThread {
-                start.wait()
-                let r = sys.call("POST", "/orders/create", token: m.token, body: i % 2 == 0 ? OOPSSystem.orderBody("TWIN-1") : other)
-                statuses.withLock { $0.append(r.status) }
-                if let id = r.body["id"]?.stringValue { _ = ids.withLock { $0.insert(id) } }
-                group.leave()
-            }
+        inParallel(16) { i in
+            let r = sys.call("POST", "/orders/create", token: m.token, body: i % 2 == 0 ? OOPSSystem.orderBody("TWIN-1") : other)
+            statuses.withLock { $0.append(r.status) }
+            if let id = r.body["id"]?.stringValue { _ = ids.withLock { $0.insert(id) } }
         }
-        for _ in 0..<16 { start.signal() }
-        group.wait()
         let st = statuses.current
         XCTAssertEqual(st.filter { $0 == 201 }.count, 1, "\(st)")
         XCTAssertEqual(st.filter { $0 == 201 || $0 == 200 || $0 == 409 }.count, 16, "\(st)")

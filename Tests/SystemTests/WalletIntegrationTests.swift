@@ -76,7 +76,7 @@ final class WalletIntegrationTests: XCTestCase {
         try ps.start("wallet")
         let c = client()
         let results = Locked([Result<JSON, RPCError>]())
-        WalletRPC.inParallel(50) { _ in
+        inParallel(50) { _ in
             let r = c.call("wallet.topup", ["amountPaise": 25_000, "idempotencyKey": "same-key"], as: Self.merchantA)
             results.withLock { $0.append(r) }
         }
@@ -116,7 +116,7 @@ final class WalletIntegrationTests: XCTestCase {
         let orders = 40
         let refundApplied = Locked(Set<Int>())
         let problems = Locked([String]())
-        WalletRPC.inParallel(orders * 2) { i in
+        inParallel(orders * 2) { i in
             let order = i / 2
             if i % 2 == 0 {
                 if case .failure(let e) = c.charge(uid, order: "ord_race_\(order)", 1_000) { problems.withLock { $0.append("charge: \(e)") } }
@@ -467,7 +467,7 @@ struct WalletRPC: Sendable {
     /// Runs `n` charges of `amount` at once against one wallet, spread over `instances`.
     func chargeStorm(userId: String, n: Int, amount: Int64, instances: [Int?] = [nil]) -> (ok: Int, refused: Int, other: [String]) {
         let tally = Locked((ok: 0, refused: 0, other: [String]()))
-        WalletRPC.inParallel(n) { i in
+        inParallel(n) { i in
             let t0 = Clock.monotonicNanos()
             let r = charge(userId, order: "ord_storm_\(i)", amount, instance: instances[i % instances.count])
             let ms = (Clock.monotonicNanos() - t0) / 1_000_000
@@ -483,26 +483,4 @@ struct WalletRPC: Sendable {
         return tally.current
     }
 
-    /// Runs `body(0..<n)` on `n` threads released at the same instant. DispatchQueue.concurrentPerform
-    /// would run only as many at once as there are cores (two on CI), which is no race at all.
-    static func inParallel(_ n: Int, _ body: @escaping @Sendable (Int) -> Void) {
-        let ready = DispatchGroup()
-        let done = DispatchGroup()
-        let gate = DispatchSemaphore(value: 0)
-        for i in 0..<n {
-            ready.enter()
-            done.enter()
-            let t = Thread {
-                ready.leave()
-                gate.wait()
-                body(i)
-                done.leave()
-            }
-            t.stackSize = 1 << 20
-            t.start()
-        }
-        ready.wait()
-        for _ in 0..<n { gate.signal() }
-        done.wait()
-    }
 }
