@@ -9,6 +9,8 @@ final class RPCSocketIntegrationTests: XCTestCase {
     var dir: TempDir!
     var servers: [RPCServer] = []
     let log = Logger(service: "test", instance: 0, level: .error)
+    /// Signalled each time a `sleep` call starts running on a server.
+    let sleepStarted = DispatchSemaphore(value: 0)
 
     override func setUp() { dir = TempDir("rpc") }
     override func tearDown() {
@@ -21,7 +23,8 @@ final class RPCSocketIntegrationTests: XCTestCase {
             Method("noop", summary: "", roles: [], params: .object([], additional: true), result: .anything) { _, _ in .null },
             Method("echo", summary: "", roles: [], params: .object([("v", .anything)]), result: .anything) { p, _ in p["v"] ?? .null },
             Method("whoami", summary: "", roles: [], params: .empty, result: .anything) { _, _ in .int(Int64(instance)) },
-            Method("sleep", summary: "", roles: [], params: .object([("ms", .int())]), result: .anything) { p, _ in
+            Method("sleep", summary: "", roles: [], params: .object([("ms", .int())]), result: .anything) { [sleepStarted] p, _ in
+                sleepStarted.signal()
                 usleep(UInt32(p["ms"]!.intValue! * 1000))
                 return "slept"
             },
@@ -182,7 +185,8 @@ final class RPCSocketIntegrationTests: XCTestCase {
             result.withLock { $0 = try? client.call("sleep", ["ms": 300], ctx: .new(timeoutMs: 5000)) }
             done.signal()
         }
-        usleep(50_000)
+        // Stop only once the call is running: a call the server has not read yet is refused.
+        XCTAssertEqual(sleepStarted.wait(timeout: .now() + 10), .success, "the call reached the server")
         s.stop()
         done.wait()
         XCTAssertEqual(result.current, "slept", "the in-flight call finished during the drain")
