@@ -151,12 +151,14 @@ public enum Base64URL {
     }
 
     /// nil for any character outside the alphabet, padding included, or an impossible length.
-    public static func decode(_ s: String) -> [UInt8]? {
+    public static func decode(_ s: String) -> [UInt8]? { decode(s.utf8) }
+
+    public static func decode<Bytes: Collection<UInt8>>(_ s: Bytes) -> [UInt8]? {
         var out: [UInt8] = []
-        out.reserveCapacity(s.utf8.count * 3 / 4)
+        out.reserveCapacity(s.count * 3 / 4)
         var acc: UInt32 = 0
         var bits = 0
-        for c in s.utf8 {
+        for c in s {
             let v = table[Int(c)]
             if v == 0xFF { return nil }
             acc = acc << 6 | UInt32(v)

@@ -181,12 +181,11 @@ final class Gateway: Sendable {
     }
 
     private func authenticate(_ req: HTTPRequest) -> Result<Actor, RPCError> {
-        guard let h = req.header("authorization"), h.lowercased().hasPrefix("bearer ") else {
+        guard let h = req.header("authorization"), let token = Self.bearerToken(Array(h.utf8)) else {
             return .failure(.unauthenticated("A bearer token is required"))
         }
-        let token = String(h.dropFirst(7)).trimmingCharacters(in: .whitespaces)
         do {
-            let claims = try signer.verify(token, nowSeconds: Clock.wallMillis() / 1000)
+            let claims = try signer.verify(bytes: token, nowSeconds: Clock.wallMillis() / 1000)
             guard claims["typ"] == "access", let uid = claims["sub"]?.stringValue,
                   let role = claims["role"]?.stringValue.flatMap(Role.init(rawValue:)), role != .system
             else { return .failure(.unauthenticated("Invalid token")) }
@@ -196,6 +195,20 @@ final class Gateway: Sendable {
         } catch {
             return .failure(RPCError(code: -32001, message: "Invalid token", reason: "invalid_token"))
         }
+    }
+
+    /// The token of an `Authorization: Bearer <token>` value (scheme case-insensitive, spaces and
+    /// tabs around the token ignored), or nil when the value is not of that form.
+    static func bearerToken(_ v: [UInt8]) -> [UInt8]? {
+        let scheme = Array("bearer ".utf8)
+        guard v.count >= scheme.count else { return nil }
+        for i in 0..<scheme.count - 1 where v[i] | 0x20 != scheme[i] { return nil }
+        guard v[scheme.count - 1] == 0x20 else { return nil }
+        var start = scheme.count, end = v.count
+        func blank(_ c: UInt8) -> Bool { c == 0x20 || c == 0x09 }
+        while start < end && blank(v[start]) { start += 1 }
+        while end > start && blank(v[end - 1]) { end -= 1 }
+        return Array(v[start..<end])
     }
 
     /// Calls a service method for the current request.

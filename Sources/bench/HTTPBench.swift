@@ -93,6 +93,9 @@ enum HTTPBench {
         end
         """
         try lua.write(toFile: script, atomically: true, encoding: .utf8)
+        // The floor under order creation: one authenticated route that makes a single RPC read.
+        let walletScript = sys.procs.dir + "/wallet.lua"
+        try "wrk.headers[\"Authorization\"] = \"Bearer \(m.token)\"\n".write(toFile: walletScript, atomically: true, encoding: .utf8)
         let gw = "http://127.0.0.1:\(sys.httpPort)"
         let ng = "http://127.0.0.1:\(nginxPort)/"
         for c in [32, 128] {
@@ -101,6 +104,10 @@ enum HTTPBench {
             report.add(BenchRow(suite: "http", name: "GET /healthz, \(c) connections", value: h.rps, unit: "req/s", baselineName: "nginx fixed JSON", baseline: base.rps,
                                 note: String(format: "p50 %.2f ms, p99 %.2f ms (nginx %.2f / %.2f ms)%@", h.p50Ms, h.p99Ms, base.p50Ms, base.p99Ms,
                                              h.non2xx > 0 ? ", \(h.non2xx) non-2xx" : "")))
+            let w = try wrk(gw + "/wallet", connections: c, seconds: seconds, script: walletScript)
+            report.add(BenchRow(suite: "http", name: "GET /wallet (JWT, one RPC read), \(c) connections", value: w.rps, unit: "req/s",
+                                baselineName: "nginx fixed JSON", baseline: base.rps,
+                                note: String(format: "p50 %.2f ms, p99 %.2f ms%@", w.p50Ms, w.p99Ms, w.non2xx > 0 ? ", \(w.non2xx) non-2xx" : "")))
             let o = try wrk(gw + "/orders/create", connections: c, seconds: seconds, script: script)
             report.add(BenchRow(suite: "http", name: "POST /orders/create (JWT, new order), \(c) connections", value: o.rps, unit: "req/s",
                                 baselineName: "nginx fixed JSON", baseline: base.rps,

@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
 import JSON
 import RPC
 import Runtime
@@ -59,5 +62,61 @@ enum ParcelXBench {
                                 baselineName: "ideal \(c) ÷ \(E2EBench.latencyMs) ms", baseline: ideal,
                                 note: left <= 0 ? "backlog ran out: rate is a lower bound" : "\(left) still queued at the end"))
         }
+            try clientCeiling(report, sys: sys, seconds: seconds)
+    }
+
+    /// The ceiling of the HTTP client the issue asks for (URLSession on FoundationNetworking),
+    /// with nothing else to do: 64 threads posting a small JSON body to nginx, which answers at
+    /// once, through one session configured like ParcelXClient's. Every placed order needs at
+    /// least one such call, so the worker can never place orders faster than this.
+    static func clientCeiling(_ report: Report, sys: BenchSystem, seconds: Double) throws {
+        let port = freePort()
+        try HTTPBench.startNginx(sys.procs, port: port)
+        let cfg = URLSessionConfiguration.ephemeral
+        cfg.httpMaximumConnectionsPerHost = 64
+        cfg.requestCachePolicy = .reloadIgnoringLocalCacheData
+        let session = URLSession(configuration: cfg)
+        let url = URL(string: "http://127.0.0.1:\(port)/api/order/create_order")!
+        let done = Locked(0)
+        let stopAt = Clock.monotonicNanos() + UInt64(seconds * 1e9)
+        let cpu0 = processCPUSeconds()
+        let t0 = Clock.monotonicNanos()
+        let group = DispatchGroup()
+        for _ in 0..<64 {
+            group.enter()
+            Thread.detachNewThread {
+                defer { group.leave() }
+                while Clock.monotonicNanos() < stopAt {
+                    var req = URLRequest(url: url)
+                    req.httpMethod = "POST"
+                    req.setValue("application/json", forHTTPHeaderField: "Content-Type")
+                    req.httpBody = Data(#"{"client_order_id":"x","payment_mode":"Prepaid"}"#.utf8)
+                    let sem = DispatchSemaphore(value: 0)
+                    let ok = Locked(false)
+                    session.dataTask(with: req) { _, resp, err in
+                        if err == nil && (resp as? HTTPURLResponse)?.statusCode == 200 { ok.withLock { $0 = true } }
+                        sem.signal()
+                    }.resume()
+                    sem.wait()
+                    if ok.current { done.withLock { $0 += 1 } }
+                }
+            }
+        }
+        group.wait()
+        let el = Double(Clock.monotonicNanos() - t0) / 1e9
+        let cpu = processCPUSeconds() - cpu0
+        let n = done.current
+        session.invalidateAndCancel()
+        sys.procs.stop("nginx")
+        report.add(BenchRow(suite: "parcelx", name: "URLSession alone, 64 concurrent POSTs to nginx (the client's ceiling)", value: Double(n) / el, unit: "req/s",
+                            baselineName: "goal 0.6 × 64 ÷ \(E2EBench.latencyMs) ms", baseline: 0.6 * 64_000 / Double(E2EBench.latencyMs),
+                            note: String(format: "%.2f ms of CPU per call in the calling process", n > 0 ? cpu * 1000 / Double(n) : 0)))
+    }
+
+    /// User plus system CPU time of this process so far.
+    static func processCPUSeconds() -> Double {
+        var u = rusage()
+        getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &u)
+        return Double(u.ru_utime.tv_sec + u.ru_stime.tv_sec) + Double(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6
     }
 }

@@ -29,8 +29,8 @@ final class CryptoTests: XCTestCase {
         let rotated = JWTSigner(kid: "k2", keys: ["k1": k1, "k2": k2])
         XCTAssertNoThrow(try rotated.verify(t, nowSeconds: now))
         XCTAssertTrue(rotated.sign(["exp": .int(now + 5)]).hasPrefix(Base64URL.encode(JSON.object(["alg": "HS256", "kid": "k2", "typ": "JWT"]).serializedBytes())))
-        for junk in ["", "a.b", "a.b.c", "....", String(repeating: "x", count: 5000)] {
-            XCTAssertThrowsError(try signer.verify(junk, nowSeconds: now))
+        for junk in ["", "a.b", "a.b.c", "....", String(repeating: "x", count: 5000), t + ".", t + ".x", "." + t, "\(parts[0])..\(parts[2])"] {
+            XCTAssertThrowsError(try signer.verify(junk, nowSeconds: now)) { XCTAssertEqual($0 as? JWTSigner.Failure, .malformed, junk) }
         }
         // alg:none is never accepted.
         let none = Base64URL.encode(JSON.object(["alg": "none", "kid": "k1"]).serializedBytes())

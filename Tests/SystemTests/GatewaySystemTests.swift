@@ -260,8 +260,15 @@ final class GatewaySystemTests: XCTestCase {
             XCTAssertEqual(r.status, 401, "\(t.prefix(20)): \(r.text)")
             XCTAssertEqual(r.errorCode, "invalid_token")
         }
-        let basic = req("GET", "/auth/me", headers: [("Authorization", "Basic YTpi")])
-        XCTAssertEqual(basic.status, 401)
+        for h in ["Basic YTpi", "Bearer", "Bearer ", "Bearer\t" + f.a.access, "Bearers " + f.a.access] {
+            XCTAssertEqual(req("GET", "/auth/me", headers: [("Authorization", h)]).status, 401, h.prefix(12) + "…")
+        }
+        // The scheme is case-insensitive and blanks around the token do not matter (RFC 9110).
+        for h in ["bearer " + f.a.access, "BEARER   " + f.a.access + " \t"] {
+            let r = req("GET", "/auth/me", headers: [("Authorization", h)])
+            XCTAssertEqual(r.status, 200, h.prefix(12) + "…: \(r.text)")
+            XCTAssertEqual(r.json["user"]?["id"]?.stringValue, f.a.userId)
+        }
     }
 
     // MARK: - each route's own failures
