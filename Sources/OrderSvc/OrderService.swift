@@ -9,13 +9,19 @@ import Crypto
 
 /// Order creation and cancellation, crash-proof without multi-document transactions.
 ///
-/// An order moves through `stage`: `accepted` (stored, not charged) → `charged` (wallet debited
-/// with reference `order:<id>:charge`) → `enqueued` (a `create-order` job with id
+/// An order moves through `stage`: `accepted` (stored; the wallet may or may not be debited yet)
+/// → `enqueued` (debited with reference `order:<id>:charge`, and a `create-order` job with id
 /// `create-<orderId>` exists). Each step is idempotent — the charge by its reference, the job by
 /// its id, the stage by compare-and-set — so whoever finds an order part-way (a concurrent
 /// duplicate request, a client retry, or the recovery pass that runs at start and every few
-/// seconds) simply drives it on. A refused charge deletes the still-uncharged order, so an order
-/// is either enqueued with its charge or does not exist with no charge.
+/// seconds) simply drives it on: charging again answers with the first charge. A refused charge
+/// deletes the still-`accepted` order, so an order is either enqueued with its charge or does not
+/// exist with no charge. (Releases before 2026-11 also wrote a `charged` stage between the two;
+/// such orders are driven on the same way.)
+///
+/// Two reads are saved per new order: the duplicate check is the insert itself (the unique index
+/// on `(userId, clientOrderId)` finds the first order), and a KYC approval, which is final in
+/// AuthSvc (it only moves from `submitted`), is remembered once seen.
 final class OrderService: Sendable {
     let repo: OrderRepository
     let wallet: RPCClient
@@ -23,6 +29,9 @@ final class OrderService: Sendable {
     let createQueue: JobQueue
     let cancelQueue: JobQueue
     let log: Logger
+    /// Merchants whose KYC this process has seen approved; bounded, forgotten wholesale when full.
+    private let kycApproved = Locked<Set<String>>([])
+    static let kycApprovedMax = 100_000
 
     init(repo: OrderRepository, wallet: RPCClient, auth: RPCClient, createQueue: JobQueue, cancelQueue: JobQueue, log: Logger) {
         self.repo = repo
@@ -51,14 +60,9 @@ final class OrderService: Sendable {
         let clientOrderId = payload["clientOrderId"]!.stringValue!
         let fp = Self.fingerprint(payload)
 
-        // A replay needs neither KYC nor money checks: it returns what the first request made.
-        if let existing = try findExisting(userId: userId, clientOrderId: clientOrderId, ctx) {
-            return (false, try replay(existing, fingerprint: fp, ctx))
-        }
-        let kyc = try auth.call("kyc.status", ["userId": .string(userId)], ctx: systemCtx(ctx))
-        guard kyc["status"] == "approved" else {
-            throw RPCError.business("kyc_not_approved", "KYC must be approved before creating orders")
-        }
+        // A merchant with orders has an approved KYC, so a replay passes this check too; it
+        // needs no money check: the insert below finds the first order and answers with it.
+        try requireApprovedKYC(userId, ctx)
         let pkg = payload["package"]!
         let pay = payload["payment"]!
         let isCOD = pay["mode"] == "cod"
@@ -101,10 +105,16 @@ final class OrderService: Sendable {
         }
     }
 
-    private func findExisting(userId: String, clientOrderId: String, _ ctx: RPCContext) throws(RPCError) -> JSON? {
-        do {
-            return try repo.store.findOne(OrderRepository.collection, where: .and([.eq("userId", .string(userId)), .eq("clientOrderId", .string(clientOrderId))]))
-        } catch { throw storeFailure(error, ctx) }
+    private func requireApprovedKYC(_ userId: String, _ ctx: RPCContext) throws(RPCError) {
+        if kycApproved.withLock({ $0.contains(userId) }) { return }
+        let kyc = try auth.call("kyc.status", ["userId": .string(userId)], ctx: systemCtx(ctx))
+        guard kyc["status"] == "approved" else {
+            throw RPCError.business("kyc_not_approved", "KYC must be approved before creating orders")
+        }
+        kycApproved.withLock {
+            if $0.count >= Self.kycApprovedMax { $0.removeAll() }
+            $0.insert(userId)
+        }
     }
 
     private func replay(_ existing: JSON, fingerprint: String, _ ctx: RPCContext) throws(RPCError) -> JSON {
@@ -130,11 +140,8 @@ final class OrderService: Sendable {
                 do { _ = try repo.deleteUncharged(id) } catch { throw storeFailure(error, ctx) }
                 throw e
             }
-            do {
-                o = try repo.update(id, where: .eq("stage", "accepted"), Update(set: ["stage": "charged"])) ?? repo.get(id) ?? o
-            } catch { throw storeFailure(error, ctx) }
         }
-        if o["stage"] == "charged" {
+        if o["stage"] == "accepted" || o["stage"] == "charged" {
             do {
                 _ = try createQueue.add(name: QueueNames.createJob, dataJSON: JSON.object(["orderId": .string(id), "requestId": .string(ctx.requestId)]).serialized(),
                                         options: JobOptions(jobId: "create-\(id)"))
@@ -143,7 +150,7 @@ final class OrderService: Sendable {
                 throw RPCError.unavailable("Queue unavailable")
             }
             do {
-                o = try repo.update(id, where: .eq("stage", "charged"), Update(set: ["stage": "enqueued"])) ?? repo.get(id) ?? o
+                o = try repo.update(id, where: .in("stage", ["accepted", "charged"]), Update(set: ["stage": "enqueued"])) ?? repo.get(id) ?? o
             } catch { throw storeFailure(error, ctx) }
         }
         if o["status"] == "cancel_requested" && o["cancelEnqueued"] != true {
@@ -158,13 +165,21 @@ final class OrderService: Sendable {
     func cancel(orderId: String, ctx: RPCContext) throws(RPCError) -> JSON {
         guard let actor = ctx.actor else { throw RPCError.unauthenticated() }
         for _ in 0..<5 {
-            let o: JSON
+            var o: JSON
             do {
                 guard let x = try repo.get(orderId), actor.role == .admin || x["userId"]?.stringValue == actor.userId else {
                     throw RPCError.notFound("Order not found")
                 }
                 o = x
             } catch let e as RPCError { throw e } catch { throw storeFailure(error, ctx) }
+            if o["stage"] != "enqueued" {
+                // Still being accepted (its request is in flight, or a crash interrupted it): finish
+                // that first, so the charge is settled before a cancel can refund it and is never
+                // taken after the refund found nothing to give back.
+                do { o = try drive(o, ctx) } catch let e where e.reason == "insufficient_balance" {
+                    throw RPCError.notFound("Order not found")  // refused, so it was never created
+                }
+            }
             let status = o["status"]?.stringValue ?? ""
             switch status {
             case "cancel_requested", "cancelled":

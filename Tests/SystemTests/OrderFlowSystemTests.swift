@@ -1,6 +1,8 @@
 import XCTest
 import JSON
+import RPC
 import Runtime
+import Store
 import TestSupport
 
 /// End to end through the Gateway, against the real process set: HTTP in, RPC between
@@ -94,6 +96,38 @@ final class OrderFlowSystemTests: XCTestCase {
         XCTAssertEqual(balance(m.token), 100_000, "the charge is refunded exactly once")
         let s = sandboxShipments().first { $0["client_order_id"]?.stringValue == id }
         XCTAssertEqual(s?["status"]?.stringValue?.lowercased().contains("cancel"), true, "\(String(describing: s))")
+    }
+
+    /// A crash right after the insert leaves an order `accepted`: stored, not charged, no job.
+    /// Cancelling it must not let the recovery pass charge it after the cancel refunded nothing.
+    func testCancellingAnOrderInterruptedBeforeItsChargeLeavesTheWalletWhole() throws {
+        let m = sys.merchant("interrupted", balancePaise: 100_000)
+        let first = sys.call("POST", "/orders/create", token: m.token, body: OOPSSystem.orderBody("I-1"))
+        XCTAssertEqual(first.status, 201, first.text)
+        let charge = first.body["chargePaise"]?.intValue ?? 0
+        let rpc = RPCClient(runDir: sys.procs.runDir, service: "order")
+        defer { rpc.closeAll() }
+        var doc = try XCTUnwrap(try rpc.call("orders.internal.get", ["orderId": first.body["id"] ?? .null], ctx: .new(actor: .system)).objectValue)
+        let id = ID.make("ord")
+        let now = Clock.wallMillis()
+        for (k, v) in ["_id": JSON.string(id), "id": .string(id), "clientOrderId": "I-2", "stage": "accepted", "status": "pending",
+                       "providerSyncStatus": "pending", "awbNumber": .null, "createdAtMs": .int(now), "updatedAtMs": .int(now)] as [String: JSON] {
+            doc[k] = v
+        }
+        let store = try SQLiteStore(path: sys.procs.dataDir + "/order.sqlite", maxConnections: 1, log: Logger(service: "test", instance: 0, level: .error))
+        defer { store.close() }
+        guard case .created = try store.insert("orders", .object(doc)) else { return XCTFail("could not plant the interrupted order") }
+
+        let c = sys.call("POST", "/orders/\(id)/cancel", token: m.token)
+        XCTAssertEqual(c.status, 202, c.text)
+        XCTAssertEqual(waitForOrder(id, token: m.token, status: "cancelled")["status"], "cancelled")
+        // The recovery pass (every second here) looks at orders idle for 3 s: give it two turns.
+        usleep(5_000_000)
+        XCTAssertEqual(balance(m.token), 100_000 - charge, "only the first order's charge remains")
+        let entries = sys.call("GET", "/wallet/transactions?limit=50", token: m.token).body["items"]?.arrayValue ?? []
+        let mine = entries.filter { $0["orderId"]?.stringValue == id }.compactMap { $0["reason"]?.stringValue }
+        XCTAssertEqual(mine.sorted(), ["order_charge", "order_refund"], "the cancel finished the charge, then refunded it")
+        XCTAssertEqual(try rpc.call("orders.internal.get", ["orderId": .string(id)], ctx: .new(actor: .system))["stage"], "enqueued")
     }
 
     func testProviderRejectionFailsTheOrderAndRefunds() {
