@@ -149,9 +149,21 @@ final class OrderService: Sendable {
                 log.error("enqueue failed; the recovery pass will retry", requestId: ctx.requestId, ["orderId": .string(id), "error": .string(String(describing: error))])
                 throw RPCError.unavailable("Queue unavailable")
             }
+            let moved: JSON?
             do {
-                o = try repo.update(id, where: .in("stage", ["accepted", "charged"]), Update(set: ["stage": "enqueued"])) ?? repo.get(id) ?? o
+                moved = try repo.update(id, where: .in("stage", ["accepted", "charged"]), Update(set: ["stage": "enqueued"])) ?? repo.get(id)
             } catch { throw storeFailure(error, ctx) }
+            guard let m = moved else {
+                // Another driver of this order (a duplicate request, the recovery pass) had its
+                // charge refused and deleted the order, and a top-up landed before ours went
+                // through. The order does not exist, so the money goes back.
+                do {
+                    _ = try wallet.call("wallet.refund", ["userId": o["userId"]!, "orderId": .string(id)], ctx: systemCtx(ctx))
+                } catch let e where e.reason == "not_charged" {}
+                log.warn("an order was deleted after its charge; refunded", requestId: ctx.requestId, ["orderId": .string(id)])
+                throw RPCError.business("insufficient_balance", "The wallet balance is too low for this debit")
+            }
+            o = m
         }
         if o["status"] == "cancel_requested" && o["cancelEnqueued"] != true {
             try enqueueCancel(o, ctx)
