@@ -20,7 +20,7 @@ enum OrderValidation {
                 errs.append(FieldError(path: "payment.codAmountPaise", message: "is far above the value of the items"))
             }
         }
-        if let name = p["consignee"]?["name"]?.stringValue, name.trimmingCharacters(in: .whitespaces).isEmpty {
+        if let name = p["consignee"]?["name"]?.stringValue, name.unicodeScalars.allSatisfy(\.properties.isWhitespace) {
             errs.append(FieldError(path: "consignee.name", message: "must not be blank"))
         }
         if !errs.isEmpty { throw RPCError.invalidParams(errs) }

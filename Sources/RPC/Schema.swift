@@ -111,8 +111,10 @@ public indirect enum Schema: Sendable {
                 s.check(e, path.isEmpty ? k : "\(path).\(k)", &errs)
             }
             if !add {
-                let known = Set(props.map { $0.0 })
-                for k in o.keys.sorted() where !known.contains(k) {
+                // Properties are few: a scan beats building a set for every object checked.
+                var unknown: [String] = []
+                for k in o.keys where !props.contains(where: { $0.0 == k }) { unknown.append(k) }
+                for k in unknown.sorted() {
                     errs.append(FieldError(path: path.isEmpty ? k : "\(path).\(k)", message: "is not allowed"))
                 }
             }
@@ -124,17 +126,31 @@ public indirect enum Schema: Sendable {
         return false
     }
 
-    private static let regexCache = Locked<[String: NSRegularExpression]>([:])
+    /// A pattern as it is matched: by SimplePattern when it is in that subset, else by Foundation.
+    private enum Matcher: @unchecked Sendable {
+        case simple(SimplePattern)
+        case foundation(NSRegularExpression)
+        case invalid
+    }
+
+    private static let matchers = Locked<[String: Matcher]>([:])
 
     static func matches(_ s: String, _ pattern: String) -> Bool {
-        let re: NSRegularExpression? = regexCache.withLock { c in
-            if let r = c[pattern] { return r }
-            let r = try? NSRegularExpression(pattern: pattern)
-            c[pattern] = r
-            return r
+        let m: Matcher = matchers.withLock { c in
+            if let m = c[pattern] { return m }
+            let m: Matcher = SimplePattern.compile(pattern).map { .simple($0) }
+                ?? (try? NSRegularExpression(pattern: pattern)).map { .foundation($0) } ?? .invalid
+            c[pattern] = m
+            return m
         }
-        guard let re else { return false }
-        let ns = s as NSString
-        return re.firstMatch(in: s, range: NSRange(location: 0, length: ns.length)) != nil
+        switch m {
+        case .simple(let p): return p.matches(s)
+        case .foundation(let re):
+            // ICU lets `$` match before a final line break; in JSON Schema (ECMA-262) it is the end.
+            let n = (s as NSString).length
+            let strictEnd = pattern.hasSuffix("$") && !pattern.hasSuffix("\\$")
+            return re.matches(in: s, range: NSRange(location: 0, length: n)).contains { !strictEnd || NSMaxRange($0.range) == n }
+        case .invalid: return false
+        }
     }
 }
