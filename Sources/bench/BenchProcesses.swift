@@ -44,6 +44,22 @@ final class BenchProcs: @unchecked Sendable {
         return p
     }
 
+    /// CPU time (user + system, seconds) each running child has used so far, by key.
+    func cpuSeconds() -> [String: Double] {
+        let ticks = Double(sysconf(Int32(_SC_CLK_TCK)))
+        var out: [String: Double] = [:]
+        for (key, p) in children.withLock({ $0 }) where p.isRunning {
+            // /proc/<pid>/stat: the fields after the ")" that ends the command name; utime and
+            // stime are the 14th and 15th fields of the whole line.
+            guard let stat = try? String(contentsOfFile: "/proc/\(p.processIdentifier)/stat", encoding: .utf8),
+                  let close = stat.lastIndex(of: ")") else { continue }
+            let f = stat[stat.index(after: close)...].split(separator: " ")
+            guard f.count > 13, let u = Double(f[11]), let k = Double(f[12]) else { continue }
+            out[key, default: 0] += (u + k) / ticks
+        }
+        return out
+    }
+
     func log(_ key: String) -> String { (try? String(contentsOfFile: "\(dir)/\(key).log", encoding: .utf8)) ?? "" }
 
     /// SIGTERM, then SIGKILL after `graceMs`.

@@ -50,17 +50,24 @@ enum ParcelXBench {
             try sys.startService("parcelx", extraEnv: ["OOPS_PARCELX_CREATE_CONCURRENCY": "\(c)"])
             usleep(1_000_000)
             let a = E2EBench.sandboxCreates(sys.sandboxPort)
+            let cpu0 = sys.procs.cpuSeconds()
             let t0 = Clock.monotonicNanos()
             usleep(UInt32(seconds * 1e6))
             let b = E2EBench.sandboxCreates(sys.sandboxPort)
             let el = Double(Clock.monotonicNanos() - t0) / 1e9
+            let cpu1 = sys.procs.cpuSeconds()
             sys.procs.stop("parcelx")
             let rate = Double(b - a) / el
             lastRate = rate
             let left = backlog - E2EBench.sandboxCreates(sys.sandboxPort)
+            // Where one placed order's CPU goes, process by process, over the same window.
+            let placed = Double(max(1, b - a))
+            let perOrder = cpu1.map { (k, v) in (k, (v - (cpu0[k] ?? 0)) * 1000 / placed) }.sorted { $0.1 > $1.1 }
+            let total = perOrder.reduce(0) { $0 + $1.1 }
+            let cpuNote = String(format: "CPU per order %.2f ms: ", total) + perOrder.map { String(format: "%@ %.2f", $0.0, $0.1) }.joined(separator: ", ")
             report.add(BenchRow(suite: "parcelx", name: "orders placed, worker concurrency \(c)", value: rate, unit: "orders/s",
                                 baselineName: "ideal \(c) ÷ \(E2EBench.latencyMs) ms", baseline: ideal,
-                                note: left <= 0 ? "backlog ran out: rate is a lower bound" : "\(left) still queued at the end"))
+                                note: (left <= 0 ? "backlog ran out: rate is a lower bound" : "\(left) still queued at the end") + "; " + cpuNote))
         }
             try clientCeiling(report, sys: sys, seconds: seconds)
     }
