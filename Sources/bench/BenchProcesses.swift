@@ -60,6 +60,13 @@ final class BenchProcs: @unchecked Sendable {
         return out
     }
 
+    /// "CPU per <unit> X ms: a 1.20, b 0.40, …": the CPU the children used between two
+    /// `cpuSeconds()` readings, divided by the units of work done in between.
+    static func cpuNote(_ before: [String: Double], _ after: [String: Double], units: Double, unit: String) -> String {
+        let per = after.map { (k, v) in (k, (v - (before[k] ?? 0)) * 1000 / max(1, units)) }.filter { $0.1 >= 0.005 }.sorted { $0.1 > $1.1 }
+        return String(format: "CPU per %@ %.2f ms: ", unit, per.reduce(0) { $0 + $1.1 }) + per.map { String(format: "%@ %.2f", $0.0, $0.1) }.joined(separator: ", ")
+    }
+
     func log(_ key: String) -> String { (try? String(contentsOfFile: "\(dir)/\(key).log", encoding: .utf8)) ?? "" }
 
     /// SIGTERM, then SIGKILL after `graceMs`.

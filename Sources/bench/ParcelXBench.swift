@@ -61,10 +61,7 @@ enum ParcelXBench {
             lastRate = rate
             let left = backlog - E2EBench.sandboxCreates(sys.sandboxPort)
             // Where one placed order's CPU goes, process by process, over the same window.
-            let placed = Double(max(1, b - a))
-            let perOrder = cpu1.map { (k, v) in (k, (v - (cpu0[k] ?? 0)) * 1000 / placed) }.sorted { $0.1 > $1.1 }
-            let total = perOrder.reduce(0) { $0 + $1.1 }
-            let cpuNote = String(format: "CPU per order %.2f ms: ", total) + perOrder.map { String(format: "%@ %.2f", $0.0, $0.1) }.joined(separator: ", ")
+            let cpuNote = BenchProcs.cpuNote(cpu0, cpu1, units: Double(b - a), unit: "order")
             report.add(BenchRow(suite: "parcelx", name: "orders placed, worker concurrency \(c)", value: rate, unit: "orders/s",
                                 baselineName: "ideal \(c) ÷ \(E2EBench.latencyMs) ms", baseline: ideal,
                                 note: (left <= 0 ? "backlog ran out: rate is a lower bound" : "\(left) still queued at the end") + "; " + cpuNote))
