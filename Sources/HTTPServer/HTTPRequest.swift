@@ -23,8 +23,20 @@ public struct HTTPRequest: Sendable {
         self.remoteAddress = remoteAddress
     }
 
+    /// The server's own: header names arrive lower-cased already.
+    init(method: String, path: String, query: [String: String], lowercasedHeaders: [String: String], body: [UInt8], remoteAddress: String) {
+        self.method = method
+        self.path = path
+        self.query = query
+        self.headers = lowercasedHeaders
+        self.body = body
+        self.remoteAddress = remoteAddress
+    }
+
     /// A header by case-insensitive name.
-    public func header(_ name: String) -> String? { headers[name.lowercased()] }
+    public func header(_ name: String) -> String? {
+        name.utf8.contains(where: { $0 >= 65 && $0 <= 90 }) ? headers[name.lowercased()] : headers[name]
+    }
 
     /// The body as UTF-8 text (invalid sequences replaced).
     public var bodyText: String { String(decoding: body, as: UTF8.self) }

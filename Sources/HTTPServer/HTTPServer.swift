@@ -193,7 +193,7 @@ private let accessHandler: MHD_AccessHandlerCallback = { cls, connection, url, m
         method: method.map { String(cString: $0) } ?? "GET",
         path: url.map { String(cString: $0) } ?? "/",
         query: collect(connection, MHD_ValueKind.GET_ARGUMENT_KIND, lowercase: false),
-        headers: collect(connection, MHD_ValueKind.HEADER_KIND, lowercase: true),
+        lowercasedHeaders: collect(connection, MHD_ValueKind.HEADER_KIND, lowercase: true),
         body: ctx.body,
         remoteAddress: peerAddress(connection))
     ctx.body = []
@@ -248,16 +248,35 @@ private func queue(_ response: HTTPResponse, on connection: OpaquePointer, core:
     defer { MHD_destroy_response(r) }
     var sawConnection = false
     for (name, value) in response.headers {
-        let lower = name.lowercased()
         // libmicrohttpd computes the length itself; a second one would corrupt the framing.
-        if lower == "content-length" || lower == "transfer-encoding" { continue }
-        if lower == "connection" { sawConnection = true }
+        if asciiCaseInsensitiveEqual(name, "content-length") || asciiCaseInsensitiveEqual(name, "transfer-encoding") { continue }
+        if asciiCaseInsensitiveEqual(name, "connection") { sawConnection = true }
         _ = MHD_add_response_header(r, name, value)
     }
     if !sawConnection && (close || !core.options.keepAlive || core.stopping.current) {
         _ = MHD_add_response_header(r, "Connection", "close")
     }
     return MHD_queue_response(connection, UInt32(clamping: response.status), r)
+}
+
+/// Header names are ASCII tokens (RFC 9110), so case is folded byte by byte.
+private func asciiLowercased(_ p: UnsafePointer<CChar>) -> String {
+    let n = strlen(p)
+    return String(unsafeUninitializedCapacity: n) { buf in
+        for i in 0..<n {
+            let c = UInt8(bitPattern: p[i])
+            buf[i] = c >= 65 && c <= 90 ? c | 0x20 : c
+        }
+        return n
+    }
+}
+
+/// Whether `name` equals the lower-case ASCII `lower`, ignoring ASCII case.
+private func asciiCaseInsensitiveEqual(_ name: String, _ lower: StaticString) -> Bool {
+    guard name.utf8.count == lower.utf8CodeUnitCount else { return false }
+    let l = UnsafeBufferPointer(start: lower.utf8Start, count: lower.utf8CodeUnitCount)
+    for (i, c) in name.utf8.enumerated() where (c >= 65 && c <= 90 ? c | 0x20 : c) != l[i] { return false }
+    return true
 }
 
 /// Copies libmicrohttpd's key/value pairs of one kind out into a dictionary.
@@ -272,8 +291,7 @@ private func collect(_ connection: OpaquePointer, _ kind: MHD_ValueKind, lowerca
         _ = MHD_get_connection_values(connection, kind, { cls, _, key, value in
             guard let cls, let key else { return mhdYes }
             let box = Unmanaged<Box>.fromOpaque(cls).takeUnretainedValue()
-            var k = String(cString: key)
-            if box.lowercase { k = k.lowercased() }
+            let k = box.lowercase ? asciiLowercased(key) : String(cString: key)
             let v = value.map { String(cString: $0) } ?? ""
             if box.lowercase, let old = box.values[k] {
                 box.values[k] = old + (k == "cookie" ? "; " : ", ") + v
