@@ -28,10 +28,9 @@ extension JSON: Codable {
 }
 
 extension JSON {
-    /// Converts any Encodable value (a DTO) into a JSON value.
+    /// Converts any Encodable value (a DTO) into a JSON value (see JSONValueEncoder).
     public init<T: Encodable>(encoding value: T) throws {
-        let data = try JSONEncoder().encode(value)
-        self = try JSONParser.parse([UInt8](data))
+        self = try JSONValueEncoder.encode(value)
     }
 
     /// Decodes a DTO from this value.

@@ -51,6 +51,12 @@ final class ParcelXClient: Sendable {
         cfg.timeoutIntervalForResource = totalTimeoutS
         cfg.httpMaximumConnectionsPerHost = maxConnections
         cfg.requestCachePolicy = .reloadIgnoringLocalCacheData
+        // An API client keeps no cookies, cache or credentials: looking them up on every call
+        // was 5 % of ParcelXSvc's CPU, and a provider answer must never come from a cache.
+        cfg.urlCache = nil
+        cfg.httpCookieStorage = nil
+        cfg.httpShouldSetCookies = false
+        cfg.urlCredentialStorage = nil
         session = URLSession(configuration: cfg)
         self.requestTimeoutS = requestTimeoutS
     }

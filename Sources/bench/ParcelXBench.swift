@@ -79,6 +79,10 @@ enum ParcelXBench {
         let cfg = URLSessionConfiguration.ephemeral
         cfg.httpMaximumConnectionsPerHost = 64
         cfg.requestCachePolicy = .reloadIgnoringLocalCacheData
+        cfg.urlCache = nil
+        cfg.httpCookieStorage = nil
+        cfg.httpShouldSetCookies = false
+        cfg.urlCredentialStorage = nil
         let session = URLSession(configuration: cfg)
         let url = URL(string: "http://127.0.0.1:\(port)/api/order/create_order")!
         let done = Locked(0)

@@ -1,3 +1,4 @@
+import Foundation
 import XCTest
 import JSON
 @testable import ParcelXAPI
@@ -63,6 +64,17 @@ final class ParcelXOrderMapperTests: XCTestCase {
         }
         XCTAssertEqual(wire["shipment_weight"], ["1.25"])
         XCTAssertEqual(wire["products"]?.arrayValue?.first?["product_value"], "250.50")
+    }
+
+    /// The DTO becomes the same JSON through JSONValueEncoder as through Foundation's encoder.
+    func testThePayloadEncodesAsFoundationWouldEncodeIt() throws {
+        var prepaid = order.objectValue!
+        prepaid["payment"] = ["mode": "prepaid"]
+        prepaid["items"] = []
+        for o in [order, JSON.object(prepaid)] {
+            let r = ParcelXOrderMapper.createRequest(order: o)
+            XCTAssertEqual(try JSON(encoding: r), try JSONParser.parse([UInt8](try JSONEncoder().encode(r))))
+        }
     }
 
     func testKilogramStrings() {
