@@ -10,13 +10,15 @@
 /// walks the input's Unicode scalars once, keeping the set of positions in the pattern that can
 /// be reached, so its time is linear in the input whatever the pattern.
 struct SimplePattern: Sendable {
-    /// A set of Unicode scalars: ranges, optionally `\s` (Unicode white space), optionally negated.
+    /// A set of Unicode scalars: ranges, optionally `\s`, optionally negated.
     struct CharClass: Sendable, Equatable {
         var ranges: [ClosedRange<UInt32>] = []
         var whitespace = false
         var negated = false
 
         func contains(_ c: Unicode.Scalar) -> Bool {
+            // ICU's `\s`, and so NSRegularExpression's, is Unicode's White_Space (VT and NEL
+            // included), which is what `isWhitespace` reads.
             var hit = whitespace && c.properties.isWhitespace
             if !hit { for r in ranges where r.contains(c.value) { hit = true; break } }
             return hit != negated
