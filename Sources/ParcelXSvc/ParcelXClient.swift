@@ -46,18 +46,8 @@ final class ParcelXClient: Sendable {
     init(baseURL: String, accessKey: String, secretKey: String, requestTimeoutS: Double, totalTimeoutS: Double, maxConnections: Int) {
         self.baseURL = baseURL
         token = ParcelXAuth.accessToken(accessKey: accessKey, secretKey: secretKey)
-        let cfg = URLSessionConfiguration.ephemeral
-        cfg.timeoutIntervalForRequest = requestTimeoutS
-        cfg.timeoutIntervalForResource = totalTimeoutS
-        cfg.httpMaximumConnectionsPerHost = maxConnections
-        cfg.requestCachePolicy = .reloadIgnoringLocalCacheData
-        // An API client keeps no cookies, cache or credentials: looking them up on every call
-        // was 5 % of ParcelXSvc's CPU, and a provider answer must never come from a cache.
-        cfg.urlCache = nil
-        cfg.httpCookieStorage = nil
-        cfg.httpShouldSetCookies = false
-        cfg.urlCredentialStorage = nil
-        session = URLSession(configuration: cfg)
+        session = URLSession(configuration: ParcelXSession.configuration(maxConnections: maxConnections, requestTimeoutS: requestTimeoutS,
+                                                                          totalTimeoutS: totalTimeoutS))
         self.requestTimeoutS = requestTimeoutS
     }
 

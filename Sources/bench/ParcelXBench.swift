@@ -3,6 +3,7 @@ import Foundation
 import FoundationNetworking
 #endif
 import JSON
+import ParcelXAPI
 import RPC
 import Runtime
 
@@ -66,24 +67,17 @@ enum ParcelXBench {
                                 baselineName: "ideal \(c) ÷ \(E2EBench.latencyMs) ms", baseline: ideal,
                                 note: (left <= 0 ? "backlog ran out: rate is a lower bound" : "\(left) still queued at the end") + "; " + cpuNote))
         }
-            try clientCeiling(report, sys: sys, seconds: seconds)
+        try clientCeiling(report, sys: sys, seconds: seconds)
     }
 
     /// The ceiling of the HTTP client the issue asks for (URLSession on FoundationNetworking),
     /// with nothing else to do: 64 threads posting a small JSON body to nginx, which answers at
-    /// once, through one session configured like ParcelXClient's. Every placed order needs at
-    /// least one such call, so the worker can never place orders faster than this.
+    /// once, through a session configured as ParcelXClient's is (ParcelXSession). Every placed
+    /// order needs at least one such call, so the worker can never place orders faster than this.
     static func clientCeiling(_ report: Report, sys: BenchSystem, seconds: Double) throws {
         let port = freePort()
         try HTTPBench.startNginx(sys.procs, port: port)
-        let cfg = URLSessionConfiguration.ephemeral
-        cfg.httpMaximumConnectionsPerHost = 64
-        cfg.requestCachePolicy = .reloadIgnoringLocalCacheData
-        cfg.urlCache = nil
-        cfg.httpCookieStorage = nil
-        cfg.httpShouldSetCookies = false
-        cfg.urlCredentialStorage = nil
-        let session = URLSession(configuration: cfg)
+        let session = URLSession(configuration: ParcelXSession.configuration(maxConnections: 64, requestTimeoutS: 10, totalTimeoutS: 15))
         let url = URL(string: "http://127.0.0.1:\(port)/api/order/create_order")!
         let done = Locked(0)
         let stopAt = Clock.monotonicNanos() + UInt64(seconds * 1e9)
