@@ -34,7 +34,7 @@ enum DashboardSession {
         return .admin(Actor(userId: uid, role: .admin), token: t, viaCookie: viaCookie)
     }
 
-    /// One cookie's value from the `Cookie` header (libmicrohttpd joins repeats with "; ").
+    /// One cookie's value from the `Cookie` header (the HTTP server joins repeats with "; ").
     static func cookie(_ req: HTTPRequest, _ name: String) -> String? {
         guard let h = req.header("cookie") else { return nil }
         for part in h.split(separator: ";") {

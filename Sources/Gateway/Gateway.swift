@@ -44,10 +44,7 @@ final class Gateway: Sendable {
     /// worker thread, as its handler calls services.
     func handle(_ req: HTTPRequest) -> HTTPReply {
         let t0 = Clock.monotonicNanos()
-        var requestId = req.header("x-request-id") ?? ""
-        if requestId.isEmpty || requestId.utf8.count > 128 || !requestId.utf8.allSatisfy({ Router.idChar($0) || $0 == 0x3A }) {
-            requestId = ID.make("req")
-        }
+        let requestId = RequestID.accept(req.header("x-request-id"))
         switch prepare(req, requestId: requestId) {
         case .answered(let resp, let name):
             return .now(finish(resp, req, routeName: name, requestId: requestId, since: t0))
