@@ -11,8 +11,10 @@ final class Connection: @unchecked Sendable {
     let limits: HTTPServerOptions
     private let parser: UnsafeMutablePointer<http_parser>
 
-    // Input read but not yet parsed: what followed a complete request (pipelining).
+    // Input read but not yet parsed, from `pendingStart` on: what followed a complete request
+    // (pipelining).
     var pending: [UInt8] = []
+    var pendingStart = 0
     /// Edge-triggered epoll: the socket may hold more input than was read.
     var readable = true
     /// The client closed its side; answer what was read, then close.

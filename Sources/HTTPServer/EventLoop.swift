@@ -63,10 +63,8 @@ final class EventLoop: @unchecked Sendable {
                         continue
                     }
                     if ev & EPOLLOUT.rawValue != 0 && c.outOffset < c.out.count { flush(c) }
-                    if ev & (EPOLLIN.rawValue | EPOLLRDHUP.rawValue) != 0 {
-                        c.readable = true
-                        pump(c)
-                    }
+                    if ev & (EPOLLIN.rawValue | EPOLLRDHUP.rawValue) != 0 { c.readable = true }
+                    pump(c)
                 }
             }
             if core.phase.current != .running && !draining { beginDrain() }
@@ -77,10 +75,15 @@ final class EventLoop: @unchecked Sendable {
             }
         }
         for c in Array(conns.values) { close(c) }
+        core.loopExited()
+    }
+
+    // A worker may still hold this loop to deliver to it after `run` returned: the descriptors
+    // live as long as the loop, so a late wake-up never writes to a reused descriptor.
+    deinit {
         _ = Glibc.close(epfd)
         _ = Glibc.close(wakeFD)
         readBuffer.deallocate()
-        core.loopExited()
     }
 
     // MARK: accepting
@@ -140,25 +143,22 @@ final class EventLoop: @unchecked Sendable {
     private func pump(_ c: Connection) {
         while !c.closed && !c.busy && c.outOffset >= c.out.count {
             // Input already read comes first: the rest of a pipelined batch.
-            if !c.pending.isEmpty {
-                let input = c.pending
-                c.pending = []
-                let used = input.withUnsafeBytes { serveInput(c, $0) }
-                if used < input.count && !c.closed { c.pending = Array(input[used...]) }
+            if c.pendingStart < c.pending.count {
+                let used = c.pending.withUnsafeBytes { serveInput(c, UnsafeRawBufferPointer(rebasing: $0[c.pendingStart...])) }
+                c.pendingStart += used
+                if c.pendingStart >= c.pending.count {
+                    c.pending = []
+                    c.pendingStart = 0
+                }
                 continue
             }
-            if c.eof {
-                if c.started { c.refuse(.malformed) }
-                close(c)
-                return
-            }
+            if c.eof { return close(c) }
             guard c.readable else { return }
             let n = Glibc.read(c.fd, readBuffer.baseAddress, readBuffer.count)
             if n < 0 {
                 if errno == EAGAIN || errno == EWOULDBLOCK { c.readable = false; return }
                 if errno == EINTR { continue }
-                close(c)
-                return
+                return close(c)
             }
             if n == 0 {
                 c.eof = true
@@ -167,7 +167,10 @@ final class EventLoop: @unchecked Sendable {
             c.lastActivityNanos = Clock.monotonicNanos()
             let chunk = UnsafeRawBufferPointer(rebasing: readBuffer[0..<n])
             let used = serveInput(c, chunk)
-            if used < n && !c.closed { c.pending = Array(chunk[used...]) }
+            if used < n && !c.closed {
+                c.pending = Array(chunk[used...])
+                c.pendingStart = 0
+            }
         }
     }
 
@@ -199,6 +202,7 @@ final class EventLoop: @unchecked Sendable {
         guard let r = c.refusal else { return close(c) }
         c.closeAfterWrite = true
         c.pending = []
+        c.pendingStart = 0
         c.isHead = false
         respond(c, r.response(requestId: c.requestIdForRefusal()))
     }
@@ -229,7 +233,7 @@ final class EventLoop: @unchecked Sendable {
         }
     }
 
-    // MARK: writing
+    // MARK: writing (the caller goes on with `pump`)
 
     private func respond(_ c: Connection, _ response: HTTPResponse) {
         if draining || !core.options.keepAlive { c.closeAfterWrite = true }
@@ -255,8 +259,7 @@ final class EventLoop: @unchecked Sendable {
         c.out = []
         c.outOffset = 0
         finishRequest(c)
-        if c.closeAfterWrite { return close(c) }
-        pump(c)
+        if c.closeAfterWrite { close(c) }
     }
 
     private func finishRequest(_ c: Connection) {

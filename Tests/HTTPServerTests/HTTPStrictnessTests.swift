@@ -143,6 +143,22 @@ final class HTTPStrictnessTests: XCTestCase {
         XCTAssertEqual(served.current, ["/a/b", "/c"])
     }
 
+    func testThousandsOfPipelinedRequestsAreAnsweredInOrder() throws {
+        let c = try RawConnection(port: server.boundPort)
+        var batch = ""
+        for i in 0..<3000 { batch += "GET /p\(i) HTTP/1.1\r\nHost: x\r\n\r\n" }
+        // Sent from another thread: the server answers while the batch is still arriving.
+        nonisolated(unsafe) let conn = c
+        let bytes = Array(batch.utf8)
+        let sender = Thread { try? conn.send(bytes) }
+        sender.start()
+        for i in 0..<3000 {
+            let r = try c.readResponse()
+            XCTAssertEqual(try JSONParser.parse(r.body)["path"]?.stringValue, "/p\(i)")
+        }
+        XCTAssertEqual(served.current.count, 3000)
+    }
+
     func testAMethodTheParserDoesNotKnowReachesTheHandler() throws {
         server.stop()
         server = try HTTPServer(host: "127.0.0.1", port: 0) { req in .text(405, "\(req.method) \(req.path) \(req.bodyText)") }
