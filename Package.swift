@@ -39,7 +39,7 @@ let package = Package(
         .target(name: "Queue", dependencies: ["Redis", "JSON", "Runtime"], swiftSettings: optimized),
         .target(name: "HTTPServer", dependencies: ["CMicroHTTPD", "Runtime"], swiftSettings: optimized),
         .target(name: "ParcelXAPI", dependencies: ["JSON"], swiftSettings: optimized),
-        .target(name: "Domain", dependencies: ["JSON", "RPC"], swiftSettings: optimized),
+        .target(name: "Domain", dependencies: ["JSON", "RPC", "Runtime"], swiftSettings: optimized),
 
         // Processes.
         .executableTarget(name: "AuthSvc", dependencies: ["RPC", "Runtime", "Store", "Crypto", "Domain"], swiftSettings: optimized),
