@@ -128,7 +128,7 @@ final class GatewayResilienceSystemTests: XCTestCase {
         XCTAssertTrue([503, 504].contains(create.status), "order while the wallet is down: \(create.status) \(create.text)")
         let ready = rawRequest(port: sys.port, "GET", "/readyz", timeoutS: 10)
         XCTAssertEqual(ready.status, 503, ready.text)
-        XCTAssertEqual(ready.json["services"]?["wallet"]?["healthy"], 0)
+        XCTAssertEqual(rawRequest(port: sys.adminPort, "GET", "/readyz", timeoutS: 10).json["services"]?["wallet"]?["healthy"], 0)
 
         // Back up: the Gateway notices the new instance by itself.
         try sys.procs.start("wallet")
