@@ -352,6 +352,18 @@ public final class OOPSSystem: @unchecked Sendable {
         return HTTP.request(method, base + path, headers: h, body: body)
     }
 
+    /// Starts one more Gateway over this system's services and Redis, with `extraEnv`, on free
+    /// public and operator ports of its own (two Gateways must not share either); does not wait.
+    @discardableResult
+    public func startExtraGateway(_ key: String, extraEnv: [String: String] = [:]) throws -> (httpPort: UInt16, adminPort: UInt16) {
+        let http = freePort(), admin = freePort()
+        var e = extraEnv
+        e["OOPS_HTTP_ADDR"] = "127.0.0.1:\(http)"
+        e["OOPS_ADMIN_ADDR"] = "127.0.0.1:\(admin)"
+        try procs.startBinary("Gateway", key: key, extraEnv: e)
+        return (http, admin)
+    }
+
     /// A GET on the operator listener (`/metrics`, `/readyz` with details), which asks for no credential.
     public func operatorGet(_ path: String, timeoutS: Double = 10) -> HTTPResult {
         HTTP.request("GET", adminBase + path, timeoutS: timeoutS)

@@ -202,8 +202,7 @@ final class DashboardSystemTests: XCTestCase {
                        "the replayed action changed nothing")
 
         // A second Gateway on the same Redis (its own public and admin ports).
-        let port2 = freePort(), admin2 = freePort()
-        try sys.procs.startBinary("Gateway", key: "gateway-2", extraEnv: ["OOPS_HTTP_ADDR": "127.0.0.1:\(port2)", "OOPS_ADMIN_ADDR": "127.0.0.1:\(admin2)"])
+        let (port2, admin2) = try sys.startExtraGateway("gateway-2")
         defer { _ = sys.procs.child("gateway-2")?.stop() }
         let base2 = "http://127.0.0.1:\(port2)"
         XCTAssertTrue(waitUntil(timeoutMs: 20_000, intervalMs: 100) { HTTP.request("GET", base2 + "/healthz", timeoutS: 2).status == 200 },

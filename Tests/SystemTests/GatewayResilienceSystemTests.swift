@@ -31,10 +31,7 @@ final class GatewayResilienceSystemTests: XCTestCase {
 
     /// Another Gateway over the same services, with its own settings; returns its port.
     func extraGateway(_ key: String, _ env: [String: String]) throws -> UInt16 {
-        let port = freePort()
-        var e = env
-        e["OOPS_HTTP_ADDR"] = "127.0.0.1:\(port)"
-        try sys.procs.startBinary("Gateway", key: key, extraEnv: e)
+        let port = try sys.startExtraGateway(key, extraEnv: env).httpPort
         // Wait by connecting only: a request would spend a token of the buckets under test.
         let up = waitUntil(timeoutMs: 15_000, intervalMs: 50) { (try? RawHTTPConnection(port: port)) != nil }
         XCTAssertTrue(up, "gateway \(key) did not listen: \(sys.procs.log(key).suffix(500))")
