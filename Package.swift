@@ -40,7 +40,7 @@ let package = Package(
         .target(name: "Queue", dependencies: ["Redis", "JSON", "Runtime"], swiftSettings: optimized),
         .target(name: "HTTPServer", dependencies: ["CHTTP", "Runtime"], swiftSettings: optimized),
         .target(name: "ParcelXAPI", dependencies: ["JSON"], swiftSettings: optimized),
-        .target(name: "Domain", dependencies: ["JSON", "RPC"], swiftSettings: optimized),
+        .target(name: "Domain", dependencies: ["JSON", "RPC", "Runtime"], swiftSettings: optimized),
 
         // Processes.
         .executableTarget(name: "AuthSvc", dependencies: ["RPC", "Runtime", "Store", "Crypto", "Domain"], swiftSettings: optimized),

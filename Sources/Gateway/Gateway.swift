@@ -17,9 +17,12 @@ final class Gateway: Sendable {
     let userLimiter: RateLimiter
     let loginLimiter: RateLimiter
     let redisURL: String
+    let sessions: DashboardSessionStore
     let rpcTimeoutMs: Int
     let metrics = HTTPMetrics()
+    /// The public listener's routes, and the operator listener's (`OOPS_ADMIN_ADDR`).
     nonisolated(unsafe) var router = Router(routes: [])
+    nonisolated(unsafe) var adminRouter = Router(routes: [])
 
     init(config: Config, log: Logger) throws {
         self.config = config
@@ -34,18 +37,21 @@ final class Gateway: Sendable {
         userLimiter = RateLimiter(rate: Double(config.int("OOPS_RATE_USER_PER_S", default: 100)), burst: Double(config.int("OOPS_RATE_USER_BURST", default: 200)))
         loginLimiter = RateLimiter(rate: Double(config.int("OOPS_RATE_LOGIN_PER_MIN", default: 20)) / 60, burst: Double(config.int("OOPS_RATE_LOGIN_BURST", default: 10)))
         redisURL = config.redisURL
+        sessions = try DashboardSessionStore(redisURL: config.redisURL)
         rpcTimeoutMs = config.int("OOPS_RPC_TIMEOUT_MS", default: 5000)
         router = Router(routes: Routes.all(self))
+        adminRouter = Router(routes: Routes.admin(self))
     }
 
     func client(_ s: String) -> RPCClient { clients[s]! }
 
     /// Answers at once what needs no service (refusals, inline routes); hands the rest to a
-    /// worker thread, as its handler calls services.
-    func handle(_ req: HTTPRequest) -> HTTPReply {
+    /// worker thread, as its handler calls services. `admin` selects the operator listener's
+    /// route table instead of the public one.
+    func handle(_ req: HTTPRequest, admin: Bool = false) -> HTTPReply {
         let t0 = Clock.monotonicNanos()
         let requestId = RequestID.accept(req.header("x-request-id"))
-        switch prepare(req, requestId: requestId) {
+        switch prepare(req, requestId: requestId, router: admin ? adminRouter : router) {
         case .answered(let resp, let name):
             return .now(finish(resp, req, routeName: name, requestId: requestId, since: t0))
         case .ready(let r):
@@ -89,7 +95,7 @@ final class Gateway: Sendable {
 
     /// Everything before the route's handler: routing, rate limits, authentication, roles and
     /// the body. None of it blocks.
-    private func prepare(_ req: HTTPRequest, requestId: String) -> Prepared {
+    private func prepare(_ req: HTTPRequest, requestId: String, router: Router) -> Prepared {
         let route: Route
         let vars: [String: String]
         switch router.match(method: req.method, path: req.path) {

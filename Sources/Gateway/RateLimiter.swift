@@ -12,7 +12,10 @@ final class RateLimiter: Sendable {
         self.burst = burst
     }
 
-    /// nil when allowed, else seconds to wait.
+    /// The longest `Retry-After` it gives (a rate of 0 from the configuration means "wait an hour").
+    static let maxWaitSeconds = 3600
+
+    /// nil when allowed, else seconds to wait (1 to `maxWaitSeconds`).
     func take(_ key: String) -> Int? {
         let now = Clock.monotonicNanos()
         return buckets.withLock { b -> Int? in
@@ -24,7 +27,11 @@ final class RateLimiter: Sendable {
                 return nil
             }
             b[key] = (tokens, now)
-            return max(1, Int(((1 - tokens) / rate).rounded(.up)))
+            let wait = ((1 - tokens) / rate).rounded(.up)
+            // Checked before converting: a zero or negative rate gives infinity or NaN, which
+            // `Int(_:)` would trap on.
+            guard wait.isFinite, wait < Double(RateLimiter.maxWaitSeconds) else { return RateLimiter.maxWaitSeconds }
+            return max(1, Int(wait))
         }
     }
 }

@@ -33,7 +33,7 @@ enum QueueAdmin {
                 }
             },
             Method("queues.jobs", summary: "Jobs in one state, newest first, paged", roles: admin,
-                   params: .object([("queue", queueName), ("state", state), ("offset", .int(min: 0, max: 1_000_000)), ("limit", .int(min: 1, max: 200))], required: ["queue", "state"]),
+                   params: .object([("queue", queueName), ("state", state), ("offset", .int(min: 0, max: Paging.maxJobOffset)), ("limit", .int(min: 1, max: 200))], required: ["queue", "state"]),
                    result: .anything) { p, _ throws in
                 let x = try q(p)
                 let st = JobState(rawValue: p["state"]!.stringValue!) ?? .waiting

@@ -31,10 +31,7 @@ final class GatewayResilienceSystemTests: XCTestCase {
 
     /// Another Gateway over the same services, with its own settings; returns its port.
     func extraGateway(_ key: String, _ env: [String: String]) throws -> UInt16 {
-        let port = freePort()
-        var e = env
-        e["OOPS_HTTP_ADDR"] = "127.0.0.1:\(port)"
-        try sys.procs.startBinary("Gateway", key: key, extraEnv: e)
+        let port = try sys.startExtraGateway(key, extraEnv: env).httpPort
         // Wait by connecting only: a request would spend a token of the buckets under test.
         let up = waitUntil(timeoutMs: 15_000, intervalMs: 50) { (try? RawHTTPConnection(port: port)) != nil }
         XCTAssertTrue(up, "gateway \(key) did not listen: \(sys.procs.log(key).suffix(500))")
@@ -128,7 +125,7 @@ final class GatewayResilienceSystemTests: XCTestCase {
         XCTAssertTrue([503, 504].contains(create.status), "order while the wallet is down: \(create.status) \(create.text)")
         let ready = rawRequest(port: sys.port, "GET", "/readyz", timeoutS: 10)
         XCTAssertEqual(ready.status, 503, ready.text)
-        XCTAssertEqual(ready.json["services"]?["wallet"]?["healthy"], 0)
+        XCTAssertEqual(rawRequest(port: sys.adminPort, "GET", "/readyz", timeoutS: 10).json["services"]?["wallet"]?["healthy"], 0)
 
         // Back up: the Gateway notices the new instance by itself.
         try sys.procs.start("wallet")
