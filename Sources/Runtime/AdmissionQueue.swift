@@ -1,8 +1,9 @@
 import Dispatch
 
-/// Admits work of a few kinds to `width` slots. Each kind has its own bounded line of waiters,
-/// and a freed slot goes to the kinds in turn: a flood of one kind waits behind itself, never in
-/// front of another kind, and a kind whose line is full is refused at once instead of piling up.
+/// Admits work of a few kinds to `width` slots. Each kind has its own bounded line of waiters.
+/// A freed slot goes to the waiting kind that holds the fewest slots (ties in turn), so a flood
+/// of one kind waits behind itself, never in front of another kind, and a kind whose line is
+/// full is refused at once instead of piling up.
 ///
 /// Kinds are numbered `0..<lineLimits.count`. A waiter that cannot get a slot within the time
 /// it is given leaves its line and is refused too, so a caller always hears back in time.
@@ -38,7 +39,7 @@ public final class AdmissionQueue: Sendable {
                 sem.wait()
             }
         }
-        defer { book.withLock { $0.release() }?.signal() }
+        defer { book.withLock { $0.release(kind: kind) }?.signal() }
         return try body()
     }
 
@@ -50,22 +51,26 @@ public final class AdmissionQueue: Sendable {
 }
 
 /// The bookkeeping of `AdmissionQueue` without threads: who runs, who waits in which line, and
-/// whose turn the next freed slot is. Every slot is either free or running; a slot given back
-/// while anyone waits goes straight to a waiter, so there are waiters only while all slots run.
+/// who gets the next freed slot. A slot given back while anyone waits goes straight to a waiter,
+/// so there are waiters only while every slot runs.
 struct AdmissionBook<Waiter> {
     let width: Int
     let lineLimits: [Int]
-    private(set) var running = 0
+    /// Slots held per kind (handed over but not yet taken up included).
+    private(set) var runningByKind: [Int]
     private var lines: [[(id: UInt64, waiter: Waiter)]]
     private var nextId: UInt64 = 0
-    /// The kind looked at first when a slot is freed.
+    /// Where the search for a kind starts when several waiting kinds hold equally few slots.
     private var turn = 0
 
     init(width: Int, lineLimits: [Int]) {
         self.width = max(1, width)
         self.lineLimits = lineLimits.map { max(0, $0) }
         lines = Array(repeating: [], count: lineLimits.count)
+        runningByKind = Array(repeating: 0, count: lineLimits.count)
     }
+
+    var running: Int { runningByKind.reduce(0, +) }
 
     enum Arrival: Equatable {
         case run
@@ -76,7 +81,7 @@ struct AdmissionBook<Waiter> {
     mutating func arrive(kind: Int, waiter: Waiter) -> Arrival {
         precondition(lines.indices.contains(kind), "unknown admission kind \(kind)")
         if running < width {
-            running += 1
+            runningByKind[kind] += 1
             return .run
         }
         guard lines[kind].count < lineLimits[kind] else { return .full }
@@ -85,18 +90,19 @@ struct AdmissionBook<Waiter> {
         return .wait(id: nextId)
     }
 
-    /// A slot is given back. Returns the waiter it is handed to (the first of the next kind in
-    /// turn that has one), or nil when nobody waits and the slot is free again.
-    mutating func release() -> Waiter? {
+    /// A slot of `kind` is given back. Returns the waiter it is handed to (the first in line of
+    /// the waiting kind that holds the fewest slots), or nil when nobody waits and it is free.
+    mutating func release(kind: Int) -> Waiter? {
+        runningByKind[kind] = max(0, runningByKind[kind] - 1)
+        var next: Int?
         for step in 0..<lines.count {
             let k = (turn + step) % lines.count
-            if !lines[k].isEmpty {
-                turn = (k + 1) % lines.count
-                return lines[k].removeFirst().waiter
-            }
+            if !lines[k].isEmpty && (next == nil || runningByKind[k] < runningByKind[next!]) { next = k }
         }
-        running = max(0, running - 1)
-        return nil
+        guard let k = next else { return nil }
+        turn = (k + 1) % lines.count
+        runningByKind[k] += 1
+        return lines[k].removeFirst().waiter
     }
 
     /// A waiter gives up. False when it is no longer in its line: it was handed a slot meanwhile,
