@@ -75,8 +75,10 @@ final class AccountService: Sendable {
 
     func register(email rawEmail: String, password: String, name: String, phone: String, deadline: Deadline) throws -> Session {
         let v = try AccountValidation.validate(email: rawEmail, password: password, name: name, phone: phone)
-        // Look again once inside the gate: of many concurrent sign-ups for one email, only the
-        // first few pay for a hash; the unique index still decides the winner.
+        // A taken email is answered without waiting for a hash slot. Look again once inside the
+        // gate: of many concurrent sign-ups for one email, only the first few pay for a hash; the
+        // unique index still decides the winner.
+        if try repo.user(email: v.email) != nil { throw Self.emailTaken }
         let hash: String = try gate.run(.register, until: deadline) {
             if try repo.user(email: v.email) != nil { throw Self.emailTaken }
             return try PasswordHasher.hash(password)
