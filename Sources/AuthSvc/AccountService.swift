@@ -15,8 +15,8 @@ struct Session: Sendable {
 
 /// Admits argon2id computations: each takes 64 MiB and a core, so at most `width` run at once.
 /// New password hashes (sign-ups, the admin's password) and verifications (logins) wait in
-/// separate bounded lines and take freed slots in turn, so a flood of one kind cannot hold up the
-/// other. A full line is refused at once, and so is a wait that would leave too little of the
+/// separate bounded lines, and a freed slot goes to the waiting kind holding fewer slots, so a
+/// flood of one kind cannot hold up the other. A full line is refused at once, and so is a wait that would leave too little of the
 /// caller's deadline for the hash and the answer: -32050 `overloaded`, which the Gateway answers
 /// 503 with `Retry-After`, instead of a 504 after the deadline. The methods that hash run each
 /// call on a thread of their own (`Method.ownThread`), so every call reaches this gate at once.
