@@ -16,6 +16,7 @@ final class Gateway: Sendable {
     let ipLimiter: RateLimiter
     let userLimiter: RateLimiter
     let loginLimiter: RateLimiter
+    let registerLimiter: RateLimiter
     let redisURL: String
     let sessions: DashboardSessionStore
     let rpcTimeoutMs: Int
@@ -36,6 +37,7 @@ final class Gateway: Sendable {
         ipLimiter = RateLimiter(rate: Double(config.int("OOPS_RATE_IP_PER_S", default: 200)), burst: Double(config.int("OOPS_RATE_IP_BURST", default: 400)))
         userLimiter = RateLimiter(rate: Double(config.int("OOPS_RATE_USER_PER_S", default: 100)), burst: Double(config.int("OOPS_RATE_USER_BURST", default: 200)))
         loginLimiter = RateLimiter(rate: Double(config.int("OOPS_RATE_LOGIN_PER_MIN", default: 20)) / 60, burst: Double(config.int("OOPS_RATE_LOGIN_BURST", default: 10)))
+        registerLimiter = RateLimiter(rate: Double(config.int("OOPS_RATE_REGISTER_PER_MIN", default: 10)) / 60, burst: Double(config.int("OOPS_RATE_REGISTER_BURST", default: 5)))
         redisURL = config.redisURL
         sessions = try DashboardSessionStore(redisURL: config.redisURL)
         rpcTimeoutMs = config.int("OOPS_RPC_TIMEOUT_MS", default: 5000)
@@ -111,11 +113,14 @@ final class Gateway: Sendable {
             vars = v
         }
         let name = route.name
-        // Rate limits per client address, and stricter on login.
+        // Rate limits per client address, and stricter on login and sign-up (each costs a password hash).
         if let wait = ipLimiter.take(req.remoteAddress) {
             return .answered(error(.rateLimited(retryAfterSeconds: wait), requestId), routeName: name)
         }
         if route.path == "/auth/login", let wait = loginLimiter.take(req.remoteAddress) {
+            return .answered(error(.rateLimited(retryAfterSeconds: wait), requestId), routeName: name)
+        }
+        if route.path == "/auth/register", let wait = registerLimiter.take(req.remoteAddress) {
             return .answered(error(.rateLimited(retryAfterSeconds: wait), requestId), routeName: name)
         }
         // Authentication and roles.

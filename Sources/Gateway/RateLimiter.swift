@@ -7,9 +7,12 @@ final class RateLimiter: Sendable {
     let burst: Double
     private let buckets = Locked<[String: (tokens: Double, at: UInt64)]>([:])
 
+    /// Settings come from the environment: a rate below one per day (zero, negative, not a
+    /// number) is taken as one per day and a burst below one as one, so that the wait computed
+    /// for `Retry-After` is always a finite number of seconds.
     init(rate: Double, burst: Double) {
-        self.rate = rate
-        self.burst = burst
+        self.rate = rate.isFinite ? max(rate, 1.0 / 86_400) : 1.0 / 86_400
+        self.burst = burst.isFinite ? max(burst, 1) : 1
     }
 
     /// The longest `Retry-After` it gives (a rate of 0 from the configuration means "wait an hour").

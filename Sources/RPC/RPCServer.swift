@@ -127,7 +127,7 @@ public final class RPCServer: Sendable {
     // Called by connections.
     func dispatch(_ message: Dispatcher.Message, on c: RPCConnection) {
         inFlight.enter()
-        handlers.async { [self] in
+        let call: @Sendable () -> Void = { [self] in
             var line: [UInt8] = []
             if dispatcher.handle(message: message, into: &line) {
                 line.append(0x0A)
@@ -135,6 +135,11 @@ public final class RPCServer: Sendable {
             }
             c.finished()
             inFlight.leave()
+        }
+        if case .single(let r) = message, r.entry?.method.ownThread == true {
+            Thread.detachNewThread(call)
+        } else {
+            handlers.async(execute: call)
         }
     }
 

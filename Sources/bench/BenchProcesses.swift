@@ -163,6 +163,7 @@ final class BenchSystem: @unchecked Sendable {
             "PARCELX_BASE_URL": "http://127.0.0.1:\(sandboxPort)", "OOPS_LOG_LEVEL": "warn", "OOPS_INSTANCE": "0",
             "OOPS_RATE_IP_PER_S": "10000000", "OOPS_RATE_IP_BURST": "10000000", "OOPS_RATE_USER_PER_S": "10000000",
             "OOPS_RATE_USER_BURST": "10000000", "OOPS_RATE_LOGIN_PER_MIN": "10000000", "OOPS_RATE_LOGIN_BURST": "10000000",
+            "OOPS_RATE_REGISTER_PER_MIN": "10000000", "OOPS_RATE_REGISTER_BURST": "10000000",
             "OOPS_ADMIN_EMAIL": "admin@bench.test", "OOPS_ADMIN_PASSWORD": "bench-admin-password",
         ]
         for (k, v) in extraEnv { env[k] = v }

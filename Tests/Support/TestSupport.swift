@@ -328,6 +328,7 @@ public final class OOPSSystem: @unchecked Sendable {
             "PARCELX_BASE_URL": "http://127.0.0.1:\(sandboxPort)", "OOPS_ADMIN_EMAIL": adminEmail, "OOPS_ADMIN_PASSWORD": adminPassword,
             "PARCELX_TIMEOUT_MS": "1500", "PARCELX_TOTAL_TIMEOUT_MS": "2000", "OOPS_ORDER_RECOVERY_MS": "1000",
             "OOPS_RATE_IP_PER_S": "100000", "OOPS_RATE_IP_BURST": "100000", "OOPS_RATE_LOGIN_PER_MIN": "100000", "OOPS_RATE_LOGIN_BURST": "100000",
+            "OOPS_RATE_REGISTER_PER_MIN": "100000", "OOPS_RATE_REGISTER_BURST": "100000",
         ]
         for (k, v) in extraEnv { env[k] = v }
         procs = ProcessSet(env: env)
