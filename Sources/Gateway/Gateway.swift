@@ -81,7 +81,7 @@ final class Gateway: Sendable {
     }
 
     private func error(_ e: RPCError, _ requestId: String, headers: [(String, String)] = []) -> HTTPResponse {
-        let status = ErrorMapping.status(for: e.code)
+        let status = ErrorMapping.status(for: e)
         var h = headers
         if status == 503 { h.append(("Retry-After", "1")) }
         // RFC 9110: every 401 names the scheme to use, also when a service refused the caller.
