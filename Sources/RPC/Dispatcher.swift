@@ -233,14 +233,16 @@ public final class Dispatcher: Sendable {
     /// member that the cut interrupts). Only a valid id kind: string, number or null.
     public static func leadingId(_ prefix: [UInt8]) -> JSON? {
         var id: JSON?
-        // A number cut by the end of the prefix still parses: an id counts only once the member
-        // after it has begun, which shows the id's end was seen.
+        // A number cut by the end of the prefix still parses: a numeric id counts only once the
+        // member after it has begun, which shows the number's end was seen.
         var unconfirmed: JSON?
         let whole = try? prefix.withUnsafeBufferPointer { b throws(JSONParseError) in
             try JSONParser.readObject(b) { key, p throws(JSONParseError) in
                 if unconfirmed != nil { (id, unconfirmed) = (unconfirmed, nil) }
                 switch key {
-                case "id": unconfirmed = try p.readValue()
+                case "id":
+                    let v = try p.readValue()
+                    if case .string = v { id = v } else if v.isNull { id = v } else { unconfirmed = v }
                 default: _ = try p.readValue()
                 }
             }
