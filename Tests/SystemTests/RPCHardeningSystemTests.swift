@@ -110,6 +110,41 @@ final class RPCHardeningSystemTests: XCTestCase {
         assertNoServiceRestarted(servicePids)
     }
 
+    // MARK: - numbers from RPC params
+
+    /// `queues.clean` takes an age in milliseconds that the service subtracts from now: an age
+    /// beyond 100,000 days is refused with the field named (it was taken, and made a cut-off
+    /// before 1970). `oopsctl queue clean` turns seconds into milliseconds: a number of seconds
+    /// whose milliseconds overflow is refused instead of crashing the tool.
+    func testQueueCleanAgeIsRangeChecked() throws {
+        let client = RPCClient(runDir: sys.procs.runDir, service: "parcelx", poolSize: 1)
+        defer { client.closeAll() }
+        let admin = RPCContext.new(actor: Actor(userId: "ops", role: .admin))
+        for age: Int64 in [.max, 100_000 * 86_400_000 + 1] {
+            XCTAssertThrowsError(try client.call("queues.clean", ["queue": "parcelx-orders-queue", "state": "completed", "olderThanMs": .int(age)], ctx: admin)) { e in
+                XCTAssertEqual((e as? RPCError)?.code, -32602, "\(age)")
+                XCTAssertEqual((e as? RPCError)?.data?["fields"]?.arrayValue?.first?["path"], "olderThanMs")
+            }
+        }
+        XCTAssertEqual(try client.call("queues.clean", ["queue": "parcelx-orders-queue", "state": "completed", "olderThanMs": .int(100_000 * 86_400_000)], ctx: admin)["removed"], 0)
+
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: productsDirectory() + "/oopsctl")
+        p.arguments = ["queue", "clean", "parcelx-orders-queue", "completed", String(Int64.max)]
+        var env = ProcessInfo.processInfo.environment
+        for (k, v) in sys.procs.env { env[k] = v }
+        p.environment = env
+        let err = Pipe()
+        p.standardError = err
+        p.standardOutput = FileHandle.nullDevice
+        try p.run()
+        p.waitUntilExit()
+        let text = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        XCTAssertEqual(p.terminationReason, .exit, "oopsctl must not crash: \(text)")
+        XCTAssertEqual(p.terminationStatus, 2, text)
+        XCTAssertTrue(text.contains("out of range"), text)
+    }
+
     // MARK: - the RPC fuzzer
 
     /// What a fuzz case must get back on its connection.
