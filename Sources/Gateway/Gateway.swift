@@ -25,7 +25,7 @@ final class Gateway: Sendable {
         self.config = config
         self.log = log
         var c: [String: RPCClient] = [:]
-        for s in ServiceName.all { c[s] = RPCClient(runDir: config.runDir, service: s, poolSize: 4) }
+        for s in ServiceName.all { c[s] = RPCClient(runDir: config.runDir, service: s, poolSize: 4, maxLineBytes: config.rpcMaxLineBytes) }
         clients = c
         let key = try config.secret(envKey: "OOPS_TOKEN_SECRET", file: "token-signing.key", bytes: 32)
         let kid = config.string("OOPS_TOKEN_KID", default: "k1")
