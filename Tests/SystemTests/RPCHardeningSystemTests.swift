@@ -188,6 +188,9 @@ final class RPCHardeningSystemTests: XCTestCase {
         let perSeed = env["OOPS_RPC_FUZZ_CASES"].flatMap { Int($0) }.map { max(1, min($0, 100_000)) } ?? 150
         print("RPC fuzz: seeds \(seeds.map { String($0) }.joined(separator: ", ")), \(perSeed) cases each per service; replay one with OOPS_RPC_FUZZ_SEED=<seed>")
         let maxLine = Config.fromEnvironment(sys.procs.env).rpcMaxLineBytes
+        // A bound on the time as well as on the count: what is left when it passes is skipped,
+        // and says so.
+        let budget = Deadline.after(ms: 1000 * (env["OOPS_RPC_FUZZ_BUDGET_S"].flatMap { Int($0) }.map { max(1, min($0, 3600)) } ?? 90))
         let pids = servicePids
         let bystanderCalls: [String: (String, JSON, Actor)] = [
             "auth": ("kyc.list", ["limit": 5], Actor(userId: "fuzz-admin", role: .admin)),
@@ -223,11 +226,13 @@ final class RPCHardeningSystemTests: XCTestCase {
 
             for seed in seeds {
                 var rng = SplitMix64(seed: seed ^ UInt64(service.utf8.reduce(0) { $0 &* 31 &+ UInt64($1) }))
-                var cases = (0..<perSeed).map { _ in Self.randomCase(methods, &rng) }
+                // Every declared parameter of every method (ctx included) once with a value of
+                // the wrong type, then random cases.
+                var cases = Self.everyParamMistyped(methods, &rng) + (0..<perSeed).map { _ in Self.randomCase(methods, &rng) }
                 // Two lines over the limit per seed: one that starts with its id, one that does not.
                 cases.insert(Self.oversized(maxLine: maxLine, idFirst: true, &rng), at: Int.random(in: 0...cases.count, using: &rng))
                 cases.insert(Self.oversized(maxLine: maxLine, idFirst: false, &rng), at: Int.random(in: 0...cases.count, using: &rng))
-                let (failures, outcomes) = Self.run(cases, on: path)
+                let (failures, outcomes) = Self.run(cases, on: path, until: budget)
                 print("RPC fuzz \(service), seed \(seed): answers by outcome \(outcomes.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }.joined(separator: ", "))")
                 if !failures.isEmpty {
                     XCTFail("\(service): \(failures.count) of \(cases.count) cases failed with seed \(seed) (replay: OOPS_RPC_FUZZ_SEED=\(seed)):\n"
@@ -287,6 +292,31 @@ final class RPCHardeningSystemTests: XCTestCase {
     /// Number texts that no serializer writes but a client may send.
     static let rawNumbers = ["1e400", "-1e400", "123456789012345678901234567890", "-9223372036854775809", "9223372036854775808",
                              "-0", "0.0000001", "1E+2", "1e-400", "00", "01", "-", "1.", ".5", "+1", "NaN", "Infinity", "0x10"]
+
+    /// A value whose JSON type differs from the one `schema` declares (any value for a schema
+    /// without a type).
+    static func mistyped(_ schema: JSON, _ rng: inout SplitMix64) -> JSON {
+        let byType: [(String, JSON)] = [
+            ("string", .int(.max)), ("string", [:]), ("string", ["a"]), ("string", true),
+            ("integer", "12"), ("integer", .double(1.5)), ("integer", .double(1e300)), ("integer", [1]), ("integer", false),
+            ("number", "1"), ("number", [:]), ("boolean", "true"), ("boolean", 1), ("array", "[]"), ("array", ["a": 1]),
+            ("object", "{}"), ("object", [1, 2]), ("object", .int(.min)), ("null", 0),
+        ]
+        let declared = schema["type"]?.stringValue ?? schema["anyOf"]?.arrayValue?.first?["type"]?.stringValue
+        let fitting = byType.filter { $0.0 != declared && !(declared == "number" && $0.0 == "integer") }.map(\.1)
+        return fitting.randomElement(using: &rng)!
+    }
+
+    static func everyParamMistyped(_ methods: [DeclaredMethod], _ rng: inout SplitMix64) -> [FuzzCase] {
+        methods.flatMap { m in
+            m.params.map { param -> FuzzCase in
+                let id = JSON.string("t-\(rng.next())")
+                var p: [String: JSON] = ["ctx": ctx(m.role)]
+                p[param.name] = mistyped(param.name == "ctx" ? ["type": "object"] : param.schema, &rng)
+                return FuzzCase(what: "\(m.name) \(param.name) mistyped", bytes: line(id: id, method: .string(m.name), params: .object(p)), expect: .id(id))
+            }
+        }
+    }
 
     static func randomCase(_ methods: [DeclaredMethod], _ rng: inout SplitMix64) -> FuzzCase {
         let m = methods.randomElement(using: &rng)!
@@ -410,7 +440,7 @@ final class RPCHardeningSystemTests: XCTestCase {
 
     /// Sends each case, then a sentinel call, on one raw connection, and checks what came back
     /// for the case. Returns the failures (empty when all passed).
-    static func run(_ cases: [FuzzCase], on path: String) -> (failures: [String], outcomes: [String: Int]) {
+    static func run(_ cases: [FuzzCase], on path: String, until budget: Deadline) -> (failures: [String], outcomes: [String: Int]) {
         var failures: [String] = []
         var outcomes: [String: Int] = [:]
         var fd: Int32 = -1
@@ -425,6 +455,10 @@ final class RPCHardeningSystemTests: XCTestCase {
         defer { if fd >= 0 { close(fd) } }
         var buf = [UInt8](repeating: 0, count: 65536)
         for (n, c) in cases.enumerated() {
+            if budget.hasPassed {
+                print("RPC fuzz: time budget reached; \(cases.count - n) of \(cases.count) cases skipped")
+                break
+            }
             guard fd >= 0 else {
                 failures.append("case \(n) (\(c.what)): cannot connect")
                 connect()
