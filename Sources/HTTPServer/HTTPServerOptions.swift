@@ -1,4 +1,5 @@
 import Foundation
+import Runtime
 
 /// Limits and behaviour of an `HTTPServer`; the defaults suit the Gateway and the sandbox.
 public struct HTTPServerOptions: Sendable {
@@ -11,8 +12,9 @@ public struct HTTPServerOptions: Sendable {
     public var connectionTimeoutSeconds: Int = 30
     /// Largest accepted request body. A larger declared Content-Length is answered 413 before
     /// any body byte is read; a chunked body that grows past it gets 413 when libmicrohttpd
-    /// allows an answer mid-upload, and otherwise has its connection closed.
-    public var maxBodyBytes: Int = 1 << 20
+    /// allows an answer mid-upload, and otherwise has its connection closed. The Gateway sets it
+    /// from `Config.httpMaxBodyBytes`, from which the services' RPC line limit is also derived.
+    public var maxBodyBytes: Int = Config.defaultHTTPMaxBodyBytes
     /// When false every response carries `Connection: close`.
     public var keepAlive: Bool = true
     /// How long `stop()` waits for in-flight requests before closing every connection.
@@ -30,7 +32,7 @@ public struct HTTPServerOptions: Sendable {
     public init() {}
 
     public init(connectionLimit: Int = 1024, connectionMemoryLimitBytes: Int = 16 * 1024, connectionTimeoutSeconds: Int = 30,
-                maxBodyBytes: Int = 1 << 20, keepAlive: Bool = true, drainTimeoutMs: Int = 10_000, errorLog: Bool = false) {
+                maxBodyBytes: Int = Config.defaultHTTPMaxBodyBytes, keepAlive: Bool = true, drainTimeoutMs: Int = 10_000, errorLog: Bool = false) {
         self.connectionLimit = connectionLimit
         self.connectionMemoryLimitBytes = connectionMemoryLimitBytes
         self.connectionTimeoutSeconds = connectionTimeoutSeconds
