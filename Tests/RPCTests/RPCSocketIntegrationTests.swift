@@ -176,6 +176,46 @@ final class RPCSocketIntegrationTests: XCTestCase {
         XCTAssertEqual(try client.call("echo", ["v": "after"], ctx: .new()), "after")
     }
 
+    /// An error answer with id null (what a server sends for a line it could not tie to a
+    /// request) fails no call and does not end the connection: a fake server sends one before
+    /// each real answer, and every call on the one pooled connection still gets its own answer.
+    func testClientKeepsItsConnectionWhenAnAnswerHasIdNull() throws {
+        let path = "\(dir.path)/run/t-0.sock"
+        try Config.makeDirectory("\(dir.path)/run", mode: 0o750)
+        let lfd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        var addr = try UnixSocket.address(path)
+        let bound = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(lfd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) } }
+        XCTAssertEqual(bound, 0)
+        XCTAssertEqual(listen(lfd, 8), 0)
+        defer { close(lfd) }
+        let accepted = Locked(0)
+        Thread.detachNewThread {
+            while true {
+                let fd = accept(lfd, nil, nil)
+                if fd < 0 { return }
+                accepted.withLock { $0 += 1 }
+                Thread.detachNewThread {
+                    defer { close(fd) }
+                    var lb = LineBuffer(maxLine: 1 << 20)
+                    while lb.read(from: fd) > 0 {
+                        while case .line(let l)? = lb.next() {
+                            let req = try! JSONParser.parse(l)
+                            let out = #"{"jsonrpc":"2.0","id":null,"error":{"code":-32600,"message":"Invalid Request"}}"# + "\n"
+                                + JSON.object(["jsonrpc": "2.0", "id": req["id"]!, "result": req["params"]?["v"] ?? .null]).serialized() + "\n"
+                            _ = Array(out.utf8).withUnsafeBytes { UnixSocket.writeAll(fd, $0) }
+                        }
+                    }
+                }
+            }
+        }
+        let client = RPCClient(runDir: "\(dir.path)/run", service: "t", poolSize: 1)
+        for i in 0..<20 {
+            XCTAssertEqual(try client.call("echo", ["v": .int(Int64(i))], ctx: .new(timeoutMs: 5000)), .int(Int64(i)))
+        }
+        XCTAssertEqual(accepted.current, 1, "one connection served every call")
+        shutdown(lfd, Int32(SHUT_RDWR))
+    }
+
     func testMalformedInputKeepsTheConnectionUsable() throws {
         _ = try startServer(instance: 0)
         let fd = try rawConnect()
