@@ -29,7 +29,7 @@ final class Gateway: Sendable {
         self.config = config
         self.log = log
         var c: [String: RPCClient] = [:]
-        for s in ServiceName.all { c[s] = RPCClient(runDir: config.runDir, service: s, poolSize: 4) }
+        for s in ServiceName.all { c[s] = RPCClient(runDir: config.runDir, service: s, poolSize: 4, maxLineBytes: config.rpcMaxLineBytes) }
         clients = c
         let key = try config.secret(envKey: "OOPS_TOKEN_SECRET", file: "token-signing.key", bytes: 32)
         let kid = config.string("OOPS_TOKEN_KID", default: "k1")
@@ -86,7 +86,7 @@ final class Gateway: Sendable {
     }
 
     private func error(_ e: RPCError, _ requestId: String, headers: [(String, String)] = []) -> HTTPResponse {
-        let status = ErrorMapping.status(for: e.code)
+        let status = ErrorMapping.status(for: e)
         var h = headers
         if status == 503 { h.append(("Retry-After", "1")) }
         // RFC 9110: every 401 names the scheme to use, also when a service refused the caller.

@@ -10,7 +10,8 @@ do {
     let gateway = try Gateway(config: config, log: log)
     let (host, port) = Config.hostPort(config.httpAddress)
     var options = HTTPServerOptions()
-    options.maxBodyBytes = config.int("OOPS_HTTP_MAX_BODY", default: 1 << 20)
+    // The services' RPC line limit is derived from the same setting (Config.rpcMaxLineBytes).
+    options.maxBodyBytes = config.httpMaxBodyBytes
     options.connectionLimit = config.int("OOPS_HTTP_MAX_CONNECTIONS", default: 1024)
     options.connectionTimeoutSeconds = config.int("OOPS_HTTP_TIMEOUT_S", default: 30)
     options.eventThreads = config.int("OOPS_HTTP_EVENT_THREADS", default: options.eventThreads)

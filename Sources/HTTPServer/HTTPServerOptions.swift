@@ -1,4 +1,5 @@
 import Foundation
+import Runtime
 
 /// Limits and behaviour of an `HTTPServer`; the defaults suit the Gateway and the sandbox.
 /// Crossing a limit gets the JSON error body with `X-Request-Id`, and the connection is closed.
@@ -14,8 +15,9 @@ public struct HTTPServerOptions: Sendable {
     /// received within this time of its first byte gets 408.
     public var connectionTimeoutSeconds: Int = 30
     /// Largest accepted request body, with Content-Length or chunked: beyond it 413. A larger
-    /// declared Content-Length is refused before any body byte is read.
-    public var maxBodyBytes: Int = 1 << 20
+    /// declared Content-Length is refused before any body byte is read. The Gateway sets it from
+    /// `Config.httpMaxBodyBytes`, from which the services' RPC line limit is also derived.
+    public var maxBodyBytes: Int = Config.defaultHTTPMaxBodyBytes
     /// When false every response carries `Connection: close`.
     public var keepAlive: Bool = true
     /// How long `stop()` waits for in-flight requests before closing every connection.
@@ -30,7 +32,7 @@ public struct HTTPServerOptions: Sendable {
     public init() {}
 
     public init(connectionLimit: Int = 1024, maxHeaderBytes: Int = 16 * 1024, connectionTimeoutSeconds: Int = 30,
-                maxBodyBytes: Int = 1 << 20, keepAlive: Bool = true, drainTimeoutMs: Int = 10_000) {
+                maxBodyBytes: Int = Config.defaultHTTPMaxBodyBytes, keepAlive: Bool = true, drainTimeoutMs: Int = 10_000) {
         self.connectionLimit = connectionLimit
         self.maxHeaderBytes = maxHeaderBytes
         self.connectionTimeoutSeconds = connectionTimeoutSeconds

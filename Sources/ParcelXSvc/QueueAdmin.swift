@@ -8,6 +8,9 @@ import Domain
 /// one job, retry, promote, remove, clean, pause and resume, events.
 enum QueueAdmin {
     static let queueName = Schema.string(oneOf: QueueNames.all)
+    /// The oldest age `queues.clean` takes: 100,000 days (what the dashboard's form allows), so
+    /// that "now minus the age" is always a time.
+    static let maxAgeMs: Int64 = 100_000 * 86_400_000
     static let state = Schema.string(oneOf: ["waiting", "active", "delayed", "prioritized", "completed", "failed", "paused", "waiting-children"])
 
     static func methods(_ queues: [String: JobQueue]) -> [Method] {
@@ -65,7 +68,7 @@ enum QueueAdmin {
             },
             Method("queues.clean", summary: "Remove jobs of a state older than a given age", roles: admin,
                    params: .object([("queue", queueName), ("state", .string(oneOf: ["completed", "failed", "delayed", "waiting", "prioritized", "paused"])),
-                                    ("olderThanMs", .int(min: 0)), ("limit", .int(min: 0, max: 100_000))], required: ["queue", "state", "olderThanMs"]),
+                                    ("olderThanMs", .int(min: 0, max: maxAgeMs)), ("limit", .int(min: 0, max: 100_000))], required: ["queue", "state", "olderThanMs"]),
                    result: .anything) { p, _ throws in
                 let x = try q(p)
                 let st = JobState(rawValue: p["state"]!.stringValue!) ?? .completed

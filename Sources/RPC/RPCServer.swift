@@ -5,8 +5,9 @@ import Runtime
 
 /// Limits that keep one client from holding a service's resources.
 public struct ServerLimits: Sendable {
-    /// Longest accepted line; a longer one is answered -32600 and the connection closed.
-    public var maxLineBytes = 1 << 20
+    /// Longest accepted line; a longer one is skipped (never held whole) and answered -32600
+    /// `payload_too_large`, with its id when the line's beginning names it. The connection stays up.
+    public var maxLineBytes = Config.rpcMaxLineBytes(httpMaxBodyBytes: Config.defaultHTTPMaxBodyBytes)
     /// Requests one connection may have running at once; beyond it the server stops reading
     /// from that connection (backpressure through the socket buffer).
     public var maxInFlightPerConnection = 256
@@ -197,9 +198,10 @@ final class RPCConnection: @unchecked Sendable {
                 l.allSatisfy({ $0 == 0x20 || $0 == 0x09 }) ? nil : server.dispatcher.parse(line: l)
             }) {
                 switch ev {
-                case .tooLong:
-                    answer(Dispatcher.response(id: .null, error: .invalidRequest("Invalid Request: line longer than \(server.limits.maxLineBytes) bytes")))
-                    break readLoop
+                case .tooLong(let prefix):
+                    // Only this request fails: the rest of the line is skipped as it arrives, and
+                    // the connection (shared by other callers' requests) stays up.
+                    answer(Dispatcher.tooLongAnswer(prefix: prefix, limit: server.limits.maxLineBytes))
                 case .line(nil):
                     continue
                 case .line(.answered(let r)?):
