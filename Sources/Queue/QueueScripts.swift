@@ -289,7 +289,8 @@ redis.call('XADD', base .. 'events', 'MAXLEN', '~', maxEvents(base), '*', 'event
 return 0
 """#)
 
-    /// ARGV: base, lockMs, then id/token pairs. Returns the ids whose lock was not ours any more.
+    /// ARGV: base, lockMs, then id/token pairs. Returns the id/token pairs (flat) whose lock was
+    /// not theirs any more.
     static let extendLocks = script("extendLocks", #"""
 local base = ARGV[1]
 local failed = {}
@@ -301,6 +302,7 @@ for i = 3, #ARGV, 2 do
     redis.call('SREM', base .. 'stalled', id)
   else
     table.insert(failed, id)
+    table.insert(failed, token)
   end
 end
 return failed

@@ -109,6 +109,70 @@ final class InteropIntegrationTests: RedisQueueTestCase {
         XCTAssertEqual(job("unrecoverable")["failedReason"], "cannot ever work")
     }
 
+    /// A Python producer sets `attempts` without `backoff`, so every failure goes straight back to
+    /// wait and another thread can take it at once. Each job must fail after exactly its attempts,
+    /// never stall, and run the handler exactly that often (it lost runs to the stalled checker
+    /// when the in-flight table was keyed by job id alone).
+    func testSwiftWorkerFailsImmediatelyRetriedJobsAfterExactlyTheirAttempts() throws {
+        let q = try makeQueue()
+        let runs = Locked<[String: Int]>([:])
+        var o = WorkerOptions()
+        // A run whose finish is lost shows up as a stall within seconds rather than minutes.
+        o.lockDurationMs = 3_000
+        o.stalledIntervalMs = 1_000
+        // A thread that loses its core right after its finish script answered (common on a
+        // loaded 2-core machine): a retried job is then taken by another thread before this one
+        // has cleaned up.
+        o.afterFinishScript = { _ in usleep(50_000) }
+        let w = try startWorker(concurrency: 16, options: o) { job in
+            let n = runs.withLock { r -> Int in r[job.id, default: 0] += 1; return r[job.id]! }
+            usleep(100_000) // a provider call that fails
+            throw TestFailure(description: "boom \(n)")
+        }
+        // Jobs arrive a little apart, as orders do: idle threads wait on the marker and take a
+        // retried job the moment it is back in wait.
+        let ids = try XCTUnwrap(try runInterop(["add-failing", "--count", "40", "--attempts", "3", "--gap-ms", "10"])["ids"]?.arrayValue)
+            .compactMap { $0.stringValue }
+        XCTAssertEqual(ids.count, 40)
+        XCTAssertTrue(waitUntil(timeoutMs: 120_000, intervalMs: 50) { (try? q.counts()).map { $0.completed + $0.failed == 40 } ?? false },
+                      "not every job finished: \(String(describing: try? q.counts()))")
+        try assertFailedAfterExactlyThreeAttempts(ids, runs: runs.current)
+        XCTAssertEqual(w.counters.finishesGivenUpTotal, 0, "no finish was given up")
+    }
+
+    /// The same jobs processed by Python bullmq's own worker end the same way.
+    func testPythonWorkerFailsImmediatelyRetriedJobsAfterExactlyTheirAttempts() throws {
+        let worked = try runInterop(["work", "--add-failing", "40", "--attempts", "3", "--gap-ms", "10",
+                                     "--count", "40", "--concurrency", "16", "--timeout", "120"])
+        XCTAssertEqual(worked["finished"], 40)
+        let ids = try XCTUnwrap(worked["ids"]?.arrayValue).compactMap { $0.stringValue }
+        XCTAssertEqual(ids.count, 40)
+        let raw = try raw().command(["HGETALL", "interop:runs"]).strings
+        var runs: [String: Int] = [:]
+        for i in stride(from: 0, to: raw.count - 1, by: 2) { runs[raw[i]] = Int(raw[i + 1]) ?? 0 }
+        try assertFailedAfterExactlyThreeAttempts(ids, runs: runs)
+    }
+
+    /// Read back through bullmq's own Queue API: failed, attemptsMade 3, never stalled, run 3 times.
+    private func assertFailedAfterExactlyThreeAttempts(_ ids: [String], runs: [String: Int], file: StaticString = #filePath, line: UInt = #line) throws {
+        let out = try runInterop(["inspect", "--ids", ids.joined(separator: ",")])
+        XCTAssertEqual(out["counts"]?["failed"], 40, file: file, line: line)
+        XCTAssertEqual(out["counts"]?["completed"], 0, file: file, line: line)
+        XCTAssertEqual(out["counts"]?["active"], 0, file: file, line: line)
+        let jobs = try XCTUnwrap(out["jobs"], file: file, line: line)
+        var wrong: [String] = []
+        for id in ids {
+            let j = jobs[id] ?? .null
+            if j["state"] != "failed" || j["attemptsMade"] != 3 || j["attemptsStarted"] != 3 || j["stalledCounter"] != 0
+                || j["failedReason"] != "boom 3" || runs[id] != 3 {
+                wrong.append("\(id): state \(j["state"]?.stringValue ?? "?") atm \(j["attemptsMade"]?.intValue ?? -1) "
+                             + "ats \(j["attemptsStarted"]?.intValue ?? -1) stc \(j["stalledCounter"]?.intValue ?? -1) "
+                             + "reason \(j["failedReason"]?.stringValue ?? "?") runs \(runs[id] ?? 0)")
+            }
+        }
+        XCTAssertEqual(wrong, [], "\(wrong.count) of \(ids.count) jobs did not fail cleanly after 3 attempts", file: file, line: line)
+    }
+
     // MARK: - helpers
 
     /// A Swift worker and a Python worker share one queue: each of 10,000 jobs runs exactly once.
@@ -161,7 +225,7 @@ final class InteropIntegrationTests: RedisQueueTestCase {
         p.arguments = args
         // stderr goes to a file so that a chatty child can never block on a full pipe.
         let errPath = NSTemporaryDirectory() + "/interop-python-\(UInt32.random(in: 0...UInt32.max)).err"
-        FileManager.default.createFile(atPath: errPath, contents: nil)
+        _ = FileManager.default.createFile(atPath: errPath, contents: nil)
         let out = Pipe()
         p.standardOutput = out
         p.standardError = FileHandle(forWritingAtPath: errPath)

@@ -185,7 +185,7 @@ final class QueueIntegrationTests: RedisQueueTestCase {
         _ = try startWorker(options: rescuer) { _ in #""B""# }
         XCTAssertTrue(waitUntil(timeoutMs: 10_000) { (try? q.counts().completed) == 1 })
         release.signal()
-        usleep(300_000)
+        XCTAssertTrue(waitUntil { a.counters.finishesGivenUp[.notOwned] == 1 }, "the refused finish is counted: \(a.counters)")
         let j = try XCTUnwrap(try q.job(id: id))
         XCTAssertEqual(j.returnValue, "B")
         XCTAssertEqual(j.stalledCounter, 1)
@@ -226,7 +226,7 @@ final class QueueIntegrationTests: RedisQueueTestCase {
         XCTAssertEqual(try q.state(id: quick), .completed)
         XCTAssertEqual(try q.state(id: slow), .waiting, "an unfinished job goes back to the queue")
         gate.signal()
-        usleep(200_000)
+        XCTAssertTrue(waitUntil { w.counters.finishesGivenUp[.released] == 1 }, "the discarded result is counted: \(w.counters)")
         XCTAssertEqual(try q.state(id: slow), .waiting, "its late result is discarded")
         let runs = Locked(0)
         _ = try startWorker { _ in runs.withLock { $0 += 1 }; return "null" }
