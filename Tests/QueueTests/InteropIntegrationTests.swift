@@ -153,6 +153,58 @@ final class InteropIntegrationTests: RedisQueueTestCase {
         try assertFailedAfterExactlyThreeAttempts(ids, runs: runs)
     }
 
+    /// A Python producer adds with keep-last-if-active deduplication while our worker runs the job
+    /// owning the id: the last such add is saved, and our finish of the owner enqueues it and
+    /// hands it the id, as BullMQ's moveToFinished does; its own finish frees the id.
+    func testKeepLastIfActiveJobSavedWhileTheOwnerRunsIsEnqueuedWhenTheOwnerFinishes() throws {
+        let q = try makeQueue()
+        let gates = ["first": DispatchSemaphore(value: 0), "third": DispatchSemaphore(value: 0)]
+        let ran = Locked<[String]>([])
+        let w = try startWorker { job in
+            let tag = job.data["tag"]?.stringValue ?? "?"
+            ran.withLock { $0.append(tag) }
+            gates[tag]?.wait()
+            return JSON.object(["tag": .string(tag)]).serialized()
+        }
+        func add(_ tag: String) throws -> String {
+            try XCTUnwrap(try runInterop(["add-dedup", "--dedup", "d1", "--tag", tag])["id"]?.stringValue)
+        }
+        func keys() throws -> JSON { try runInterop(["dedup-keys", "--dedup", "d1"]) }
+
+        let owner = try add("first")
+        XCTAssertTrue(waitUntil { w.activeJobIds == [owner] })
+        // While the owner runs, adds are answered with its id and the last one is kept for later.
+        XCTAssertEqual(try add("second"), owner)
+        XCTAssertEqual(try add("third"), owner)
+        let saved = try keys()
+        XCTAssertEqual(saved["de"]?.stringValue, owner)
+        XCTAssertEqual(saved["dePttl"], -1)
+        let next = try XCTUnwrap(saved["dn"]?["jid"]?.stringValue)
+        XCTAssertEqual(try JSONParser.parse(saved["dn"]?["data"]?.stringValue ?? "")["tag"], "third")
+
+        gates["first"]!.signal()
+        XCTAssertTrue(waitUntil(timeoutMs: 15_000) { w.activeJobIds == [next] }, "the saved job was enqueued and taken")
+        let handedOver = try keys()
+        XCTAssertEqual(handedOver["de"]?.stringValue, next, "the id now belongs to the saved job")
+        XCTAssertEqual(handedOver["dePttl"], -1)
+        XCTAssertEqual(handedOver["dn"], .object([:]), "the saved copy is consumed")
+        XCTAssertEqual(try add("fourth"), next, "an add while the new owner runs is deduplicated again")
+
+        gates["third"]!.signal()
+        XCTAssertTrue(waitUntil(timeoutMs: 15_000) { (try? q.counts().completed) == 3 })
+        XCTAssertEqual(ran.current, ["first", "third", "fourth"])
+        let after = try keys()
+        XCTAssertEqual(after["de"], .null, "the last finish frees the id")
+        XCTAssertEqual(after["dn"], .object([:]))
+        let out = try runInterop(["inspect", "--ids", "\(owner),\(next)"])
+        XCTAssertEqual(out["jobs"]?[owner]?["returnvalue"]?["tag"], "first")
+        XCTAssertEqual(out["jobs"]?[next]?["state"], "completed")
+        XCTAssertEqual(out["jobs"]?[next]?["data"]?["tag"], "third")
+        XCTAssertEqual(out["jobs"]?[next]?["returnvalue"]?["tag"], "third")
+        let events = try q.events(count: 200).reversed().filter { $0.fields["jobId"] == next }.map(\.event)
+        XCTAssertEqual(events, ["added", "waiting", "active", "deduplicated", "completed"])
+    }
+
     /// Read back through bullmq's own Queue API: failed, attemptsMade 3, never stalled, run 3 times.
     private func assertFailedAfterExactlyThreeAttempts(_ ids: [String], runs: [String: Int], file: StaticString = #filePath, line: UInt = #line) throws {
         let out = try runInterop(["inspect", "--ids", ids.joined(separator: ",")])

@@ -296,6 +296,33 @@ final class QueueIntegrationTests: RedisQueueTestCase {
         XCTAssertEqual(names, ["resumed", "paused"])
     }
 
+    /// Removing a job a worker is processing is refused as exactly that (not as Redis failing) and
+    /// changes nothing; a removed job's `removed` event names the state it left as BullMQ does.
+    func testRemovingAJobAWorkerProcessesIsRefusedAndRemovedEventsNameTheStateLeft() throws {
+        let q = try makeQueue()
+        let gate = DispatchSemaphore(value: 0)
+        let w = try startWorker { _ in gate.wait(); return #""done""# }
+        let id = try q.add(name: "n", dataJSON: "{}")
+        XCTAssertTrue(waitUntil { w.activeJobIds == [id] })
+        XCTAssertThrowsError(try q.remove(id: id)) { e in
+            XCTAssertEqual((e as? QueueError)?.kind, .jobActive, "\(e)")
+            XCTAssertEqual("\(e)", "Job \(id) is being processed by a worker; it can be removed once it has finished")
+        }
+        XCTAssertEqual(try q.state(id: id), .active, "the refused removal changed nothing")
+        gate.signal()
+        XCTAssertTrue(waitUntil { (try? q.state(id: id)) == .completed })
+        XCTAssertEqual(try q.job(id: id)?.returnValue, "done")
+        w.stop(graceMs: 1000)
+
+        let waiting = try q.add(name: "n", dataJSON: "{}")
+        let delayed = try q.add(name: "n", dataJSON: "{}", options: JobOptions(delayMs: 600_000))
+        XCTAssertTrue(try q.remove(id: waiting))
+        XCTAssertTrue(try q.remove(id: delayed))
+        XCTAssertTrue(try q.remove(id: id))
+        let removed = try q.events(count: 20).reversed().filter { $0.event == "removed" }.map { [$0.fields["jobId"] ?? "", $0.fields["prev"] ?? ""] }
+        XCTAssertEqual(removed, [[waiting, "wait"], [delayed, "delayed"], [id, "completed"]])
+    }
+
     func testPausedQueueKeepsJobsWaitingUntilResumed() throws {
         let q = try makeQueue()
         let runs = Locked(0)

@@ -9,6 +9,10 @@ Subcommands (all print one JSON document on stdout):
   add-failing --url U --queue Q --count N --attempts A --gap-ms G
                                        N jobs that always fail, with `attempts` and no backoff,
                                        G ms apart
+  add-dedup --url U --queue Q --dedup D --tag T
+                                       one job with deduplication {id: D, keepLastIfActive}
+  dedup-keys --url U --queue Q --dedup D
+                                       the de:/dn: keys of deduplication id D, raw
 
 `work` counts every run of a job in the hash interop:runs (job id -> runs), takes
 --concurrency (default 1), and with --add-failing N adds N add-failing jobs once its Worker runs.
@@ -127,6 +131,26 @@ async def add_failing(args):
     return {"ids": await add_failing_jobs(args, args.count)}
 
 
+async def add_dedup(args):
+    """One job with keep-last-if-active deduplication; prints the id bullmq answered."""
+    q = Queue(args.queue, conn(args.url))
+    job = await q.add("create-order", {"orderId": "py-dedup", "tag": args.tag},
+                      {"deduplication": {"id": args.dedup, "keepLastIfActive": True}})
+    await q.close()
+    return {"id": job.id}
+
+
+async def dedup_keys(args):
+    import redis.asyncio as aioredis
+    r = aioredis.from_url(args.url, decode_responses=True)
+    base = f"bull:{args.queue}:"
+    out = {"de": await r.get(base + "de:" + args.dedup),
+           "dePttl": await r.pttl(base + "de:" + args.dedup),
+           "dn": await r.hgetall(base + "dn:" + args.dedup)}
+    await r.aclose() if hasattr(r, "aclose") else await r.close()
+    return out
+
+
 async def inspect(args):
     q = Queue(args.queue, conn(args.url))
     out = {"counts": await q.getJobCounts("completed", "failed", "waiting", "active", "delayed", "prioritized")}
@@ -154,7 +178,7 @@ def main():
         print(json.dumps({"error": f"bullmq {bullmq.__version__} installed, {PINNED} required"}))
         sys.exit(3)
     p = argparse.ArgumentParser()
-    p.add_argument("cmd", choices=["add", "work", "inspect", "share", "add-failing"])
+    p.add_argument("cmd", choices=["add", "work", "inspect", "share", "add-failing", "add-dedup", "dedup-keys"])
     p.add_argument("--url", required=True)
     p.add_argument("--queue", required=True)
     p.add_argument("--count", type=int, default=0)
@@ -164,8 +188,11 @@ def main():
     p.add_argument("--attempts", type=int, default=3)
     p.add_argument("--gap-ms", type=float, default=0)
     p.add_argument("--add-failing", type=int, default=0)
+    p.add_argument("--dedup", default="")
+    p.add_argument("--tag", default="")
     args = p.parse_args()
-    fn = {"add": add, "work": work, "inspect": inspect, "share": share, "add-failing": add_failing}[args.cmd]
+    fn = {"add": add, "work": work, "inspect": inspect, "share": share, "add-failing": add_failing,
+          "add-dedup": add_dedup, "dedup-keys": dedup_keys}[args.cmd]
     print(json.dumps(asyncio.run(fn(args))))
 
 
