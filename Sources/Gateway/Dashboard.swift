@@ -615,6 +615,11 @@ enum Dashboard {
             result = try g.client(ServiceName.parcelx).call(method, .object(params), ctx: u.ctx)
         } catch {
             g.log.warn("dashboard action failed", requestId: rc.requestId, ["action": .string(action), "code": .int(Int64(error.code))])
+            // A refusal because of the job's state (a worker is processing it) is the answer, not
+            // a failure to report on the next page.
+            if ErrorMapping.status(for: error.code) == 409 {
+                return errorPage(409, "Not possible now", error.message, user: u)
+            }
             return redirect(withQuery(back, "error=\(error.reason ?? "failed")"))
         }
         let done: String

@@ -18,8 +18,18 @@ enum QueueAdmin {
             guard let n = p["queue"]?.stringValue, let x = queues[n] else { throw RPCError.notFound("No such queue") }
             return x
         }
-        @Sendable func wrap<T>(_ body: () throws -> T) throws(RPCError) -> T {
-            do { return try body() } catch let e as RPCError { throw e } catch {
+        /// Refusals of the queue become the matching RPC error; a reply no script gives is left to
+        /// the dispatcher (logged, internal error); anything else is Redis failing.
+        @Sendable func wrap<T>(_ body: () throws -> T) throws -> T {
+            do { return try body() } catch let e as RPCError { throw e } catch let e as QueueError {
+                switch e.kind {
+                case .jobActive: throw RPCError.conflict("job_active", e.message)
+                case .schedulerJob: throw RPCError.conflict("scheduler_job", e.message)
+                case .notFound: throw RPCError.notFound(e.message)
+                case .invalid: throw RPCError.invalidParams([], message: e.message)
+                case .unexpected: throw e
+                }
+            } catch {
                 throw RPCError.unavailable("Redis unavailable")
             }
         }
@@ -62,7 +72,8 @@ enum QueueAdmin {
                 let x = try q(p)
                 return ["ok": .bool(try wrap { try x.promote(id: p["jobId"]!.stringValue!) })]
             },
-            Method("queues.remove", summary: "Remove a job (not an active one)", roles: admin, params: jp, result: .anything) { p, _ throws in
+            Method("queues.remove", summary: "Remove a job (not one a worker is processing: that is a conflict)", roles: admin, params: jp,
+                   result: .anything, errors: [RPCError.conflictCode]) { p, _ throws in
                 let x = try q(p)
                 return ["ok": .bool(try wrap { try x.remove(id: p["jobId"]!.stringValue!) })]
             },

@@ -3,6 +3,7 @@ import Foundation
 import JSON
 import Runtime
 import Queue
+import Redis
 import TestSupport
 #if canImport(FoundationNetworking)
 import FoundationNetworking
@@ -353,6 +354,28 @@ final class DashboardSystemTests: XCTestCase {
                         json: ["state": "failed", "age": "0", "unit": "minutes", "back": .string("/admin/queues/\(cancelQ)/failed?page=1")])
         XCTAssertEqual(clean.header("Location"), "/admin/queues/\(cancelQ)/failed?page=1&done=cleaned&n=1")
         XCTAssertEqual(try q.counts().failed, 0)
+    }
+
+    /// Removing a job a worker holds is refused with 409 and the reason (it was "Redis
+    /// unavailable"), and the job stays where it is.
+    func testRemovingAJobAWorkerHoldsIsAConflict() throws {
+        let admin = sys.adminToken()
+        let q = try queue(cancelQ)
+        // A job no consumer takes yet (delayed), then held the way a worker holds one: active and locked.
+        let id = try q.add(name: "cancel-order", dataJSON: #"{"orderId":"ord_held"}"#, options: JobOptions(delayMs: 600_000))
+        let c = try RedisClient(url: sys.redis.url)
+        _ = try c.run(["ZREM", q.base + "delayed", id])
+        _ = try c.run(["LPUSH", q.base + "active", id])
+        _ = try c.run(["SET", q.base + id + ":lock", "another-worker:1", "PX", "600000"])
+        defer {
+            _ = try? c.run(["DEL", q.base + id + ":lock"])
+            _ = try? q.remove(id: id)
+        }
+        let rm = req("POST", "/admin/queues/\(cancelQ)/jobs/\(id)/remove", token: admin)
+        XCTAssertEqual(rm.status, 409, rm.text)
+        XCTAssertTrue(rm.text.contains("Job \(id) is being processed by a worker; it can be removed once it has finished"), rm.text)
+        XCTAssertEqual(job(cancelQ, id)["state"], "active", "nothing was removed")
+        XCTAssertEqual(try c.run(["EXISTS", q.base + id + ":lock"]).intValue, 1)
     }
 
     func testJobListsArePagedNewestFirst() throws {
