@@ -50,6 +50,8 @@ final class Connection: @unchecked Sendable {
     var outOffset = 0
     var closeAfterWrite = false
     var closed = false
+    /// After a refusal: the answer is out and the write side shut; input is dropped until then.
+    var lingerUntilNanos: UInt64 = 0
     var lastActivityNanos: UInt64
 
     init(fd: Int32, token: UInt64, peer: String, limits: HTTPServerOptions, settings: UnsafePointer<http_parser_settings>) {

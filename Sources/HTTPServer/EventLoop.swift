@@ -141,6 +141,7 @@ final class EventLoop: @unchecked Sendable {
     /// Reads and serves requests until the connection waits: for input, for a worker, or for
     /// the socket to take more output.
     private func pump(_ c: Connection) {
+        if c.lingerUntilNanos != 0 { return discard(c) }
         while !c.closed && !c.busy && c.outOffset >= c.out.count {
             // Input already read comes first: the rest of a pipelined batch.
             if c.pendingStart < c.pending.count {
@@ -259,7 +260,33 @@ final class EventLoop: @unchecked Sendable {
         c.out = []
         c.outOffset = 0
         finishRequest(c)
-        if c.closeAfterWrite { close(c) }
+        guard c.closeAfterWrite else { return }
+        if c.refusal != nil && !c.eof {
+            // The client may still be sending what was refused (a body over the limit): closing
+            // with unread input would reset the connection and could destroy the answer before
+            // it is read. So the write side is shut, and input is read and dropped until the
+            // client closes or a short grace passes.
+            shutdown(c.fd, Int32(SHUT_WR))
+            c.lingerUntilNanos = Clock.monotonicNanos() &+ Self.lingerNanos
+            c.pending = []
+            c.pendingStart = 0
+            discard(c)
+        } else {
+            close(c)
+        }
+    }
+
+    private static let lingerNanos: UInt64 = 2_000_000_000
+
+    /// Reads and drops a lingering connection's input; closes it at end of stream.
+    private func discard(_ c: Connection) {
+        while !c.closed {
+            let n = Glibc.read(c.fd, readBuffer.baseAddress, readBuffer.count)
+            if n > 0 { continue }
+            if n < 0 && errno == EINTR { continue }
+            if n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) { return }
+            return close(c)
+        }
     }
 
     private func finishRequest(_ c: Connection) {
@@ -326,7 +353,9 @@ final class EventLoop: @unchecked Sendable {
     private func sweep(_ now: UInt64) {
         let limit = UInt64(max(core.options.connectionTimeoutSeconds, 1)) * 1_000_000_000
         for c in Array(conns.values) where !c.busy && !c.closed {
-            if c.outOffset < c.out.count {
+            if c.lingerUntilNanos != 0 {
+                if now > c.lingerUntilNanos { close(c) }
+            } else if c.outOffset < c.out.count {
                 if now &- c.lastActivityNanos > limit { close(c) }
             } else if c.started {
                 if now &- c.requestStartNanos > limit {

@@ -44,7 +44,7 @@ public final class HTTPServer: Sendable {
     public init(host: String, port: UInt16, options: HTTPServerOptions = HTTPServerOptions(),
                 reply: @escaping @Sendable (HTTPRequest) -> HTTPReply) throws {
         // The parser's own header limit sits above ours, so that ours (with its answer) applies.
-        http_parser_set_max_header_size(UInt32(clamping: max(options.maxHeaderBytes, 1024) * 2))
+        Self.raiseParserHeaderLimit(to: max(options.maxHeaderBytes, 1024) * 2)
         let (fd, bound) = try Self.listen(host: host, port: port)
         let core = ServerCore(handler: reply, options: options, listenFD: fd)
         var loops: [EventLoop] = []
@@ -61,6 +61,17 @@ public final class HTTPServer: Sendable {
             let t = Thread { loop.run() }
             t.name = "http-event"
             t.start()
+        }
+    }
+
+    /// http-parser's header limit is one for the whole process: it is only ever raised, so that
+    /// every server's own (lower) limit applies first.
+    private static let parserHeaderLimit = Locked(0)
+    private static func raiseParserHeaderLimit(to bytes: Int) {
+        parserHeaderLimit.withLock { current in
+            guard bytes > current else { return }
+            current = bytes
+            http_parser_set_max_header_size(UInt32(clamping: bytes))
         }
     }
 

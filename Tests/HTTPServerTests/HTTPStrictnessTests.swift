@@ -113,6 +113,22 @@ final class HTTPStrictnessTests: XCTestCase {
         try expectRefusal(req("POST /a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n"), status: 400)
     }
 
+    func testAClientStillSendingARefusedBodyReadsThe413() throws {
+        // Megabytes keep coming after the refusal, and the client reads only once it has sent
+        // them all: the answer must not be lost to a reset caused by unread input.
+        for head in ["POST /a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n",
+                     "POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 4194304\r\n\r\n"] {
+            let c = try RawConnection(port: server.boundPort)
+            let piece = Array((head.contains("chunked") ? "10000\r\n" + String(repeating: "x", count: 65536) + "\r\n"
+                                                        : String(repeating: "x", count: 65536)).utf8)
+            try c.send(head)
+            for _ in 0..<64 { try c.send(piece) }
+            let r = try c.readResponse()
+            XCTAssertEqual(r.status, 413)
+            XCTAssertEqual(try JSONParser.parse(r.body)["error"]?["code"]?.stringValue, "payload_too_large")
+        }
+    }
+
     func testOtherVersionsAndMalformedLinesAreRefused() throws {
         try expectRefusal(req("GET /me HTTP/2.0\r\nHost: x\r\n\r\n"), status: 505)
         try expectRefusal(req("GET /me HTTP/1.1\r\nHost: x\r\nNo colon here\r\n\r\n"), status: 400)
