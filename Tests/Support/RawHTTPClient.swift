@@ -206,3 +206,50 @@ public func rawRequest(port: UInt16, _ method: String, _ path: String, token: St
     c.send(RawHTTPConnection.requestBytes(method, path, headers: h, body: b))
     return c.readResponse(headOnly: method == "HEAD") ?? RawResponse(status: 0, headers: [], body: Array("no response".utf8))
 }
+
+/// Everything that came back on one connection for what was sent on it.
+public struct Exchange: Sendable {
+    /// Final answers in order (interim 1xx answers are checked, then left out).
+    public var answers: [RawResponse] = []
+    /// Syntax violations of any answer, bytes that were no answer, an answer cut off.
+    public var problems: [String] = []
+    /// The server closed the connection (end of stream or reset) after the answers.
+    public var closed = false
+
+    public init(answers: [RawResponse] = [], problems: [String] = [], closed: Bool = false) {
+        self.answers = answers
+        self.problems = problems
+        self.closed = closed
+    }
+}
+
+extension RawHTTPConnection {
+    /// Reads answers until the server closes the connection, sends something that is not an
+    /// answer, or stays silent: `firstS` for the first answer, then `quietS` for each next one.
+    /// A request the server still waits on (an incomplete body) legitimately gets no answer.
+    public func readAnswers(headOnly: Bool = false, firstS: Double = 15, quietS: Double = 1, maxAnswers: Int = 64) -> Exchange {
+        var ex = Exchange()
+        setReceiveTimeout(seconds: firstS)
+        while ex.answers.count < maxAnswers {
+            switch readNext(headOnly: headOnly) {
+            case .response(let r, let violations):
+                ex.problems += violations.map { "answer \(ex.answers.count + 1) (\(r.status)): \($0)" }
+                if r.status >= 200 {
+                    ex.answers.append(r)
+                    setReceiveTimeout(seconds: quietS)
+                }
+            case .closed:
+                ex.closed = true
+                return ex
+            case .timedOut(let partial):
+                if !partial.isEmpty { ex.problems.append("an answer cut off (no more bytes within the timeout): \(HTTPWire.escape(partial, limit: 400))") }
+                return ex
+            case .malformed(let why, let bytes):
+                ex.problems.append("\(why): \(HTTPWire.escape(bytes, limit: 400))")
+                ex.closed = peerClosed()
+                return ex
+            }
+        }
+        return ex
+    }
+}
