@@ -203,8 +203,9 @@ public enum HTTPWire {
     /// What the Gateway promises of every final answer, beyond the syntax: an `X-Request-Id`;
     /// for a refusal (4xx, 5xx) the JSON error body `{"error":{"code","message","requestId"}}`
     /// with `Content-Type: application/json` and the header's request id; no 5xx but 503/504
-    /// with `Retry-After` (and those in `also5xx`). Empty when all hold.
-    public static func gatewayProblems(_ r: RawResponse, also5xx: Set<Int> = []) -> [String] {
+    /// with `Retry-After` (and those in `also5xx`). An answer to HEAD (`headOnly`) has no body to
+    /// check. Empty when all hold.
+    public static func gatewayProblems(_ r: RawResponse, headOnly: Bool = false, also5xx: Set<Int> = []) -> [String] {
         guard r.status >= 200 else { return [] }
         var p: [String] = []
         let ids = r.headerValues("X-Request-Id")
@@ -219,12 +220,13 @@ public enum HTTPWire {
         if r.status >= 400 {
             let ct = (r.header("Content-Type") ?? "").lowercased()
             if !ct.hasPrefix("application/json") { p.append("Content-Type \(r.header("Content-Type") ?? "missing") on a \(r.status), want application/json") }
+            if headOnly { return p }
             guard let e = r.json["error"]?.objectValue else {
                 p.append("a \(r.status) whose body is not the JSON error body: \(escape(r.body, limit: 300))")
                 return p
             }
-            if (e["code"]?.stringValue ?? "").isEmpty { p.append("error.code missing or empty: \(r.text)") }
-            if e["message"]?.stringValue == nil { p.append("error.message missing: \(r.text)") }
+            if (e["code"]?.stringValue ?? "").isEmpty { p.append("error.code missing or empty: \(escape(r.body, limit: 300))") }
+            if e["message"]?.stringValue == nil { p.append("error.message missing: \(escape(r.body, limit: 300))") }
             if let id = ids.first, e["requestId"]?.stringValue != id {
                 p.append("error.requestId \(e["requestId"]?.stringValue ?? "missing") is not the X-Request-Id \(id)")
             }

@@ -229,6 +229,7 @@ extension RawHTTPConnection {
     /// A request the server still waits on (an incomplete body) legitimately gets no answer.
     public func readAnswers(headOnly: Bool = false, firstS: Double = 15, quietS: Double = 1, maxAnswers: Int = 64) -> Exchange {
         var ex = Exchange()
+        var extended = false
         setReceiveTimeout(seconds: firstS)
         while ex.answers.count < maxAnswers {
             switch readNext(headOnly: headOnly) {
@@ -236,12 +237,19 @@ extension RawHTTPConnection {
                 ex.problems += violations.map { "answer \(ex.answers.count + 1) (\(r.status)): \($0)" }
                 if r.status >= 200 {
                     ex.answers.append(r)
+                    extended = false
                     setReceiveTimeout(seconds: quietS)
                 }
             case .closed:
                 ex.closed = true
                 return ex
             case .timedOut(let partial):
+                // An answer begun may be written in pieces by a busy server: wait longer for its rest.
+                if !partial.isEmpty && !extended {
+                    extended = true
+                    setReceiveTimeout(seconds: max(firstS, 10))
+                    continue
+                }
                 if !partial.isEmpty { ex.problems.append("an answer cut off (no more bytes within the timeout): \(HTTPWire.escape(partial, limit: 400))") }
                 return ex
             case .malformed(let why, let bytes):

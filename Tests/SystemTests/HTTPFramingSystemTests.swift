@@ -68,10 +68,10 @@ final class HTTPFramingSystemTests: XCTestCase {
             XCTFail("\(what): no answer (connection \(ex.closed ? "closed" : "left open")), want \(statuses.sorted()). \(req)", file: file, line: line)
             return nil
         }
-        XCTAssertTrue(statuses.contains(r.status), "\(what): status \(r.status), want \(statuses.sorted()): \(r.text). \(req)", file: file, line: line)
+        XCTAssertTrue(statuses.contains(r.status), "\(what): status \(r.status), want \(statuses.sorted()): \(HTTPWire.escape(r.body, limit: 300)). \(req)", file: file, line: line)
         XCTAssertEqual(HTTPWire.gatewayProblems(r), [], "\(what). \(req)", file: file, line: line)
         if ex.answers.count > 1 {
-            XCTFail("\(what): \(ex.answers.count) answers to one request; the next was \(ex.answers[1].status) \(ex.answers[1].text.prefix(200)). \(req)",
+            XCTFail("\(what): \(ex.answers.count) answers to one request; the next was \(ex.answers[1].status) \(HTTPWire.escape(ex.answers[1].body, limit: 200)). \(req)",
                     file: file, line: line)
         }
         if close { XCTAssertTrue(ex.closed, "\(what): the connection stayed open after the refusal. \(req)", file: file, line: line) }
@@ -86,7 +86,7 @@ final class HTTPFramingSystemTests: XCTestCase {
         XCTAssertEqual(ex.problems, [], "\(what): malformed answer. \(req)", file: file, line: line)
         XCTAssertEqual(ex.answers.count, 1, "\(what): \(ex.answers.map(\.status)) answers. \(req)", file: file, line: line)
         guard let r = ex.answers.first else { return nil }
-        XCTAssertEqual(r.status, status, "\(what): \(r.text). \(req)", file: file, line: line)
+        XCTAssertEqual(r.status, status, "\(what): \(HTTPWire.escape(r.body, limit: 300)). \(req)", file: file, line: line)
         XCTAssertEqual(HTTPWire.gatewayProblems(r), [], "\(what). \(req)", file: file, line: line)
         return r
     }
