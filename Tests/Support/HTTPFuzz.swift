@@ -27,6 +27,8 @@ public struct HTTPFuzzCase: Sendable {
     public let writes: [[UInt8]]
     /// The only request is a well-formed HEAD: answers carry no body.
     public let headOnly: Bool
+    /// A request goes to the dashboard, whose refusals may be HTML pages for a browser.
+    public var dashboard: Bool { HTTPWire.find(Array("/admin/queues".utf8), in: bytes[...]) != nil }
     /// 5xx codes RFC 9110 gives for what this case sends: 501 for an unknown method or transfer
     /// coding, 505 for an HTTP version other than 1.x.
     public let also5xx: Set<Int>

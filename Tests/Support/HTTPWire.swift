@@ -204,8 +204,9 @@ public enum HTTPWire {
     /// for a refusal (4xx, 5xx) the JSON error body `{"error":{"code","message","requestId"}}`
     /// with `Content-Type: application/json` and the header's request id; no 5xx but 503/504
     /// with `Retry-After` (and those in `also5xx`). An answer to HEAD (`headOnly`) has no body to
-    /// check. Empty when all hold.
-    public static func gatewayProblems(_ r: RawResponse, headOnly: Bool = false, also5xx: Set<Int> = []) -> [String] {
+    /// check; with `htmlPages` (a request to the dashboard) a refusal may be an HTML page for a
+    /// browser. Empty when all hold.
+    public static func gatewayProblems(_ r: RawResponse, headOnly: Bool = false, htmlPages: Bool = false, also5xx: Set<Int> = []) -> [String] {
         guard r.status >= 200 else { return [] }
         var p: [String] = []
         let ids = r.headerValues("X-Request-Id")
@@ -219,6 +220,7 @@ public enum HTTPWire {
         }
         if r.status >= 400 {
             let ct = (r.header("Content-Type") ?? "").lowercased()
+            if htmlPages && ct.hasPrefix("text/html") { return p }
             if !ct.hasPrefix("application/json") { p.append("Content-Type \(r.header("Content-Type") ?? "missing") on a \(r.status), want application/json") }
             if headOnly { return p }
             guard let e = r.json["error"]?.objectValue else {

@@ -9,7 +9,8 @@ import TestSupport
 /// few clients at once while a bystander keeps making normal authenticated calls.
 ///
 /// Pass: no process of the set exited, every answer is well-formed HTTP/1.1 with an
-/// `X-Request-Id` and, for a refusal, the JSON error body, no 5xx but 503/504 with `Retry-After`
+/// `X-Request-Id` and, for a refusal, the JSON error body (the dashboard's pages for a browser
+/// may be HTML), no 5xx but 503/504 with `Retry-After`
 /// (and the 501/505 RFC 9110 gives for an unknown method, transfer coding or version), and the
 /// bystander sees no error. A request the server still waits on (an incomplete body) may get
 /// no answer; its connection is closed after a short wait.
@@ -156,7 +157,7 @@ final class HTTPFuzzSystemTests: XCTestCase {
             let key = Set(problems.map { String(($0.hasPrefix("answer ") ? String($0.drop { $0 != "(" }) : $0).prefix(50)) }).sorted().joined(separator: "|")
             if kinds[key] == nil { kinds[key] = (fc, problems); firstSeen.append(key) }
         }
-        XCTAssertTrue(f.isEmpty, "\(f.count) fuzz cases broke the contract, in \(firstSeen.count) ways; one case of each:\n"
+        XCTAssertTrue(f.isEmpty, "\(f.count) fuzz cases broke the contract (\(firstSeen.count) kinds of failure); one case of each:\n"
                       + firstSeen.prefix(12).map { Self.describe(kinds[$0]!.0, kinds[$0]!.1, token: gen.token) }.joined(separator: "\n\n"))
         let b = bystanderErrors.current
         XCTAssertTrue(b.isEmpty, "the bystander saw \(b.count) errors in \(bystanderCalls.current) calls; the first ones:\n\(b.prefix(8).joined(separator: "\n"))")
@@ -177,7 +178,7 @@ final class HTTPFuzzSystemTests: XCTestCase {
         let ex = c.readAnswers(headOnly: fc.headOnly, firstS: 2, quietS: 0.25)
         var problems = ex.problems
         for (i, r) in ex.answers.enumerated() {
-            problems += HTTPWire.gatewayProblems(r, headOnly: fc.headOnly, also5xx: fc.also5xx).map { "answer \(i + 1) (\(r.status)): \($0)" }
+            problems += HTTPWire.gatewayProblems(r, headOnly: fc.headOnly, htmlPages: fc.dashboard, also5xx: fc.also5xx).map { "answer \(i + 1) (\(r.status)): \($0)" }
         }
         let outcome = ex.answers.first.map { String($0.status) + (ex.answers.count > 1 ? "+" : "") } ?? (ex.closed ? "closed" : "silent")
         return (problems, outcome)
