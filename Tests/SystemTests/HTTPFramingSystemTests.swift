@@ -163,6 +163,42 @@ final class HTTPFramingSystemTests: XCTestCase {
         }
     }
 
+    /// RFC 9112 section 6.3: a Transfer-Encoding whose final coding is not chunked leaves the
+    /// length unknown (400 and close), as does Transfer-Encoding on HTTP/1.0 (section 6.1:
+    /// faulty framing, close). Not in the list; MUSTs of the same section.
+    func testTransferEncodingWithoutFinalChunkedOrOnHTTP10IsRefusedAndClosed() throws {
+        let before = try XCTUnwrap(balance())
+        let hidden = smuggledTopUp("smuggle-te10-\(UInt32.random(in: 0...UInt32.max))")
+        for te in ["chunked, gzip", "chunked, identity", "gzip"] {
+            assertRefused(wire(["POST /auth/login HTTP/1.1", "Host: 127.0.0.1", "Content-Type: application/json", "Transfer-Encoding: \(te)"],
+                               Array("0\r\n\r\n".utf8) + hidden), [400, 501], close: true, "Transfer-Encoding: \(te)")
+        }
+        assertRefused(wire(["POST /auth/login HTTP/1.0", "Host: 127.0.0.1", "Content-Type: application/json", "Transfer-Encoding: chunked",
+                            "Connection: keep-alive"], Array("0\r\n\r\n".utf8) + hidden), [400], close: true, "Transfer-Encoding on HTTP/1.0")
+        XCTAssertEqual(balance(), before, "a smuggled top-up was served")
+    }
+
+    /// RFC 9112 section 5.1: whitespace between a field name and the colon is refused with 400
+    /// (`Transfer-Encoding : chunked` is a known smuggling vector); section 2.2: a line starting
+    /// with whitespace right after the request line is refused or ignored, never read as a field.
+    /// Not in the list; MUSTs of RFC 9112.
+    func testWhitespaceBeforeTheColonIs400() throws {
+        let before = try XCTUnwrap(balance())
+        let hidden = smuggledTopUp("smuggle-ws-\(UInt32.random(in: 0...UInt32.max))")
+        // GET /healthz would be served (200) by a server that ignored the field.
+        for field in ["Transfer-Encoding : chunked", "Content-Length : 5", "Transfer-Encoding\t: chunked"] {
+            assertRefused(wire(["GET /healthz HTTP/1.1", "Host: 127.0.0.1", field],
+                               Array("0\r\n\r\n".utf8) + hidden), [400], close: true, field)
+        }
+        XCTAssertEqual(balance(), before, "a smuggled top-up was served")
+        let folded = exchange(wire(["GET /auth/me HTTP/1.1", " Authorization: Bearer \(token)", "Host: 127.0.0.1", "Connection: close"]))
+        XCTAssertEqual(folded.problems, [])
+        if let r = folded.answers.first {
+            XCTAssertTrue([400, 401].contains(r.status), "a whitespace-preceded first line was read as a field: \(r.status) \(HTTPWire.escape(r.body, limit: 200))")
+            XCTAssertEqual(HTTPWire.gatewayProblems(r), [])
+        }
+    }
+
     // MARK: - defect 5: control characters in the target
 
     func testControlCharacterInThePathIs400() {
