@@ -128,6 +128,9 @@ public struct HTTPFuzzer: Sendable {
         b.append(Array(String(repeating: "{\"a\":", count: 3000).utf8) + Array("1".utf8) + Array(String(repeating: "}", count: 3000).utf8))
         b.append(Array("{\"a\":\"".utf8) + [UInt8](repeating: 0x62, count: 600_000) + Array("\"}".utf8))
         b.append(Array("[".utf8) + Array((0..<50_000).map { _ in "1," }.joined().utf8) + Array("1]".utf8))
+        // Just under the default body limit (1 MiB): the Gateway accepts it, so it must fit
+        // everything behind the Gateway too (issue 18, defect 2).
+        b.append(Array("{\"email\":1,\"pad\":\"".utf8) + [UInt8](repeating: 0x62, count: 1_048_476 - 20) + Array("\"}".utf8))
         return b
     }()
 }
