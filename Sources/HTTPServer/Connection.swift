@@ -222,9 +222,14 @@ final class Connection: @unchecked Sendable {
             if v.count != headerFields[i].value.count { headerFields[i].value = Array(v) }
             // A field name is a token: no whitespace, in particular none before the colon (§5.1).
             if headerFields[i].name.isEmpty || !headerFields[i].name.allSatisfy(Self.isTokenChar) { return stop(.badHeader) }
-            if headerFields[i].name == Self.hostName { hosts += 1 }
+            if headerFields[i].name == Self.hostName {
+                hosts += 1
+                if !Self.isValidHost(headerFields[i].value) { return stop(.badHost) }
+            }
+            // §6.1: Transfer-Encoding on HTTP/1.0 means faulty framing, whatever else is sent.
+            if !http11 && headerFields[i].name == Self.transferEncodingName { return stop(.badTransferEncoding) }
         }
-        // RFC 9112 §3.2: exactly one Host on HTTP/1.1; never two.
+        // RFC 9112 §3.2: exactly one Host on HTTP/1.1, never two, and a valid one.
         if hosts > 1 || (http11 && hosts == 0) { return stop(.badHost) }
         guard let t = RequestTarget(url) else { return stop(.badTarget) }
         target = t
@@ -278,6 +283,33 @@ final class Connection: @unchecked Sendable {
     }
 
     private static let hostName = Array("host".utf8)
+    private static let transferEncodingName = Array("transfer-encoding".utf8)
+
+    /// RFC 9110 §7.2: `uri-host [":" port]`, where uri-host is an IP literal in brackets or a
+    /// reg-name (unreserved, sub-delims, percent escapes); empty is allowed.
+    static func isValidHost(_ v: [UInt8]) -> Bool {
+        var host = v[...]
+        if let colon = v.lastIndex(of: UInt8(ascii: ":")), v.first != UInt8(ascii: "[") || v[..<colon].last == UInt8(ascii: "]") {
+            let port = v[(colon + 1)...]
+            guard port.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else { return false }
+            host = v[..<colon]
+        }
+        if host.first == UInt8(ascii: "[") {
+            guard host.count > 2, host.last == UInt8(ascii: "]") else { return false }
+            return host.dropFirst().dropLast().allSatisfy { c in
+                (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x46) || (c >= 0x61 && c <= 0x66) || c == 0x3A || c == 0x2E
+            }
+        }
+        return host.allSatisfy { c in
+            switch c {
+            case 0x30...0x39, 0x41...0x5A, 0x61...0x7A: return true
+            case UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"), UInt8(ascii: "%"),
+                 UInt8(ascii: "!"), UInt8(ascii: "$"), UInt8(ascii: "&"), UInt8(ascii: "'"), UInt8(ascii: "("), UInt8(ascii: ")"),
+                 UInt8(ascii: "*"), UInt8(ascii: "+"), UInt8(ascii: ","), UInt8(ascii: ";"), UInt8(ascii: "="): return true
+            default: return false
+            }
+        }
+    }
     private static let expectName = Array("expect".utf8)
     private static let requestIdName = Array("x-request-id".utf8)
     private static let continueValue = Array("100-continue".utf8)

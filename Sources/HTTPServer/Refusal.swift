@@ -56,7 +56,7 @@ public struct HTTPRefusal: Sendable, Equatable {
     static let ambiguousLength = HTTPRefusal(400, "bad_request", "ambiguous message length (repeated Content-Length, or Content-Length with Transfer-Encoding)")
     static let badTransferEncoding = HTTPRefusal(400, "bad_request", "unsupported Transfer-Encoding (only chunked is accepted)")
     static let badHeader = HTTPRefusal(400, "bad_request", "invalid header field")
-    static let badHost = HTTPRefusal(400, "bad_request", "an HTTP/1.1 request needs exactly one Host header")
+    static let badHost = HTTPRefusal(400, "bad_request", "an HTTP/1.1 request needs exactly one valid Host header")
     static let badTarget = HTTPRefusal(400, "bad_request", "invalid request target (control character, bad percent-encoding or invalid UTF-8)")
     static let badVersion = HTTPRefusal(505, "http_version_not_supported", "only HTTP/1.0 and HTTP/1.1 are served")
     static let timeout = HTTPRefusal(408, "request_timeout", "request not completed in time")

@@ -27,34 +27,21 @@ final class HTTPStrictnessTests: XCTestCase {
 
     override func tearDown() { server.stop() }
 
-    /// Sends `raw`, reads until the server closes, and checks the single refusal in it.
+    /// Sends `raw` and checks that exactly one answer comes back, strictly well-formed, with
+    /// the status, the JSON error body and `X-Request-Id` (`HTTPWire`), and that the server
+    /// then closes the connection.
     private func expectRefusal(_ raw: [UInt8], status: Int, file: StaticString = #filePath, line: UInt = #line) throws {
-        let c = try RawConnection(port: server.boundPort, timeoutMs: 10_000)
-        try? c.send(raw)  // the server may close before it has read everything
-        let all = c.readAll()
-        let text = String(decoding: all, as: UTF8.self)
-        let statusLines = text.components(separatedBy: "\r\n").filter { $0.hasPrefix("HTTP/1.") }
-        XCTAssertEqual(statusLines.count, 1, "exactly one response: \(text.debugDescription)", file: file, line: line)
-        let sep: [UInt8] = [13, 10, 13, 10]
-        guard all.count >= 4, let headEnd = (0...(all.count - 4)).first(where: { all[$0..<($0 + 4)].elementsEqual(sep) }) else {
-            return XCTFail("no response head: \(text.debugDescription)", file: file, line: line)
+        let c = try RawHTTPConnection(port: server.boundPort, timeoutS: 10)
+        _ = c.send(raw)  // the server may close before it has read everything
+        let ex = c.readAnswers(firstS: 10, quietS: 1)
+        let shown = ex.answers.map { "\($0.status) \($0.text)" }
+        XCTAssertEqual(ex.problems, [], shown.description, file: file, line: line)
+        XCTAssertEqual(ex.answers.map(\.status), [status], shown.description, file: file, line: line)
+        if let r = ex.answers.first {
+            XCTAssertEqual(HTTPWire.gatewayProblems(r, also5xx: [505]), [], file: file, line: line)
+            XCTAssertEqual(r.header("Connection"), "close", file: file, line: line)
         }
-        let head = String(decoding: all[0..<headEnd], as: UTF8.self).components(separatedBy: "\r\n")
-        XCTAssertEqual(head.first.map { String($0.prefix(12)) }, "HTTP/1.1 \(status)", text.debugDescription, file: file, line: line)
-        var headers: [String: String] = [:]
-        for h in head.dropFirst() {
-            let parts = h.split(separator: ":", maxSplits: 1)
-            XCTAssertEqual(parts.count, 2, "header line \(h.debugDescription)", file: file, line: line)
-            headers[parts[0].lowercased()] = parts.count == 2 ? parts[1].trimmingCharacters(in: .whitespaces) : ""
-        }
-        let body = Array(all[(headEnd + 4)...])
-        XCTAssertEqual(headers["content-length"], String(body.count), file: file, line: line)
-        XCTAssertEqual(headers["content-type"], "application/json", file: file, line: line)
-        XCTAssertEqual(headers["connection"], "close", file: file, line: line)
-        let rid = try XCTUnwrap(headers["x-request-id"], "X-Request-Id", file: file, line: line)
-        let json = try JSONParser.parse(body)
-        XCTAssertNotNil(json["error"]?["code"]?.stringValue, file: file, line: line)
-        XCTAssertEqual(json["error"]?["requestId"]?.stringValue, rid, file: file, line: line)
+        XCTAssertTrue(ex.closed, "the connection is closed after a refusal", file: file, line: line)
         XCTAssertEqual(served.current, [], "no handler ran", file: file, line: line)
     }
 
@@ -70,6 +57,8 @@ final class HTTPStrictnessTests: XCTestCase {
         let smuggled = "GET /hidden HTTP/1.1\r\nHost: x\r\n\r\n"
         try expectRefusal(req("POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n\(smuggled)"), status: 400)
         try expectRefusal(req("POST /a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n0\r\n\r\n\(smuggled)"), status: 400)
+        // Transfer-Encoding on HTTP/1.0 is faulty framing (RFC 9112 §6.1).
+        try expectRefusal(req("POST /a HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n\(smuggled)"), status: 400)
         // A coding other than chunked leaves the length unknown: refused too.
         try expectRefusal(req("POST /a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\nabc"), status: 400)
     }
@@ -91,6 +80,9 @@ final class HTTPStrictnessTests: XCTestCase {
         try expectRefusal(req("GET /me HTTP/1.1\r\n\r\n"), status: 400)
         try expectRefusal(req("GET /me HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n"), status: 400)
         try expectRefusal(req("GET /me HTTP/1.0\r\nHost: a\r\nHost: a\r\n\r\n"), status: 400)
+        for bad in ["a b", "h:p:x", "[::1", "x:8o", "a/b"] {
+            try expectRefusal(req("GET /me HTTP/1.1\r\nHost: \(bad)\r\n\r\n"), status: 400)
+        }
     }
 
     func testOversizedHeadersGet431AsJSON() throws {
@@ -118,12 +110,12 @@ final class HTTPStrictnessTests: XCTestCase {
         // them all: the answer must not be lost to a reset caused by unread input.
         for head in ["POST /a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n",
                      "POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 4194304\r\n\r\n"] {
-            let c = try RawConnection(port: server.boundPort)
+            let c = try RawHTTPConnection(port: server.boundPort)
             let piece = Array((head.contains("chunked") ? "10000\r\n" + String(repeating: "x", count: 65536) + "\r\n"
                                                         : String(repeating: "x", count: 65536)).utf8)
-            try c.send(head)
-            for _ in 0..<64 { try c.send(piece) }
-            let r = try c.readResponse()
+            _ = c.send(head)
+            for _ in 0..<64 { XCTAssertTrue(c.send(piece), "the server reads a refused body to its end") }
+            let r = try XCTUnwrap(c.readResponse())
             XCTAssertEqual(r.status, 413)
             XCTAssertEqual(try JSONParser.parse(r.body)["error"]?["code"]?.stringValue, "payload_too_large")
         }
@@ -138,29 +130,36 @@ final class HTTPStrictnessTests: XCTestCase {
     }
 
     func testAClientRequestIdIsKeptOnARefusalWhenItIsSafe() throws {
-        let c = try RawConnection(port: server.boundPort)
-        try c.send("GET /a%00 HTTP/1.1\r\nHost: x\r\nX-Request-Id: trace-42\r\n\r\n")
-        let r = try c.readResponse()
+        let c = try RawHTTPConnection(port: server.boundPort)
+        _ = c.send("GET /a%00 HTTP/1.1\r\nHost: x\r\nX-Request-Id: trace-42\r\n\r\n")
+        let r = try XCTUnwrap(c.readResponse())
         XCTAssertEqual(r.status, 400)
         XCTAssertEqual(r.header("x-request-id"), "trace-42")
     }
 
     func testAcceptedRequestsStillWork() throws {
-        // Absolute form, HTTP/1.0 without Host, a decoded slash and a plus in the query.
-        let c = try RawConnection(port: server.boundPort)
-        try c.send("GET http://x/a%2Fb?q=a+b HTTP/1.1\r\nHost: x\r\n\r\nGET /c HTTP/1.0\r\n\r\n")
-        let a = try c.readResponse()
+        // Absolute form, HTTP/1.0 without Host, a decoded slash and a plus in the query; hosts
+        // with a port, an IPv6 literal and an empty one are valid.
+        for host in ["example.com:8080", "[::1]:80", "", "127.0.0.1"] {
+            let h = try RawHTTPConnection(port: server.boundPort)
+            _ = h.send("GET /h HTTP/1.1\r\nHost: \(host)\r\n\r\n")
+            XCTAssertEqual(h.readResponse()?.status, 200, "Host: \(host)")
+        }
+        served.withLock { $0 = [] }
+        let c = try RawHTTPConnection(port: server.boundPort)
+        _ = c.send("GET http://x/a%2Fb?q=a+b HTTP/1.1\r\nHost: x\r\n\r\nGET /c HTTP/1.0\r\n\r\n")
+        let a = try XCTUnwrap(c.readResponse())
         XCTAssertEqual(a.status, 200)
         XCTAssertEqual(try JSONParser.parse(a.body)["path"]?.stringValue, "/a/b")
-        let b = try c.readResponse()
+        let b = try XCTUnwrap(c.readResponse())
         XCTAssertEqual(b.status, 200)
         XCTAssertEqual(b.header("connection"), "close")
-        XCTAssertTrue(c.isClosedByPeer())
+        XCTAssertTrue(c.peerClosed())
         XCTAssertEqual(served.current, ["/a/b", "/c"])
     }
 
     func testThousandsOfPipelinedRequestsAreAnsweredInOrder() throws {
-        let c = try RawConnection(port: server.boundPort)
+        let c = try RawHTTPConnection(port: server.boundPort)
         var batch = ""
         for i in 0..<3000 { batch += "GET /p\(i) HTTP/1.1\r\nHost: x\r\n\r\n" }
         // Sent from another thread: the server answers while the batch is still arriving.
@@ -169,7 +168,7 @@ final class HTTPStrictnessTests: XCTestCase {
         let sender = Thread { try? conn.send(bytes) }
         sender.start()
         for i in 0..<3000 {
-            let r = try c.readResponse()
+            let r = try XCTUnwrap(c.readResponse())
             XCTAssertEqual(try JSONParser.parse(r.body)["path"]?.stringValue, "/p\(i)")
         }
         XCTAssertEqual(served.current.count, 3000)
@@ -178,10 +177,10 @@ final class HTTPStrictnessTests: XCTestCase {
     func testAMethodTheParserDoesNotKnowReachesTheHandler() throws {
         server.stop()
         server = try HTTPServer(host: "127.0.0.1", port: 0) { req in .text(405, "\(req.method) \(req.path) \(req.bodyText)") }
-        let c = try RawConnection(port: server.boundPort)
-        try c.send("QUERY /search?q=1 HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nhiBREW /pot HTTP/1.1\r\nHost: x\r\n\r\n")
-        XCTAssertEqual(try c.readResponse().text, "QUERY /search hi")
-        XCTAssertEqual(try c.readResponse().text, "BREW /pot ")
+        let c = try RawHTTPConnection(port: server.boundPort)
+        _ = c.send("QUERY /search?q=1 HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nhiBREW /pot HTTP/1.1\r\nHost: x\r\n\r\n")
+        XCTAssertEqual(try XCTUnwrap(c.readResponse()).text, "QUERY /search hi")
+        XCTAssertEqual(try XCTUnwrap(c.readResponse()).text, "BREW /pot ")
     }
 
     func testHalfSentRequestGets408AfterTheTimeout() throws {
@@ -189,24 +188,10 @@ final class HTTPStrictnessTests: XCTestCase {
         var options = HTTPServerOptions()
         options.connectionTimeoutSeconds = 1
         server = try HTTPServer(host: "127.0.0.1", port: 0, options: options) { _ in .text(200, "") }
-        let c = try RawConnection(port: server.boundPort)
-        try c.send("POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc")
-        let r = try c.readResponse()
+        let c = try RawHTTPConnection(port: server.boundPort)
+        _ = c.send("POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc")
+        let r = try XCTUnwrap(c.readResponse())
         XCTAssertEqual(r.status, 408)
-        XCTAssertTrue(c.isClosedByPeer())
-    }
-}
-
-extension RawConnection {
-    /// Everything the server sends until it closes the connection (or the read times out).
-    func readAll() -> [UInt8] {
-        var out: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 65536)
-        while true {
-            let n = recv(fd, &chunk, chunk.count, 0)
-            if n < 0 && errno == EINTR { continue }
-            if n <= 0 { return out }
-            out.append(contentsOf: chunk[0..<n])
-        }
+        XCTAssertTrue(c.peerClosed())
     }
 }
