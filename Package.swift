@@ -26,7 +26,8 @@ let package = Package(
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
         .systemLibrary(name: "CHiredis", pkgConfig: "hiredis", providers: [.apt(["libhiredis-dev"])]),
         .systemLibrary(name: "CSodium", pkgConfig: "libsodium", providers: [.apt(["libsodium-dev"])]),
-        .systemLibrary(name: "CMicroHTTPD", pkgConfig: "libmicrohttpd", providers: [.apt(["libmicrohttpd-dev"])]),
+        // http-parser ships no pkg-config file; its module map names the library.
+        .systemLibrary(name: "CHTTP", providers: [.apt(["libhttp-parser-dev"])]),
         .systemLibrary(name: "CMongoC", pkgConfig: "libmongoc-1.0", providers: [.apt(["libmongoc-dev", "libbson-dev"])]),
 
         // Shared libraries, named by what they do.
@@ -37,9 +38,9 @@ let package = Package(
         .target(name: "Store", dependencies: ["JSON", "Runtime", "CSQLite", "CMongoC"], swiftSettings: optimized),
         .target(name: "Redis", dependencies: ["CHiredis", "Runtime"], swiftSettings: optimized),
         .target(name: "Queue", dependencies: ["Redis", "JSON", "Runtime"], swiftSettings: optimized),
-        .target(name: "HTTPServer", dependencies: ["CMicroHTTPD", "Runtime"], swiftSettings: optimized),
+        .target(name: "HTTPServer", dependencies: ["CHTTP", "Runtime"], swiftSettings: optimized),
         .target(name: "ParcelXAPI", dependencies: ["JSON"], swiftSettings: optimized),
-        .target(name: "Domain", dependencies: ["JSON", "RPC"], swiftSettings: optimized),
+        .target(name: "Domain", dependencies: ["JSON", "RPC", "Runtime"], swiftSettings: optimized),
 
         // Processes.
         .executableTarget(name: "AuthSvc", dependencies: ["RPC", "Runtime", "Store", "Crypto", "Domain"], swiftSettings: optimized),

@@ -1,5 +1,4 @@
 import Crypto
-import Dispatch
 import Foundation
 import JSON
 import RPC
@@ -14,19 +13,40 @@ struct Session: Sendable {
     var expiresIn: Int
 }
 
-/// Bounds how many argon2id computations run at once: each takes 64 MiB and a core, and RPC
-/// handlers run on a thread pool that would otherwise start one per waiting request.
+/// Admits argon2id computations: each takes 64 MiB and a core, so at most `width` run at once.
+/// New password hashes (sign-ups, the admin's password) and verifications (logins) wait in
+/// separate bounded lines, and a freed slot goes to the waiting kind holding fewer slots, so a
+/// flood of one kind cannot hold up the other. A full line is refused at once, and so is a wait that would leave too little of the
+/// caller's deadline for the hash and the answer: -32050 `overloaded`, which the Gateway answers
+/// 503 with `Retry-After`, instead of a 504 after the deadline. The methods that hash run each
+/// call on a thread of their own (`Method.ownThread`), so every call reaches this gate at once.
 final class HashGate: Sendable {
-    private let sem: DispatchSemaphore
+    enum Kind: Int, CaseIterable {
+        case register
+        case login
+    }
 
-    init(width: Int) { sem = DispatchSemaphore(value: max(1, width)) }
+    /// What a waiter leaves of its deadline for the hash itself and the rest of the call.
+    static let maxReserveNanos: UInt64 = 1_000_000_000
+    private let queue: AdmissionQueue
 
-    func run<T>(until deadline: Deadline, _ body: () throws -> T) throws -> T {
-        guard sem.wait(timeout: .now() + .nanoseconds(Int(min(deadline.remainingNanos, UInt64(Int.max))))) == .success else {
-            throw RPCError.deadlineExceeded()
+    init(width: Int, registerLine: Int, loginLine: Int) {
+        var lines = [Int](repeating: 0, count: Kind.allCases.count)
+        lines[Kind.register.rawValue] = registerLine
+        lines[Kind.login.rawValue] = loginLine
+        queue = AdmissionQueue(width: width, lineLimits: lines)
+    }
+
+    func run<T>(_ kind: Kind, until deadline: Deadline, _ body: () throws -> T) throws -> T {
+        let remaining = deadline.remainingNanos
+        let maxWait = remaining - min(remaining / 4, Self.maxReserveNanos)
+        do {
+            return try queue.run(kind: kind.rawValue, maxWaitNanos: maxWait, body)
+        } catch is AdmissionQueue.Refusal {
+            let what = kind == .register ? "sign-ups" : "logins"
+            throw RPCError(code: RPCError.unavailableCode, message: "Too many \(what) are being processed; try again shortly",
+                           reason: "overloaded")
         }
-        defer { sem.signal() }
-        return try body()
     }
 }
 
@@ -55,9 +75,11 @@ final class AccountService: Sendable {
 
     func register(email rawEmail: String, password: String, name: String, phone: String, deadline: Deadline) throws -> Session {
         let v = try AccountValidation.validate(email: rawEmail, password: password, name: name, phone: phone)
-        // Look again once inside the gate: of many concurrent sign-ups for one email, only the
-        // first few pay for a hash; the unique index still decides the winner.
-        let hash: String = try gate.run(until: deadline) {
+        // A taken email is answered without waiting for a hash slot. Look again once inside the
+        // gate: of many concurrent sign-ups for one email, only the first few pay for a hash; the
+        // unique index still decides the winner.
+        if try repo.user(email: v.email) != nil { throw Self.emailTaken }
+        let hash: String = try gate.run(.register, until: deadline) {
             if try repo.user(email: v.email) != nil { throw Self.emailTaken }
             return try PasswordHasher.hash(password)
         }
@@ -75,7 +97,7 @@ final class AccountService: Sendable {
         // Unknown email and wrong password take the same path: one store read, one argon2id
         // verification (against a decoy hash when there is no user), one throttle write.
         let user = try repo.user(email: email)
-        let ok = try gate.run(until: deadline) { PasswordHasher.verify(password, hash: user?.passwordHash ?? PasswordHasher.decoy) }
+        let ok = try gate.run(.login, until: deadline) { PasswordHasher.verify(password, hash: user?.passwordHash ?? PasswordHasher.decoy) }
         guard ok, let user else {
             try throttle.failed(obs, nowMs: now())
             throw Self.invalidCredentials
@@ -141,9 +163,9 @@ final class AccountService: Sendable {
         let v = try AccountValidation.validate(email: rawEmail, password: password, name: name, phone: nil)
         for _ in 0..<3 {
             if let u = try repo.user(email: v.email) {
-                let samePassword = try gate.run(until: deadline) { PasswordHasher.verify(password, hash: u.passwordHash) }
+                let samePassword = try gate.run(.register, until: deadline) { PasswordHasher.verify(password, hash: u.passwordHash) }
                 if u.roleValue == .admin && samePassword { return (u, false) }
-                let hash = samePassword ? u.passwordHash : try gate.run(until: deadline) { try PasswordHasher.hash(password) }
+                let hash = samePassword ? u.passwordHash : try gate.run(.register, until: deadline) { try PasswordHasher.hash(password) }
                 let t = now()
                 guard let updated = try repo.setRoleAndPassword(userId: u.id, role: Role.admin.rawValue, passwordHash: hash, at: t) else { continue }
                 // Sessions opened under the old role or password must log in again.
@@ -151,7 +173,7 @@ final class AccountService: Sendable {
                 log.info("user made admin", ["userId": .string(u.id), "promoted": .bool(u.roleValue != .admin)])
                 return (updated, false)
             }
-            let hash = try gate.run(until: deadline) { try PasswordHasher.hash(password) }
+            let hash = try gate.run(.register, until: deadline) { try PasswordHasher.hash(password) }
             let t = now()
             let u = UserRecord(id: ID.make("usr"), email: v.email, name: v.name, phone: nil, role: Role.admin.rawValue,
                                passwordHash: hash, createdAt: t, updatedAt: t)

@@ -1,6 +1,7 @@
 import Foundation
 import JSON
 import RPC
+import Domain
 import Runtime
 
 /// The KYC methods of AuthSvc (`kyc.*`): schemas, roles, parsing, and the masked views.
@@ -84,7 +85,7 @@ enum KYCHandlers {
             },
             .typed("kyc.list", summary: "KYC files for review, newest submission first", roles: [.admin],
                    params: .object([("status", .string(oneOf: [KYCStatus.submitted, .approved, .rejected].map(\.rawValue))),
-                                    ("cursor", .string(min: 1, max: 200)), ("limit", .int(min: 1, max: 100))]),
+                                    ("cursor", .string(min: 1, max: 200)), ("limit", Paging.limit)]),
                    result: .object([("items", .array(viewSchema)), ("nextCursor", .nullable(.string()))], required: ["items", "nextCursor"]),
                    errors: [RPCError.invalidParamsCode]) { (p: ListParams, _) in
                 let page = try kyc.list(status: p.status.flatMap(KYCStatus.init(rawValue:)), cursor: p.cursor, limit: p.limit ?? 20)

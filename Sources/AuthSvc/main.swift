@@ -10,7 +10,7 @@ import Store
 // OOPS_TOKEN_SECRET / <data dir>/token-signing.key, OOPS_TOKEN_KID, OOPS_ACCESS_TTL_S,
 // OOPS_REFRESH_TTL_S, OOPS_KYC_KEY / <data dir>/kyc.key, OOPS_ADMIN_EMAIL, OOPS_ADMIN_PASSWORD,
 // OOPS_ADMIN_NAME, OOPS_LOGIN_MAX_FAILURES, OOPS_LOGIN_ADDR_MAX_FAILURES, OOPS_LOGIN_WINDOW_S,
-// OOPS_LOGIN_LOCK_S, OOPS_LOGIN_MAX_LOCK_S, OOPS_HASH_CONCURRENCY.
+// OOPS_LOGIN_LOCK_S, OOPS_LOGIN_MAX_LOCK_S, OOPS_HASH_CONCURRENCY, OOPS_HASH_QUEUE_REGISTER, OOPS_HASH_QUEUE_LOGIN.
 ServiceHost.main(name: ServiceName.auth) { env in
     let cfg = env.config
     let log = env.log
@@ -36,7 +36,9 @@ ServiceHost.main(name: ServiceName.auth) { env in
     let throttle = LoginThrottle(account: policy(cfg.int("OOPS_LOGIN_MAX_FAILURES", default: 5)),
                                  address: policy(cfg.int("OOPS_LOGIN_ADDR_MAX_FAILURES", default: 20)), repo: repo, log: log)
     throttle.pruneStored(nowMs: Clock.wallMillis())
-    let gate = HashGate(width: cfg.int("OOPS_HASH_CONCURRENCY", default: max(2, ProcessInfo.processInfo.activeProcessorCount)))
+    let gate = HashGate(width: min(max(cfg.int("OOPS_HASH_CONCURRENCY", default: max(2, ProcessInfo.processInfo.activeProcessorCount)), 1), 256),
+                        registerLine: min(max(cfg.int("OOPS_HASH_QUEUE_REGISTER", default: 8), 0), 10_000),
+                        loginLine: min(max(cfg.int("OOPS_HASH_QUEUE_LOGIN", default: 32), 0), 10_000))
     // Computed now so the first login with an unknown email is not slower than the rest.
     _ = PasswordHasher.decoy
 

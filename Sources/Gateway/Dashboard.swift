@@ -13,6 +13,14 @@ enum Dashboard {
     static let states = ["waiting", "active", "delayed", "prioritized", "completed", "failed", "paused"]
     static let cleanable = ["completed", "failed", "delayed", "waiting", "prioritized", "paused"]
     static let pageSize = 20
+    /// Pages of a job list: 1 up to the last one `queues.jobs` can reach. A `page` outside them
+    /// (or not a number) is a 400, on the HTML list as on its JSON twin.
+    static let pages: ClosedRange<Int64> = 1...(Paging.maxJobOffset / Int64(pageSize) + 1)
+
+    /// The `page` query parameter of a job list (1 when absent).
+    static func pageParam(_ rc: RouteContext) throws(RPCError) -> Int64 {
+        try RequestInt.parse(rc.query("page"), name: "page", in: pages, default: 1)
+    }
 
     typealias H = DashboardHTML
 
@@ -53,8 +61,7 @@ enum Dashboard {
                 let u = try apiUser(g, rc)
                 let (q, st) = (rc.pathParams["queue"]!, rc.pathParams["state"]!)
                 guard queues.contains(q), states.contains(st) else { throw RPCError.notFound("No such queue or state") }
-                let page = max(Int(rc.query("page") ?? "1") ?? 1, 1)
-                return api(try jobs(g, u, queue: q, state: st, page: page))
+                return api(try jobs(g, u, queue: q, state: st, page: try pageParam(rc)))
             },
             Route("GET", "/admin/queues/api/{queue}/jobs/{jobId}", .anyone, "One job with everything (JSON)") { rc throws(RPCError) in
                 let u = try apiUser(g, rc)
@@ -69,7 +76,10 @@ enum Dashboard {
                 htmlPage(g, rc) { u throws(RPCError) in try overviewPage(g, rc, u) }
             },
             Route("GET", "/admin/queues/{queue}/{state}", .anyone, "The jobs of one state, newest first (HTML)", query: ["page"]) { rc throws(RPCError) in
-                htmlPage(g, rc) { u throws(RPCError) in try listPage(g, rc, u) }
+                // Checked before the session: a bad `page` is a 400 (JSON, like every refusal
+                // of the Gateway), not a detour through the sign-in page.
+                let page = try pageParam(rc)
+                return htmlPage(g, rc) { u throws(RPCError) in try listPage(g, rc, u, page: page) }
             },
             Route("GET", "/admin/queues/{queue}/jobs/{jobId}", .anyone, "One job (HTML)") { rc throws(RPCError) in
                 htmlPage(g, rc) { u throws(RPCError) in try jobPage(g, rc, u) }
@@ -131,6 +141,7 @@ enum Dashboard {
         switch DashboardSession.verdict(g, rc.request) {
         case .anonymous: throw RPCError.unauthenticated("An admin bearer token or dashboard session is required")
         case .forbidden: throw RPCError.forbidden("The queue dashboard is for admins")
+        case .unavailable: throw RPCError.unavailable("Dashboard sessions are unavailable (Redis); try again")
         case .admin(let a, let t, let c):
             if let wait = g.userLimiter.take(a.userId) { throw RPCError.rateLimited(retryAfterSeconds: wait) }
             return user(g, rc, a, token: t, viaCookie: c)
@@ -146,6 +157,8 @@ enum Dashboard {
             return redirect("/admin/login?next=\(H.u(here))")
         case .forbidden:
             return errorPage(403, "Admins only", "The queue dashboard is for administrators. Your account cannot see queue data.")
+        case .unavailable:
+            return sessionsUnavailable()
         case .admin(let a, let t, let c):
             let u = user(g, rc, a, token: t, viaCookie: c)
             if let wait = g.userLimiter.take(a.userId) {
@@ -163,6 +176,13 @@ enum Dashboard {
         }
     }
 
+    /// The session store (Redis) did not answer: say so, rather than sign the admin out.
+    static func sessionsUnavailable() -> RouteResult {
+        var r = errorPage(503, "Unavailable", "Dashboard sessions are kept in Redis, which is not answering. Try again shortly.")
+        r.raw!.headers.append(("Retry-After", "1"))
+        return r
+    }
+
     /// Where to go after signing in: only pages of the dashboard itself, so the parameter cannot
     /// send an admin to another site.
     static func safeNext(_ next: String?) -> String {
@@ -178,9 +198,10 @@ enum Dashboard {
         try g.client(ServiceName.parcelx).call("queues.overview", .object([:]), ctx: u.ctx)
     }
 
-    static func jobs(_ g: Gateway, _ u: User, queue: String, state: String, page: Int) throws(RPCError) -> JSON {
+    /// One page of a job list; `page` is within `pages`, so the offset cannot overflow.
+    static func jobs(_ g: Gateway, _ u: User, queue: String, state: String, page: Int64) throws(RPCError) -> JSON {
         try g.client(ServiceName.parcelx).call("queues.jobs", ["queue": .string(queue), "state": .string(state),
-                                                               "offset": .int(Int64((page - 1) * pageSize)), "limit": .int(Int64(pageSize))], ctx: u.ctx)
+                                                               "offset": .int((page - 1) * Int64(pageSize)), "limit": .int(Int64(pageSize))], ctx: u.ctx)
     }
 
     static func count(_ ov: JSON, _ queue: String, _ state: String) -> Int64 {
@@ -254,14 +275,13 @@ enum Dashboard {
         return html(200, H.page(chrome("Queues", u, rc), s))
     }
 
-    static func listPage(_ g: Gateway, _ rc: RouteContext, _ u: User) throws(RPCError) -> RouteResult {
+    static func listPage(_ g: Gateway, _ rc: RouteContext, _ u: User, page: Int64) throws(RPCError) -> RouteResult {
         let (q, st) = (rc.pathParams["queue"]!, rc.pathParams["state"]!)
         guard queues.contains(q), states.contains(st) else { throw RPCError.notFound("No such queue or state") }
-        let page = max(Int(rc.query("page") ?? "1") ?? 1, 1)
         let ov = try overview(g, u)
         let list = try jobs(g, u, queue: q, state: st, page: page)
-        let total = count(ov, q, st)
-        let pages = max(Int((total + Int64(pageSize) - 1) / Int64(pageSize)), 1)
+        let total = max(count(ov, q, st), 0)
+        let pages = max(total / Int64(pageSize) + (total % Int64(pageSize) == 0 ? 0 : 1), 1)
         let here = "/admin/queues/\(H.u(q))/\(st)" + (page > 1 ? "?page=\(page)" : "")
         var c = chrome("\(st) · \(q)", u, rc)
         c.crumbs = [("Queues", "/admin/queues"), (q, "/admin/queues#\(q)"), (st, nil)]
@@ -335,10 +355,10 @@ enum Dashboard {
         s += "<dt>Created</dt><dd>\(H.time(ts, now: now))</dd>"
         if delay > 0 { s += "<dt>Delay</dt><dd>\(H.duration(delay))</dd>" }
         s += "<dt>Last started</dt><dd>\(H.time(started, now: now))"
-        if let a = ts, let b = started { s += " <span class=\"muted\">· waited \(H.duration(b - a - delay))</span>" }
+        if let w = H.span(from: ts, to: started, minus: delay) { s += " <span class=\"muted\">· waited \(H.duration(w))</span>" }
         s += "</dd><dt>Finished</dt><dd>\(H.time(finished, now: now))"
-        if let a = started, let b = finished { s += " <span class=\"muted\">· ran \(H.duration(b - a))</span>" }
-        if let a = ts, let b = finished { s += " <span class=\"muted\">· \(H.duration(b - a)) after creation</span>" }
+        if let r = H.span(from: started, to: finished) { s += " <span class=\"muted\">· ran \(H.duration(r))</span>" }
+        if let r = H.span(from: ts, to: finished) { s += " <span class=\"muted\">· \(H.duration(r)) after creation</span>" }
         s += "</dd>"
         if let p = j["processedBy"]?.stringValue { s += "<dt>Processed by</dt><dd>\(H.h(p))</dd>" }
         if let pr = j["priority"]?.intValue, pr > 0 { s += "<dt>Priority</dt><dd>\(pr)</dd>" }
@@ -434,7 +454,8 @@ enum Dashboard {
     /// Outcome codes carried in the redirect's query: only known codes become text, so a link
     /// crafted elsewhere cannot put words on the page.
     static func flash(_ rc: RouteContext) -> (text: String, isError: Bool)? {
-        let n = rc.query("n").flatMap { Int($0) } ?? 0
+        // Only shown, never computed with; a count that is not one shows as 0.
+        let n = ((try? RequestInt.parse(rc.query("n"), name: "n", in: 0...Int64(Int32.max))) ?? nil) ?? 0
         switch rc.query("done") {
         case "retried": return ("The job is queued again.", false)
         case "not-retried": return ("Nothing retried: only a failed job can be retried.", true)
@@ -498,17 +519,41 @@ enum Dashboard {
             g.log.info("dashboard sign-in by a non-admin refused", requestId: rc.requestId, ["userId": .string(uid)])
             return html(403, loginPage(next: next, message: ("This dashboard is for administrators only.", true)))
         }
+        // The session lives as long as the access token would have (its lifetime from AuthSvc,
+        // kept within DashboardSessionStore.ttlRange); the token itself is not kept.
+        let ttl = Int(clamping: session["expiresIn"]?.intValue ?? 900)
+        let sessionId: String
+        do {
+            sessionId = try g.sessions.create(userId: uid, ttlSeconds: ttl)
+        } catch {
+            g.log.warn("dashboard sign-in failed: session store unavailable", requestId: rc.requestId, ["error": .string(String(describing: error))])
+            var r = html(503, loginPage(next: next, message: ("Sign-in is unavailable right now. Try again shortly.", true)))
+            r.raw!.headers.append(("Retry-After", "1"))
+            return r
+        }
         g.log.info("dashboard sign-in", requestId: rc.requestId, ["userId": .string(uid)])
-        let maxAge = Int(session["expiresIn"]?.intValue ?? 900)
-        return redirect(next, headers: [DashboardSession.setCookie(token, maxAge: maxAge, secure: DashboardSession.secureCookies(g, rc.request))])
+        let maxAge = min(max(ttl, DashboardSessionStore.ttlRange.lowerBound), DashboardSessionStore.ttlRange.upperBound)
+        return redirect(next, headers: [DashboardSession.setCookie(sessionId, maxAge: maxAge, secure: DashboardSession.secureCookies(g, rc.request))])
     }
 
     static func logout(_ g: Gateway, _ rc: RouteContext) -> RouteResult {
         guard DashboardSession.sameOrigin(rc.request) else { return errorPage(403, "Refused", "Sign-out requests must come from this site.") }
-        // A live session must prove the request is its own; an expired one is cleared either way.
-        if case .admin(_, let t, true) = DashboardSession.verdict(g, rc.request),
-           !DashboardSession.csrfValid(g, sessionToken: t, presented: DashboardSession.fields(rc)["csrf"]) {
-            return errorPage(403, "Refused", "The form was stale or came from another site. Reload the page and try again.")
+        // A live session must prove the request is its own, then ends on the server (for every
+        // Gateway); an expired or unknown one is cleared either way.
+        switch DashboardSession.verdict(g, rc.request) {
+        case .admin(let a, let id, true):
+            guard DashboardSession.csrfValid(g, sessionToken: id, presented: DashboardSession.fields(rc)["csrf"]) else {
+                return errorPage(403, "Refused", "The form was stale or came from another site. Reload the page and try again.")
+            }
+            do { try g.sessions.end(id) } catch {
+                g.log.warn("dashboard sign-out failed: session store unavailable", requestId: rc.requestId, ["error": .string(String(describing: error))])
+                return sessionsUnavailable()
+            }
+            g.log.info("dashboard sign-out", requestId: rc.requestId, ["userId": .string(a.userId)])
+        case .unavailable:
+            return sessionsUnavailable()
+        default:
+            break
         }
         return redirect("/admin/login?done=signed-out", headers: [DashboardSession.clearCookie(secure: DashboardSession.secureCookies(g, rc.request))])
     }
@@ -520,6 +565,7 @@ enum Dashboard {
         switch DashboardSession.verdict(g, rc.request) {
         case .anonymous: return errorPage(401, "Signed out", "Your session has ended.")
         case .forbidden: return errorPage(403, "Admins only", "The queue dashboard is for administrators.")
+        case .unavailable: return sessionsUnavailable()
         case .admin(let a, let t, let c): u = user(g, rc, a, token: t, viaCookie: c)
         }
         let f = DashboardSession.fields(rc)
@@ -551,7 +597,9 @@ enum Dashboard {
         case (false, "clean"):
             method = "queues.clean"
             let unitMs: Int64 = ["minutes": 60_000, "hours": 3_600_000, "days": 86_400_000][f["unit"] ?? "days"] ?? 86_400_000
-            guard let st = f["state"], cleanable.contains(st), let age = Int64(f["age"] ?? ""), age >= 0, age < 100_000 else {
+            // At most 99,999 days: the product below stays far inside Int64.
+            guard let st = f["state"], cleanable.contains(st),
+                  let age = (try? RequestInt.parse(f["age"] ?? "", name: "age", in: 0...99_999)) ?? nil else {
                 return redirect(withQuery(back, "error=invalid"))
             }
             params["state"] = .string(st)
@@ -567,6 +615,11 @@ enum Dashboard {
             result = try g.client(ServiceName.parcelx).call(method, .object(params), ctx: u.ctx)
         } catch {
             g.log.warn("dashboard action failed", requestId: rc.requestId, ["action": .string(action), "code": .int(Int64(error.code))])
+            // A refusal because of the job's state (a worker is processing it) is the answer, not
+            // a failure to report on the next page.
+            if ErrorMapping.status(for: error.code) == 409 {
+                return errorPage(409, "Not possible now", error.message, user: u)
+            }
             return redirect(withQuery(back, "error=\(error.reason ?? "failed")"))
         }
         let done: String

@@ -111,6 +111,15 @@ enum DashboardHTML {
             + " <span class=\"muted\">(\(h(ago(now - ms))))</span>"
     }
 
+    /// `to - from - minus` for job timestamps, which other producers write into Redis: nil when
+    /// one is missing or the difference does not fit (a nonsense value shows nothing, never traps).
+    static func span(from: Int64?, to: Int64?, minus: Int64 = 0) -> Int64? {
+        guard let from, let to else { return nil }
+        let (d, o1) = to.subtractingReportingOverflow(from)
+        let (r, o2) = d.subtractingReportingOverflow(minus)
+        return o1 || o2 ? nil : r
+    }
+
     static func ago(_ ms: Int64) -> String {
         ms >= 0 ? "\(duration(ms)) ago" : "in \(duration(-ms))"
     }

@@ -4,6 +4,7 @@ import RPC
 import Runtime
 import Crypto
 import HTTPServer
+import Redis
 
 /// Who may use the dashboard and how they proved it: an admin bearer token (scripts) or the
 /// session cookie set by `/admin/login` (browsers). Also the cross-site request checks.
@@ -12,10 +13,13 @@ enum DashboardSession {
 
     /// The outcome of looking at a request's credentials.
     enum Verdict {
+        /// `token` is the bearer token, or the session id of a cookie session.
         case admin(Actor, token: String, viaCookie: Bool)
         /// A valid token of another role: the user is known but not allowed.
         case forbidden
         case anonymous
+        /// The session store (Redis) could not be asked: neither signed in nor signed out.
+        case unavailable
     }
 
     static func verdict(_ g: Gateway, _ req: HTTPRequest) -> Verdict {
@@ -24,17 +28,25 @@ enum DashboardSession {
             return String(h.dropFirst(7)).trimmingCharacters(in: .whitespaces)
         }()
         // A bearer header wins: a script that sends one means it, whatever cookies it carries.
-        let (token, viaCookie): (String?, Bool) = bearer.map { ($0, false) } ?? (cookie(req, cookieName), true)
-        guard let t = token, !t.isEmpty else { return .anonymous }
-        guard let claims = try? g.signer.verify(t, nowSeconds: Clock.wallMillis() / 1000),
+        guard let t = bearer else {
+            guard let id = cookie(req, cookieName), !id.isEmpty else { return .anonymous }
+            do {
+                guard let uid = try g.sessions.user(of: id) else { return .anonymous }
+                return .admin(Actor(userId: uid, role: .admin), token: id, viaCookie: true)
+            } catch {
+                g.log.warn("dashboard session store unavailable", ["error": .string(String(describing: error))])
+                return .unavailable
+            }
+        }
+        guard !t.isEmpty, let claims = try? g.signer.verify(t, nowSeconds: Clock.wallMillis() / 1000),
               claims["typ"] == "access", let uid = claims["sub"]?.stringValue,
               let role = claims["role"]?.stringValue.flatMap(Role.init(rawValue:))
         else { return .anonymous }
         guard role == .admin else { return .forbidden }
-        return .admin(Actor(userId: uid, role: .admin), token: t, viaCookie: viaCookie)
+        return .admin(Actor(userId: uid, role: .admin), token: t, viaCookie: false)
     }
 
-    /// One cookie's value from the `Cookie` header (libmicrohttpd joins repeats with "; ").
+    /// One cookie's value from the `Cookie` header (the HTTP server joins repeats with "; ").
     static func cookie(_ req: HTTPRequest, _ name: String) -> String? {
         guard let h = req.header("cookie") else { return nil }
         for part in h.split(separator: ";") {
@@ -46,9 +58,9 @@ enum DashboardSession {
     }
 
     /// `Set-Cookie` for a new session: unreadable by scripts, never sent cross-site, only under
-    /// /admin, and gone when the token inside it expires anyway.
-    static func setCookie(_ token: String, maxAge: Int, secure: Bool) -> (String, String) {
-        ("Set-Cookie", "\(cookieName)=\(token); Path=/admin; Max-Age=\(max(maxAge, 0)); HttpOnly; SameSite=Strict\(secure ? "; Secure" : "")")
+    /// /admin, and dropped by the browser when the server-side session ends anyway.
+    static func setCookie(_ sessionId: String, maxAge: Int, secure: Bool) -> (String, String) {
+        ("Set-Cookie", "\(cookieName)=\(sessionId); Path=/admin; Max-Age=\(max(maxAge, 0)); HttpOnly; SameSite=Strict\(secure ? "; Secure" : "")")
     }
 
     static func clearCookie(secure: Bool) -> (String, String) {
@@ -136,5 +148,50 @@ enum DashboardSession {
             out[dec(kv[0])] = kv.count > 1 ? dec(kv[1]) : ""
         }
         return out
+    }
+}
+
+/// Dashboard sign-ins, kept in the Redis that every Gateway shares. The cookie holds only a
+/// random session id (256 bits); Redis holds `oops:dashboard:session:<hex sha256 of the id>` →
+/// the admin's user id, expiring with the session. Signing out deletes the key, so the old
+/// cookie stops working on every Gateway at once; the id is not a token, so it opens nothing
+/// else; and whoever can read Redis learns only hashes.
+final class DashboardSessionStore: Sendable {
+    static let keyPrefix = "oops:dashboard:session:"
+    /// Lifetime of a session (seconds), whatever the access token lifetime says: 1 minute to 1 day.
+    static let ttlRange = 60...86_400
+    private let redis: RedisClient
+
+    init(redisURL: String) throws {
+        redis = try RedisClient(url: redisURL, timeoutMs: 1000)
+    }
+
+    private static func key(_ id: String) -> String { keyPrefix + Sodium.hex(Sodium.sha256(Array(id.utf8))) }
+
+    /// A session id as `create` makes it: 43 base64url characters.
+    private static func wellFormed(_ id: String) -> Bool {
+        id.utf8.count == 43 && id.utf8.allSatisfy { Router.idChar($0) && $0 != 0x2E }
+    }
+
+    /// Starts a session for an admin; returns the id for the cookie.
+    func create(userId: String, ttlSeconds: Int) throws -> String {
+        let id = Base64URL.encode(Sodium.randomBytes(32))
+        let ttl = min(max(ttlSeconds, Self.ttlRange.lowerBound), Self.ttlRange.upperBound)
+        try redis.run(["SET", Self.key(id), userId, "EX", String(ttl), "NX"])
+        return id
+    }
+
+    /// The user id of a live session, nil for an unknown, expired or ended one; throws when
+    /// Redis cannot answer.
+    func user(of id: String) throws -> String? {
+        guard Self.wellFormed(id) else { return nil }
+        let r = try redis.run(["GET", Self.key(id)])
+        return r.isNull ? nil : r.stringValue
+    }
+
+    /// Ends a session; throws when Redis cannot confirm it.
+    func end(_ id: String) throws {
+        guard Self.wellFormed(id) else { return }
+        try redis.run(["DEL", Self.key(id)])
     }
 }

@@ -19,6 +19,12 @@ enum ErrorMapping {
         }
     }
 
+    /// The status of one error: by its code, except a request too large for an RPC line, which is
+    /// 413 like a body over the HTTP limit.
+    static func status(for e: RPCError) -> Int {
+        e.reason == "payload_too_large" ? 413 : status(for: e.code)
+    }
+
     /// `{"error": {"code": "<reason>", "message", "fields", "requestId"}}`
     static func body(_ e: RPCError, requestId: String) -> JSON {
         var o: [String: JSON] = [

@@ -16,16 +16,20 @@ final class Gateway: Sendable {
     let ipLimiter: RateLimiter
     let userLimiter: RateLimiter
     let loginLimiter: RateLimiter
+    let registerLimiter: RateLimiter
     let redisURL: String
+    let sessions: DashboardSessionStore
     let rpcTimeoutMs: Int
     let metrics = HTTPMetrics()
+    /// The public listener's routes, and the operator listener's (`OOPS_ADMIN_ADDR`).
     nonisolated(unsafe) var router = Router(routes: [])
+    nonisolated(unsafe) var adminRouter = Router(routes: [])
 
     init(config: Config, log: Logger) throws {
         self.config = config
         self.log = log
         var c: [String: RPCClient] = [:]
-        for s in ServiceName.all { c[s] = RPCClient(runDir: config.runDir, service: s, poolSize: 4) }
+        for s in ServiceName.all { c[s] = RPCClient(runDir: config.runDir, service: s, poolSize: 4, maxLineBytes: config.rpcMaxLineBytes) }
         clients = c
         let key = try config.secret(envKey: "OOPS_TOKEN_SECRET", file: "token-signing.key", bytes: 32)
         let kid = config.string("OOPS_TOKEN_KID", default: "k1")
@@ -33,22 +37,23 @@ final class Gateway: Sendable {
         ipLimiter = RateLimiter(rate: Double(config.int("OOPS_RATE_IP_PER_S", default: 200)), burst: Double(config.int("OOPS_RATE_IP_BURST", default: 400)))
         userLimiter = RateLimiter(rate: Double(config.int("OOPS_RATE_USER_PER_S", default: 100)), burst: Double(config.int("OOPS_RATE_USER_BURST", default: 200)))
         loginLimiter = RateLimiter(rate: Double(config.int("OOPS_RATE_LOGIN_PER_MIN", default: 20)) / 60, burst: Double(config.int("OOPS_RATE_LOGIN_BURST", default: 10)))
+        registerLimiter = RateLimiter(rate: Double(config.int("OOPS_RATE_REGISTER_PER_MIN", default: 10)) / 60, burst: Double(config.int("OOPS_RATE_REGISTER_BURST", default: 5)))
         redisURL = config.redisURL
+        sessions = try DashboardSessionStore(redisURL: config.redisURL)
         rpcTimeoutMs = config.int("OOPS_RPC_TIMEOUT_MS", default: 5000)
         router = Router(routes: Routes.all(self))
+        adminRouter = Router(routes: Routes.admin(self))
     }
 
     func client(_ s: String) -> RPCClient { clients[s]! }
 
     /// Answers at once what needs no service (refusals, inline routes); hands the rest to a
-    /// worker thread, as its handler calls services.
-    func handle(_ req: HTTPRequest) -> HTTPReply {
+    /// worker thread, as its handler calls services. `admin` selects the operator listener's
+    /// route table instead of the public one.
+    func handle(_ req: HTTPRequest, admin: Bool = false) -> HTTPReply {
         let t0 = Clock.monotonicNanos()
-        var requestId = req.header("x-request-id") ?? ""
-        if requestId.isEmpty || requestId.utf8.count > 128 || !requestId.utf8.allSatisfy({ Router.idChar($0) || $0 == 0x3A }) {
-            requestId = ID.make("req")
-        }
-        switch prepare(req, requestId: requestId) {
+        let requestId = RequestID.accept(req.header("x-request-id"))
+        switch prepare(req, requestId: requestId, router: admin ? adminRouter : router) {
         case .answered(let resp, let name):
             return .now(finish(resp, req, routeName: name, requestId: requestId, since: t0))
         case .ready(let r):
@@ -81,7 +86,7 @@ final class Gateway: Sendable {
     }
 
     private func error(_ e: RPCError, _ requestId: String, headers: [(String, String)] = []) -> HTTPResponse {
-        let status = ErrorMapping.status(for: e.code)
+        let status = ErrorMapping.status(for: e)
         var h = headers
         if status == 503 { h.append(("Retry-After", "1")) }
         // RFC 9110: every 401 names the scheme to use, also when a service refused the caller.
@@ -92,7 +97,7 @@ final class Gateway: Sendable {
 
     /// Everything before the route's handler: routing, rate limits, authentication, roles and
     /// the body. None of it blocks.
-    private func prepare(_ req: HTTPRequest, requestId: String) -> Prepared {
+    private func prepare(_ req: HTTPRequest, requestId: String, router: Router) -> Prepared {
         let route: Route
         let vars: [String: String]
         switch router.match(method: req.method, path: req.path) {
@@ -108,11 +113,14 @@ final class Gateway: Sendable {
             vars = v
         }
         let name = route.name
-        // Rate limits per client address, and stricter on login.
+        // Rate limits per client address, and stricter on login and sign-up (each costs a password hash).
         if let wait = ipLimiter.take(req.remoteAddress) {
             return .answered(error(.rateLimited(retryAfterSeconds: wait), requestId), routeName: name)
         }
         if route.path == "/auth/login", let wait = loginLimiter.take(req.remoteAddress) {
+            return .answered(error(.rateLimited(retryAfterSeconds: wait), requestId), routeName: name)
+        }
+        if route.path == "/auth/register", let wait = registerLimiter.take(req.remoteAddress) {
             return .answered(error(.rateLimited(retryAfterSeconds: wait), requestId), routeName: name)
         }
         // Authentication and roles.

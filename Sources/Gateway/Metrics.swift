@@ -62,7 +62,10 @@ struct Exposition {
     mutating func histogram(_ name: String, _ labels: [(String, String)], bounds: [Double], buckets: [Int64], sum: Double, count: Int64) {
         var cum: Int64 = 0
         for (i, ub) in (bounds + [Double.infinity]).enumerated() where i < buckets.count {
-            cum += buckets[i]
+            // Bucket counts come from each instance's `rpc.metrics` answer: a nonsense count
+            // saturates rather than trapping the Gateway.
+            let (sum, overflow) = cum.addingReportingOverflow(buckets[i])
+            cum = overflow ? (buckets[i] < 0 ? .min : .max) : sum
             sample(name + "_bucket", labels + [("le", Exposition.num(ub))], Double(cum), family: name)
         }
         sample(name + "_sum", labels, sum, family: name)

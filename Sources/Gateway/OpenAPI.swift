@@ -2,6 +2,7 @@ import Foundation
 import JSON
 import RPC
 import Runtime
+import Domain
 
 /// `/openapi.json`, generated from the route table; request body schemas come from the mapped
 /// RPC method's declaration (`rpc.discover`), so the document and the checks cannot drift.
@@ -65,7 +66,8 @@ enum OpenAPI {
                 params.append(["name": .string(n), "in": "path", "required": true, "schema": schema])
             }
             for q in r.queryParams {
-                let schema = paramSchema(m, q) ?? (q == "limit" ? ["type": "integer", "minimum": 1, "maximum": 100] : ["type": "string"])
+                let schema = paramSchema(m, q) ?? (q == "limit" ? ["type": "integer", "minimum": .int(Paging.limits.lowerBound), "maximum": .int(Paging.limits.upperBound)]
+                    : q == "page" ? ["type": "integer", "minimum": .int(Dashboard.pages.lowerBound), "maximum": .int(Dashboard.pages.upperBound)] : ["type": "string"])
                 params.append(["name": .string(q), "in": "query", "required": false, "schema": schema])
             }
             if r.path == "/wallet/topup" {
@@ -80,7 +82,6 @@ enum OpenAPI {
             var responses: [String: JSON] = [:]
             let media = r.doc.media
             let ok: JSON = r.successStatus == 204 ? ["description": "Done"] :
-                r.path == "/metrics" ? ["description": "Prometheus text", "content": ["text/plain": ["schema": ["type": "string"]]]] :
                 media == "application/json" ? ["description": "Success", "content": ["application/json": ["schema": ["type": "object"]]]] :
                 ["description": "Success", "content": [media: ["schema": ["type": "string"]]]]
             responses[String(r.successStatus)] = ok

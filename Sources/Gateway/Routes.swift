@@ -12,28 +12,17 @@ enum Routes {
         }
         func pageQuery(_ rc: RouteContext, into p: inout [String: JSON]) throws(RPCError) {
             if let c = rc.query("cursor") { p["cursor"] = .string(c) }
-            if let l = rc.query("limit") {
-                guard let n = Int64(l) else { throw RPCError.invalidParams(path: "limit", "must be an integer") }
-                p["limit"] = .int(n)
-            }
+            if let n = try RequestInt.parse(rc.query("limit"), name: "limit", in: Paging.limits) { p["limit"] = .int(n) }
             if let s = rc.query("status") { p["status"] = .string(s) }
         }
-        let healthBody = JSON.object(["status": "ok", "service": "gateway"]).serializedBytes()
         return [
-            // Operators.
-            Route("GET", "/healthz", .anyone, "Liveness of the Gateway itself", inline: true) { _ throws(RPCError) in
-                var r = RouteResult(status: 200, body: nil)
-                r.raw = .json(200, healthBody)
-                return r
-            },
-            Route("GET", "/readyz", .anyone, "Readiness of every service instance, Redis and the stores") { _ throws(RPCError) in
-                let r = Readiness.check(g)
-                return .json(r["status"] == "ok" ? 200 : 503, r)
-            },
-            Route("GET", "/metrics", .anyone, "Prometheus metrics of the whole system") { _ throws(RPCError) in
-                var r = RouteResult(status: 200, body: nil)
-                r.raw = .text(200, MetricsExporter.render(g), headers: [("Content-Type", "text/plain; version=0.0.4")])
-                return r
+            // Load balancers.
+            healthz(),
+            // Only ready or not, for load balancers: which instances exist and how they fare is
+            // operator data, on the admin listener.
+            Route("GET", "/readyz", .anyone, "Readiness: 200 when every service, Redis and the stores can serve, else 503") { _ throws(RPCError) in
+                let ready = Readiness.check(g)["status"] == "ok"
+                return .json(ready ? 200 : 503, ["status": .string(ready ? "ok" : "unavailable")])
             },
             Route("GET", "/openapi.json", .anyone, "This API as an OpenAPI 3.1 document") { _ throws(RPCError) in
                 .json(200, OpenAPI.document(g))
@@ -112,6 +101,33 @@ enum Routes {
                 .json(200, try g.call(ServiceName.parcelx, "parcelx.providerLogs", ["orderId": .string(rc.pathParams["id"]!)], rc))
             },
         ] + Dashboard.routes(g).map(documentDashboard)
+    }
+
+    /// `/healthz`, on both listeners: the process is up and serving HTTP.
+    static func healthz() -> Route {
+        let body = JSON.object(["status": "ok", "service": "gateway"]).serializedBytes()
+        return Route("GET", "/healthz", .anyone, "Liveness of the Gateway itself", inline: true) { _ throws(RPCError) in
+            var r = RouteResult(status: 200, body: nil)
+            r.raw = .json(200, body)
+            return r
+        }
+    }
+
+    /// The operator listener (`OOPS_ADMIN_ADDR`, loopback by default): reaching it is the trust
+    /// boundary, like the service sockets, so these routes ask for no credential.
+    static func admin(_ g: Gateway) -> [Route] {
+        [
+            healthz(),
+            Route("GET", "/readyz", .anyone, "Readiness of every service instance, Redis and the stores, with details and firing alerts") { _ throws(RPCError) in
+                let r = Readiness.check(g)
+                return .json(r["status"] == "ok" ? 200 : 503, r)
+            },
+            Route("GET", "/metrics", .anyone, "Prometheus metrics of the whole system") { _ throws(RPCError) in
+                var r = RouteResult(status: 200, body: nil)
+                r.raw = .text(200, MetricsExporter.render(g), headers: [("Content-Type", "text/plain; version=0.0.4")])
+                return r
+            },
+        ]
     }
 
     /// The dashboard's routes are open at the Gateway and check the admin themselves; most answer

@@ -1,7 +1,7 @@
 /// One parsed HTTP request as the server hands it to a handler; the body is complete.
 public struct HTTPRequest: Sendable {
     public var method: String
-    /// The path without the query string, as libmicrohttpd decoded it.
+    /// The path without the query string, percent-decoded (never with a control character).
     public var path: String
     /// Query arguments; a repeated name keeps its last value, a name without `=` maps to "".
     public var query: [String: String]

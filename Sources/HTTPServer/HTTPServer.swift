@@ -1,4 +1,4 @@
-import CMicroHTTPD
+import CHTTP
 import Foundation
 import Runtime
 
@@ -12,19 +12,28 @@ public enum HTTPReply: Sendable {
     case later(@Sendable () -> HTTPResponse)
 }
 
-/// An HTTP/1.1 server on libmicrohttpd that hands each complete request to a handler.
+/// An HTTP/1.1 server: Debian's http-parser reads requests, a few epoll event threads own the
+/// connections, and a worker pool runs handlers that may block.
 ///
-/// Threading: a few event threads (`options.eventThreads`, epoll) serve every connection. A
-/// handler runs first on the event thread and either answers at once (`.now`: health checks,
-/// refusals, anything that does not block) or hands back work that may block (`.later`: calls
-/// to services). That work runs on a pool of worker threads while libmicrohttpd keeps the
-/// connection suspended, so one slow request never holds up another connection, and a request
-/// that needs no worker costs no thread switch.
+/// Threading: each event thread (`options.eventThreads`) accepts connections from the shared
+/// listening socket and serves them. A handler runs first on the event thread and either answers
+/// at once (`.now`: health checks, refusals, anything that does not block) or hands back work
+/// that may block (`.later`: calls to services). That work runs on a worker thread while the
+/// connection waits (nothing more is read from it); the worker hands the response back to the
+/// connection's event thread, which writes it. So one slow request never holds up another
+/// connection, and a request that needs no worker costs no thread switch.
+///
+/// Strictness (RFC 9112): a request the server cannot read unambiguously is refused with the
+/// JSON error body and `X-Request-Id`, and its connection closed — repeated or conflicting
+/// message lengths, malformed framing or headers, a control character in the decoded target or
+/// in a header value, a missing or repeated Host, headers or bodies over the limits. See
+/// `HTTPRefusal` for each answer.
 public final class HTTPServer: Sendable {
     /// The port the server listens on (the kernel's pick when 0 was asked for).
     public let boundPort: UInt16
     private let core: ServerCore
-    private let daemon: Locked<OpaquePointer?>
+    private let loops: [EventLoop]
+    private let stopped = Locked(false)
 
     /// A server whose every request may block: each runs on a worker thread.
     public convenience init(host: String, port: UInt16, options: HTTPServerOptions = HTTPServerOptions(),
@@ -34,29 +43,25 @@ public final class HTTPServer: Sendable {
 
     public init(host: String, port: UInt16, options: HTTPServerOptions = HTTPServerOptions(),
                 reply: @escaping @Sendable (HTTPRequest) -> HTTPReply) throws {
-        var storage = sockaddr_storage()
-        let isIPv6 = try HTTPServer.resolve(host: host, port: port, into: &storage)
-        let core = ServerCore(handler: reply, options: options)
-        var flags = UInt32(MHD_USE_INTERNAL_POLLING_THREAD.rawValue) | UInt32(MHD_USE_EPOLL.rawValue)
-            | UInt32(MHD_ALLOW_SUSPEND_RESUME.rawValue)
-            | UInt32(MHD_USE_ITC.rawValue)  // wakes an event thread when a worker resumes a connection; MHD_quiesce_daemon needs it too
-        if isIPv6 { flags |= UInt32(MHD_USE_IPv6.rawValue) }
-        if options.errorLog { flags |= UInt32(MHD_USE_ERROR_LOG.rawValue) }
-        let cls = Unmanaged.passUnretained(core).toOpaque()
-        let d = withUnsafePointer(to: &storage) { p in
-            p.withMemoryRebound(to: sockaddr.self, capacity: 1) { sa in
-                CMicroHTTPD_start(flags, sa, UInt32(max(options.connectionLimit, 1)), max(options.connectionMemoryLimitBytes, 4096),
-                                  UInt32(max(options.connectionTimeoutSeconds, 0)), UInt32(max(options.eventThreads, 1)),
-                                  accessHandler, cls, completedHandler, cls)
-            }
-        }
-        guard let d else {
-            throw RuntimeError("cannot listen on \(host):\(port): \(String(cString: strerror(errno)))")
+        // The parser's own header limit sits above ours, so that ours (with its answer) applies.
+        http_parser_set_max_header_size(UInt32(clamping: max(options.maxHeaderBytes, 1024) * 2))
+        let (fd, bound) = try Self.listen(host: host, port: port)
+        let core = ServerCore(handler: reply, options: options, listenFD: fd)
+        var loops: [EventLoop] = []
+        do {
+            for _ in 0..<max(options.eventThreads, 1) { loops.append(try EventLoop(core: core)) }
+        } catch {
+            _ = Glibc.close(fd)
+            throw error
         }
         self.core = core
-        self.daemon = Locked(d)
-        let bound = CMicroHTTPD_bound_port(d)
-        self.boundPort = bound == 0 ? port : bound
+        self.loops = loops
+        self.boundPort = bound
+        for loop in loops {
+            let t = Thread { loop.run() }
+            t.name = "http-event"
+            t.start()
+        }
     }
 
     /// Requests whose handling has started and whose response is not yet sent.
@@ -64,30 +69,59 @@ public final class HTTPServer: Sendable {
 
     /// Stops accepting connections, lets in-flight requests finish for up to
     /// `options.drainTimeoutMs`, then closes every connection. Idle keep-alive connections are
-    /// told to close with their next response. Safe to call more than once.
+    /// closed at once, and every answer from then on carries `Connection: close`. Safe to call
+    /// more than once.
     ///
     /// A handler still running after the drain delays the return of this call until it
-    /// returns (libmicrohttpd must not be stopped while a connection is suspended); handlers
-    /// are expected to honour their own deadlines.
+    /// returns; handlers are expected to honour their own deadlines.
     public func stop() {
-        guard let d = daemon.withLock({ d -> OpaquePointer? in
-            let old = d
-            d = nil
-            return old
+        guard stopped.withLock({ s -> Bool in
+            defer { s = true }
+            return !s
         }) else { return }
-        core.stopping.withLock { $0 = true }
-        let listenFD = MHD_quiesce_daemon(d)
+        core.phase.withLock { $0 = .draining }
+        for l in loops { l.wake() }
+        // Every loop has stopped listening before the socket is closed under it.
+        while core.drainingLoops.current < loops.count && core.exitedLoops.current < loops.count { usleep(2_000) }
+        _ = Glibc.close(core.listenFD)
         let deadline = Deadline.after(ms: core.options.drainTimeoutMs)
         while core.inFlight.current > 0 && !deadline.hasPassed { usleep(5_000) }
-        while core.suspended.current > 0 { usleep(5_000) }
-        MHD_stop_daemon(d)
-        if listenFD >= 0 { close(listenFD) }
+        while core.workers.running > 0 { usleep(5_000) }
+        core.phase.withLock { $0 = .closed }
+        for l in loops { l.wake() }
+        while core.exitedLoops.current < loops.count { usleep(2_000) }
     }
 
     deinit { stop() }
 
-    /// Fills `storage` with the socket address for host:port; returns true for IPv6.
-    private static func resolve(host: String, port: UInt16, into storage: inout sockaddr_storage) throws -> Bool {
+    /// A listening TCP socket for host:port, and the port it got.
+    private static func listen(host: String, port: UInt16) throws -> (Int32, UInt16) {
+        var storage = sockaddr_storage()
+        let family = try resolve(host: host, port: port, into: &storage)
+        let fd = socket(family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { throw RuntimeError("socket: \(String(cString: strerror(errno)))") }
+        var one: Int32 = 1
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
+        let len = socklen_t(family == AF_INET6 ? MemoryLayout<sockaddr_in6>.size : MemoryLayout<sockaddr_in>.size)
+        let rc = withUnsafePointer(to: &storage) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) } }
+        guard rc == 0, Glibc.listen(fd, 1024) == 0 else {
+            let e = errno
+            _ = Glibc.close(fd)
+            throw RuntimeError("cannot listen on \(host):\(port): \(String(cString: strerror(e)))")
+        }
+        var bound = sockaddr_storage()
+        var blen = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        _ = withUnsafeMutablePointer(to: &bound) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &blen) } }
+        let p: UInt16 = withUnsafePointer(to: &bound) { b in
+            family == AF_INET6
+                ? b.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { UInt16(bigEndian: $0.pointee.sin6_port) }
+                : b.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { UInt16(bigEndian: $0.pointee.sin_port) }
+        }
+        return (fd, p)
+    }
+
+    /// Fills `storage` with the socket address for host:port; returns its address family.
+    private static func resolve(host: String, port: UInt16, into storage: inout sockaddr_storage) throws -> Int32 {
         var hints = addrinfo()
         hints.ai_flags = AI_NUMERICSERV | AI_PASSIVE
         hints.ai_family = AF_UNSPEC
@@ -109,223 +143,44 @@ public final class HTTPServer: Sendable {
         withUnsafeMutableBytes(of: &storage) { dst in
             dst.copyMemory(from: UnsafeRawBufferPointer(start: pick.pointee.ai_addr, count: Int(pick.pointee.ai_addrlen)))
         }
-        return pick.pointee.ai_family == AF_INET6
+        return pick.pointee.ai_family
     }
 }
 
-/// State shared by the C callbacks of one server; lives as long as the daemon.
+/// State shared by the event threads of one server.
 final class ServerCore: Sendable {
+    enum Phase: Sendable { case running, draining, closed }
+
     let handler: @Sendable (HTTPRequest) -> HTTPReply
     let options: HTTPServerOptions
+    let listenFD: Int32
     let inFlight = Locked<Int>(0)
-    /// Connections suspended while a worker runs their request.
-    let suspended = Locked<Int>(0)
-    let stopping = Locked<Bool>(false)
+    let connections = Locked<Int>(0)
+    let phase = Locked<Phase>(.running)
+    let drainingLoops = Locked<Int>(0)
+    let exitedLoops = Locked<Int>(0)
     let workers: WorkerPool
 
-    init(handler: @escaping @Sendable (HTTPRequest) -> HTTPReply, options: HTTPServerOptions) {
+    init(handler: @escaping @Sendable (HTTPRequest) -> HTTPReply, options: HTTPServerOptions, listenFD: Int32) {
         self.handler = handler
         self.options = options
+        self.listenFD = listenFD
         self.workers = WorkerPool(maxThreads: max(options.maxWorkers, 1))
     }
-}
 
-/// One request's accumulating body. Only the thread serving the connection touches it (a
-/// worker only sets `queueFailed`, before it resumes the connection).
-final class RequestContext: @unchecked Sendable {
-    var body: [UInt8] = []
-    /// A response is queued (or a worker is producing it): anything else libmicrohttpd hands
-    /// over for this request is dropped.
-    var answered = false
-    /// The worker could not queue its response: the connection is closed when resumed.
-    var queueFailed = false
-}
-
-/// A connection handed to a worker (libmicrohttpd allows queueing a response on a suspended
-/// connection and resuming it from any thread).
-private struct SuspendedConnection: @unchecked Sendable {
-    let connection: OpaquePointer
-}
-
-/// libmicrohttpd calls this once when the headers are in, once per body chunk, and once more
-/// when the body is complete.
-private let accessHandler: MHD_AccessHandlerCallback = { cls, connection, url, method, _, uploadData, uploadSize, conCls in
-    guard let cls, let connection, let conCls, let uploadSize else { return mhdNo }
-    let core = Unmanaged<ServerCore>.fromOpaque(cls).takeUnretainedValue()
-
-    guard let raw = conCls.pointee else {
-        let ctx = RequestContext()
-        conCls.pointee = Unmanaged.passRetained(ctx).toOpaque()
-        core.inFlight.withLock { $0 += 1 }
-        // Refusing here, before any body byte is read, makes libmicrohttpd skip the upload
-        // (and not send 100 Continue) and close the connection after the answer.
-        if let cl = MHD_lookup_connection_value(connection, MHD_ValueKind.HEADER_KIND, "Content-Length"),
-           let declared = UInt64(String(cString: cl)), declared > UInt64(core.options.maxBodyBytes) {
-            ctx.answered = true
-            return queue(tooLarge(core, connection), on: connection, core: core, close: true)
+    /// Counts a new connection; false when the limit is reached.
+    func admitConnection() -> Bool {
+        connections.withLock { n in
+            guard n < max(options.connectionLimit, 1) else { return false }
+            n += 1
+            return true
         }
-        return mhdYes
     }
-    let ctx = Unmanaged<RequestContext>.fromOpaque(raw).takeUnretainedValue()
 
-    let chunk = uploadSize.pointee
-    if chunk > 0 {
-        uploadSize.pointee = 0
-        if ctx.answered { return mhdYes }
-        if ctx.body.count + chunk > core.options.maxBodyBytes {
-            // A chunked body that grows past the limit: answer now if libmicrohttpd lets us,
-            // otherwise drop the connection rather than keep reading.
-            ctx.answered = true
-            ctx.body = []
-            return queue(tooLarge(core, connection), on: connection, core: core, close: true)
-        }
-        if let uploadData {
-            uploadData.withMemoryRebound(to: UInt8.self, capacity: chunk) { p in
-                ctx.body.append(contentsOf: UnsafeBufferPointer(start: p, count: chunk))
-            }
-        }
-        return mhdYes
-    }
-    if ctx.answered { return ctx.queueFailed ? mhdNo : mhdYes }
-    ctx.answered = true
-
-    let request = HTTPRequest(
-        method: method.map { String(cString: $0) } ?? "GET",
-        path: url.map { String(cString: $0) } ?? "/",
-        query: collect(connection, MHD_ValueKind.GET_ARGUMENT_KIND, lowercase: false),
-        lowercasedHeaders: collect(connection, MHD_ValueKind.HEADER_KIND, lowercase: true),
-        body: ctx.body,
-        remoteAddress: peerAddress(connection))
-    ctx.body = []
-    switch core.handler(request) {
-    case .now(let response):
-        return queue(response, on: connection, core: core, close: false)
-    case .later(let work):
-        // Once stopping has begun nothing new is suspended (libmicrohttpd must not be stopped
-        // with a suspended connection): the last requests of keep-alive connections run here.
-        if core.stopping.current { return queue(work(), on: connection, core: core, close: true) }
-        MHD_suspend_connection(connection)
-        core.suspended.withLock { $0 += 1 }
-        let suspended = SuspendedConnection(connection: connection)
-        core.workers.submit {
-            let response = work()
-            if queue(response, on: suspended.connection, core: core, close: false) == mhdNo { ctx.queueFailed = true }
-            MHD_resume_connection(suspended.connection)
-            core.suspended.withLock { $0 -= 1 }
-        }
-        return mhdYes
-    }
+    func connectionClosed() { connections.withLock { $0 -= 1 } }
+    func loopDraining() { drainingLoops.withLock { $0 += 1 } }
+    func loopExited() { exitedLoops.withLock { $0 += 1 } }
 }
-
-/// Called after the response was sent, or when the request was abandoned; ends the request.
-private let completedHandler: MHD_RequestCompletedCallback = { cls, _, conCls, _ in
-    guard let cls, let conCls, let raw = conCls.pointee else { return }
-    Unmanaged<RequestContext>.fromOpaque(raw).release()
-    conCls.pointee = nil
-    let core = Unmanaged<ServerCore>.fromOpaque(cls).takeUnretainedValue()
-    core.inFlight.withLock { $0 -= 1 }
-}
-
-private func tooLarge(_ core: ServerCore, _ connection: OpaquePointer?) -> HTTPResponse {
-    // Answered before the application sees the request, so the request id is settled here:
-    // the client's own when it is safe, a new one otherwise.
-    var rid = ""
-    if let v = MHD_lookup_connection_value(connection, MHD_ValueKind.HEADER_KIND, "X-Request-Id") {
-        rid = String(cString: v)
-    }
-    if rid.isEmpty || rid.utf8.count > 128 || !rid.utf8.allSatisfy({ ($0 >= 0x30 && $0 <= 0x3A) || ($0 >= 0x41 && $0 <= 0x5A) || ($0 >= 0x61 && $0 <= 0x7A) || $0 == 0x2D || $0 == 0x5F || $0 == 0x2E }) {
-        rid = ID.make("req")
-    }
-    return .json(413, "{\"error\":{\"code\":\"payload_too_large\",\"message\":\"request body exceeds \(core.options.maxBodyBytes) bytes\",\"requestId\":\"\(rid)\"}}",
-                 headers: [("X-Request-Id", rid)])
-}
-
-private func queue(_ response: HTTPResponse, on connection: OpaquePointer, core: ServerCore, close: Bool) -> MHD_Result {
-    let r: OpaquePointer? = response.body.withUnsafeBytes { buf in
-        MHD_create_response_from_buffer(buf.count, UnsafeMutableRawPointer(mutating: buf.baseAddress), MHD_ResponseMemoryMode.RESPMEM_MUST_COPY)
-    }
-    guard let r else { return mhdNo }
-    defer { MHD_destroy_response(r) }
-    var sawConnection = false
-    for (name, value) in response.headers {
-        // libmicrohttpd computes the length itself; a second one would corrupt the framing.
-        if asciiCaseInsensitiveEqual(name, "content-length") || asciiCaseInsensitiveEqual(name, "transfer-encoding") { continue }
-        if asciiCaseInsensitiveEqual(name, "connection") { sawConnection = true }
-        _ = MHD_add_response_header(r, name, value)
-    }
-    if !sawConnection && (close || !core.options.keepAlive || core.stopping.current) {
-        _ = MHD_add_response_header(r, "Connection", "close")
-    }
-    return MHD_queue_response(connection, UInt32(clamping: response.status), r)
-}
-
-/// Header names are ASCII tokens (RFC 9110), so case is folded byte by byte.
-private func asciiLowercased(_ p: UnsafePointer<CChar>) -> String {
-    let n = strlen(p)
-    return String(unsafeUninitializedCapacity: n) { buf in
-        for i in 0..<n {
-            let c = UInt8(bitPattern: p[i])
-            buf[i] = c >= 65 && c <= 90 ? c | 0x20 : c
-        }
-        return n
-    }
-}
-
-/// Whether `name` equals the lower-case ASCII `lower`, ignoring ASCII case.
-private func asciiCaseInsensitiveEqual(_ name: String, _ lower: StaticString) -> Bool {
-    guard name.utf8.count == lower.utf8CodeUnitCount else { return false }
-    let l = UnsafeBufferPointer(start: lower.utf8Start, count: lower.utf8CodeUnitCount)
-    for (i, c) in name.utf8.enumerated() where (c >= 65 && c <= 90 ? c | 0x20 : c) != l[i] { return false }
-    return true
-}
-
-/// Copies libmicrohttpd's key/value pairs of one kind out into a dictionary.
-private func collect(_ connection: OpaquePointer, _ kind: MHD_ValueKind, lowercase: Bool) -> [String: String] {
-    final class Box {
-        var values: [String: String] = [:]
-        let lowercase: Bool
-        init(lowercase: Bool) { self.lowercase = lowercase }
-    }
-    let box = Box(lowercase: lowercase)
-    withExtendedLifetime(box) {
-        _ = MHD_get_connection_values(connection, kind, { cls, _, key, value in
-            guard let cls, let key else { return mhdYes }
-            let box = Unmanaged<Box>.fromOpaque(cls).takeUnretainedValue()
-            let k = box.lowercase ? asciiLowercased(key) : String(cString: key)
-            let v = value.map { String(cString: $0) } ?? ""
-            if box.lowercase, let old = box.values[k] {
-                box.values[k] = old + (k == "cookie" ? "; " : ", ") + v
-            } else {
-                box.values[k] = v
-            }
-            return mhdYes
-        }, Unmanaged.passUnretained(box).toOpaque())
-    }
-    return box.values
-}
-
-private func peerAddress(_ connection: OpaquePointer) -> String {
-    guard let sa = CMicroHTTPD_client_address(connection) else { return "" }
-    var host = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN))
-    let ok: Bool
-    switch Int32(sa.pointee.sa_family) {
-    case AF_INET:
-        ok = sa.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { sin in
-            withUnsafePointer(to: sin.pointee.sin_addr) { inet_ntop(AF_INET, $0, &host, socklen_t(host.count)) != nil }
-        }
-    case AF_INET6:
-        ok = sa.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { sin6 in
-            withUnsafePointer(to: sin6.pointee.sin6_addr) { inet_ntop(AF_INET6, $0, &host, socklen_t(host.count)) != nil }
-        }
-    default:
-        ok = false
-    }
-    guard ok else { return "" }
-    return String(cString: host)
-}
-
-private let mhdYes = MHD_Result.YES
-private let mhdNo = MHD_Result.NO
 
 /// Threads for handler work that may block, started as the load needs them (up to
 /// `maxThreads`) and kept; jobs beyond that wait their turn in order.
@@ -335,9 +190,17 @@ final class WorkerPool: @unchecked Sendable {
     private var head = 0
     private var idle = 0
     private var threads = 0
+    private var active = 0
     private let maxThreads: Int
 
     init(maxThreads: Int) { self.maxThreads = maxThreads }
+
+    /// Jobs running now, and jobs waiting for a thread.
+    var running: Int {
+        cond.lock()
+        defer { cond.unlock() }
+        return active + jobs.count - head
+    }
 
     func submit(_ job: @escaping @Sendable () -> Void) {
         cond.lock()
@@ -364,9 +227,11 @@ final class WorkerPool: @unchecked Sendable {
                 jobs.removeAll(keepingCapacity: true)
                 head = 0
             }
+            active += 1
             cond.unlock()
             job()
             cond.lock()
+            active -= 1
         }
     }
 }

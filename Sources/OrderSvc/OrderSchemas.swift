@@ -1,4 +1,5 @@
 import RPC
+import Domain
 
 /// The schemas of OrderSvc's methods, declared once: they validate input and document it
 /// (`rpc.discover`, and through it the Gateway's OpenAPI document).
@@ -63,8 +64,8 @@ enum OrderSchemas {
 
     static let page = Schema.object([
         ("status", .string(oneOf: ["pending", "placed", "failed", "cancel_requested", "cancelled"])),
-        ("cursor", .string(min: 1, max: 64)),
-        ("limit", .int(min: 1, max: 100)),
+        ("cursor", Paging.cursor(idPrefix: "ord")),
+        ("limit", Paging.limit),
         ("userId", .string(min: 1, max: 64)),
     ])
 

@@ -245,7 +245,7 @@ final class OrderService: Sendable {
 
     func list(_ p: JSON, ctx: RPCContext) throws(RPCError) -> JSON {
         guard let actor = ctx.actor else { throw RPCError.unauthenticated() }
-        let limit = Int(p["limit"]?.intValue ?? 20)
+        let limit = Int(p["limit"]?.intValue ?? Paging.defaultLimit)
         let userId = actor.role == .merchant ? actor.userId : p["userId"]?.stringValue
         let rows: [JSON]
         do { rows = try repo.list(userId: userId, status: p["status"]?.stringValue, before: p["cursor"]?.stringValue, limit: limit + 1) } catch { throw storeFailure(error, ctx) }

@@ -8,6 +8,9 @@ import Domain
 /// one job, retry, promote, remove, clean, pause and resume, events.
 enum QueueAdmin {
     static let queueName = Schema.string(oneOf: QueueNames.all)
+    /// The oldest age `queues.clean` takes: 100,000 days (what the dashboard's form allows), so
+    /// that "now minus the age" is always a time.
+    static let maxAgeMs: Int64 = 100_000 * 86_400_000
     static let state = Schema.string(oneOf: ["waiting", "active", "delayed", "prioritized", "completed", "failed", "paused", "waiting-children"])
 
     static func methods(_ queues: [String: JobQueue]) -> [Method] {
@@ -15,8 +18,18 @@ enum QueueAdmin {
             guard let n = p["queue"]?.stringValue, let x = queues[n] else { throw RPCError.notFound("No such queue") }
             return x
         }
-        @Sendable func wrap<T>(_ body: () throws -> T) throws(RPCError) -> T {
-            do { return try body() } catch let e as RPCError { throw e } catch {
+        /// Refusals of the queue become the matching RPC error; a reply no script gives is left to
+        /// the dispatcher (logged, internal error); anything else is Redis failing.
+        @Sendable func wrap<T>(_ body: () throws -> T) throws -> T {
+            do { return try body() } catch let e as RPCError { throw e } catch let e as QueueError {
+                switch e.kind {
+                case .jobActive: throw RPCError.conflict("job_active", e.message)
+                case .schedulerJob: throw RPCError.conflict("scheduler_job", e.message)
+                case .notFound: throw RPCError.notFound(e.message)
+                case .invalid: throw RPCError.invalidParams([], message: e.message)
+                case .unexpected: throw e
+                }
+            } catch {
                 throw RPCError.unavailable("Redis unavailable")
             }
         }
@@ -33,7 +46,7 @@ enum QueueAdmin {
                 }
             },
             Method("queues.jobs", summary: "Jobs in one state, newest first, paged", roles: admin,
-                   params: .object([("queue", queueName), ("state", state), ("offset", .int(min: 0, max: 1_000_000)), ("limit", .int(min: 1, max: 200))], required: ["queue", "state"]),
+                   params: .object([("queue", queueName), ("state", state), ("offset", .int(min: 0, max: Paging.maxJobOffset)), ("limit", .int(min: 1, max: 200))], required: ["queue", "state"]),
                    result: .anything) { p, _ throws in
                 let x = try q(p)
                 let st = JobState(rawValue: p["state"]!.stringValue!) ?? .waiting
@@ -59,13 +72,14 @@ enum QueueAdmin {
                 let x = try q(p)
                 return ["ok": .bool(try wrap { try x.promote(id: p["jobId"]!.stringValue!) })]
             },
-            Method("queues.remove", summary: "Remove a job (not an active one)", roles: admin, params: jp, result: .anything) { p, _ throws in
+            Method("queues.remove", summary: "Remove a job (not one a worker is processing: that is a conflict)", roles: admin, params: jp,
+                   result: .anything, errors: [RPCError.conflictCode]) { p, _ throws in
                 let x = try q(p)
                 return ["ok": .bool(try wrap { try x.remove(id: p["jobId"]!.stringValue!) })]
             },
             Method("queues.clean", summary: "Remove jobs of a state older than a given age", roles: admin,
                    params: .object([("queue", queueName), ("state", .string(oneOf: ["completed", "failed", "delayed", "waiting", "prioritized", "paused"])),
-                                    ("olderThanMs", .int(min: 0)), ("limit", .int(min: 0, max: 100_000))], required: ["queue", "state", "olderThanMs"]),
+                                    ("olderThanMs", .int(min: 0, max: maxAgeMs)), ("limit", .int(min: 0, max: 100_000))], required: ["queue", "state", "olderThanMs"]),
                    result: .anything) { p, _ throws in
                 let x = try q(p)
                 let st = JobState(rawValue: p["state"]!.stringValue!) ?? .completed

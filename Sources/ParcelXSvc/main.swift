@@ -35,6 +35,8 @@ ServiceHost.main(name: ServiceName.parcelx) { env in
     m.describe("oops_queue_jobs_completed_total", "Jobs completed by this worker process.")
     m.describe("oops_queue_jobs_failed_total", "Jobs that failed for good (attempts exhausted or not retryable).")
     m.describe("oops_queue_jobs_retried_total", "Failed attempts that will be retried.")
+    m.describe("oops_queue_job_finishes_given_up_total",
+               "Job runs whose finish (outcome) was given up because the run no longer owned its job, by reason (lock_lost, released, not_owned, error).")
     m.describe("oops_provider_calls_total", "ParcelX calls by operation and outcome.")
     m.describe("oops_provider_call_duration_seconds", "ParcelX call latency by operation.")
     m.describe("oops_alert_firing", "1 while an alert fires.")
@@ -69,6 +71,9 @@ ServiceHost.main(name: ServiceName.parcelx) { env in
     // looks the order up at the provider first, so running again never books twice.
     wopts.maxStalledCount = c.int("OOPS_QUEUE_MAX_STALLED", default: QueueDefaults.standard.attempts)
     wopts.name = "parcelx-\(c.instance)"
+    wopts.onFinishGivenUp = { queue, _, reason in
+        m.increment("oops_queue_job_finishes_given_up_total", ["queue": queue, "reason": reason.rawValue])
+    }
     let createWorker = try Worker(queueName: QueueNames.orders, prefix: QueueNames.prefix, redisURL: c.redisURL,
                                   concurrency: c.int("OOPS_PARCELX_CREATE_CONCURRENCY", default: 16), options: wopts) { job in
         try measured(QueueNames.orders, job) { try service.processParcelXOrder(orderId: orderId(job), job: job).serialized() }
@@ -112,7 +117,8 @@ ServiceHost.main(name: ServiceName.parcelx) { env in
         var checks: [String: JSON] = [:]
         checks["store"] = store.healthCheck
         checks["redis"] = createQueue.healthCheck
-        checks["workers"] = ["ok": true, "active": .int(Int64(createWorker.activeJobIds.count + cancelWorker.activeJobIds.count))]
+        checks["workers"] = ["ok": true, "active": .int(Int64(createWorker.activeJobIds.count + cancelWorker.activeJobIds.count)),
+                             "finishesGivenUp": .int(Int64(createWorker.counters.finishesGivenUpTotal + cancelWorker.counters.finishesGivenUpTotal))]
         // An alert is information for operators, not a reason to take the instance out of service.
         var alert = spike.state
         alert["ok"] = true

@@ -89,7 +89,7 @@ public struct Job: Sendable {
         let keep = opts["kl"]?.intValue ?? opts["keepLogs"]?.intValue ?? 0
         let r = try ctx.client.eval(QueueScripts.addLog, args: [ctx.base, id, line, String(keep)])
         let n = Int(r.intValue ?? -1)
-        if n < 0 { throw QueueError("job \(id) does not exist", code: n) }
+        if n < 0 { throw QueueError("job \(id) does not exist", kind: .notFound, code: n) }
         return n
     }
 
@@ -97,7 +97,7 @@ public struct Job: Sendable {
     public func updateProgress(_ json: String) throws {
         guard let ctx = context else { throw QueueError("job \(id) is detached from its queue") }
         let r = try ctx.client.eval(QueueScripts.updateProgress, args: [ctx.base, id, json])
-        if let c = r.intValue, c < 0 { throw QueueError("job \(id) does not exist", code: Int(c)) }
+        if let c = r.intValue, c < 0 { throw QueueError("job \(id) does not exist", kind: .notFound, code: Int(c)) }
     }
 
     /// Everything Bull Board shows for a job, as one JSON object.

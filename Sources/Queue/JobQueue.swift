@@ -61,7 +61,7 @@ public final class JobQueue: Sendable {
     }
 
     private static func addedId(_ r: RedisReply) throws -> String {
-        guard let a = r.arrayValue, let id = a.first?.stringValue else { throw QueueError("addJob: unexpected reply \(r)") }
+        guard let a = r.arrayValue, let id = a.first?.stringValue else { throw QueueError("addJob: unexpected reply \(r)", kind: .unexpected) }
         return id
     }
 
@@ -197,15 +197,16 @@ public final class JobQueue: Sendable {
         return r.intValue == 0
     }
 
-    /// Removes a job in any state with its logs. False when it does not exist; throws when a
-    /// worker holds it.
+    /// Removes a job in any state with its logs. False when it does not exist; throws
+    /// `QueueError` `.jobActive` when a worker holds it and `.schedulerJob` for the pending run of
+    /// a job scheduler.
     @discardableResult
     public func remove(id: String) throws -> Bool {
         let r = try withReconnect(idempotent: true) { try client.eval(QueueScripts.remove, args: [base, id]) }
         switch r.intValue ?? -1 {
         case 1: return true
-        case 0: throw QueueError("job \(id) is being processed", code: 0)
-        case -8: throw QueueError("job \(id) belongs to a job scheduler", code: -8)
+        case 0: throw QueueError("Job \(id) is being processed by a worker; it can be removed once it has finished", kind: .jobActive, code: 0)
+        case -8: throw QueueError("Job \(id) is the next run of a job scheduler; remove the scheduler instead", kind: .schedulerJob, code: -8)
         default: return false
         }
     }

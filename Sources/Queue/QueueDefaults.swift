@@ -170,8 +170,27 @@ public struct UnrecoverableError: Error, CustomStringConvertible, Sendable {
 
 /// A misuse of the queue API (bad job id, bad priority) or an unexpected script answer.
 public struct QueueError: Error, CustomStringConvertible, Sendable {
+    /// What went wrong, so that callers can answer with the right status.
+    public enum Kind: Sendable, Equatable {
+        /// The request itself is wrong (an id, an option, the job's state for this action).
+        case invalid
+        /// A worker holds the job (its lock exists), so it cannot be removed now.
+        case jobActive
+        /// The job is the pending run of a job scheduler.
+        case schedulerJob
+        case notFound
+        /// Redis answered something no script here returns.
+        case unexpected
+    }
+
+    public let kind: Kind
+    /// The script's return code, when there was one.
     public let code: Int
     public let message: String
-    public init(_ message: String, code: Int = 0) { self.message = message; self.code = code }
+    public init(_ message: String, kind: Kind = .invalid, code: Int = 0) {
+        self.message = message
+        self.kind = kind
+        self.code = code
+    }
     public var description: String { message }
 }

@@ -66,6 +66,57 @@ local function releaseLock(base, jk, id, token)
   end
   return 0
 end
+-- A job that carries a deduplication id (`deid`) finished for good: free the id if this job
+-- still owns it, then create the job that keep-last-if-active adds saved in `dn:` while this
+-- one was active (BullMQ's moveToFinished does both).
+local function finishDeduplicated(base, id, deid, now, me)
+  local dk = base .. 'de:' .. deid
+  local pttl = redis.call('PTTL', dk)
+  if pttl == 0 or (pttl == -1 and redis.call('GET', dk) == id) then redis.call('DEL', dk) end
+  local nk = base .. 'dn:' .. deid
+  if redis.call('EXISTS', nk) == 0 then return end
+  local n = redis.call('HMGET', nk, 'name', 'data', 'opts', 'pk', 'pd', 'pdk', 'rjk', 'jid')
+  local counter = redis.call('INCR', base .. 'id')
+  local nid = n[8] or tostring(counter)
+  local ok, opts = pcall(cjson.decode, n[3] or '{}')
+  if not ok or type(opts) ~= 'table' then opts = {} end
+  local de = opts['de']
+  if type(de) ~= 'table' then de = nil end
+  local ttl = de and tonumber(de['ttl'])
+  if ttl and ttl > 0 and not de['keepLastIfActive'] then
+    redis.call('SET', dk, nid, 'PX', ttl)
+  else
+    redis.call('SET', dk, nid)
+  end
+  local jk = base .. nid
+  local delay = tonumber(opts['delay']) or 0
+  local prio = tonumber(opts['priority']) or 0
+  redis.call('HSET', jk, 'name', n[1], 'data', n[2], 'opts', n[3] or '{}', 'timestamp', now, 'delay', delay, 'priority', prio)
+  if n[4] then redis.call('HSET', jk, 'parentKey', n[4], 'parent', n[5] or '') end
+  if n[7] then redis.call('HSET', jk, 'rjk', n[7]) end
+  if de and de['id'] then redis.call('HSET', jk, 'deid', de['id']) end
+  redis.call('XADD', base .. 'events', '*', 'event', 'added', 'jobId', nid, 'name', n[1])
+  if delay ~= 0 then
+    local due = now + delay
+    redis.call('ZADD', base .. 'delayed', delayedScore(base, due), nid)
+    redis.call('XADD', base .. 'events', 'MAXLEN', '~', me, '*', 'event', 'delayed', 'jobId', nid, 'delay', due)
+    addDelayMarker(base)
+  else
+    enqueue(base, nid, prio, opts['lifo'] == true)
+    addReadyMarker(base)
+    redis.call('XADD', base .. 'events', 'MAXLEN', '~', me, '*', 'event', 'waiting', 'jobId', nid)
+  end
+  if n[6] then redis.call('SADD', n[6], jk) end
+  redis.call('DEL', nk)
+end
+-- A job is removed (not finished): its deduplication id is freed, and with it any job saved for
+-- after it.
+local function removeDeduplication(base, jk, id)
+  local deid = redis.call('HGET', jk, 'deid')
+  if deid and redis.call('GET', base .. 'de:' .. deid) == id then
+    redis.call('DEL', base .. 'de:' .. deid, base .. 'dn:' .. deid)
+  end
+end
 local function promoteDelayed(base, now, me)
   local ids = redis.call('ZRANGEBYSCORE', base .. 'delayed', 0, (now + 1) * 4096 - 1, 'LIMIT', 0, 1000)
   if #ids == 0 then return end
@@ -191,15 +242,7 @@ if redis.call('LREM', base .. 'active', -1, id) == 0 then return -3 end
 local me = maxEvents(base)
 redis.call('XTRIM', base .. 'events', 'MAXLEN', '~', me)
 local deid = redis.call('HGET', jk, 'deid')
-if deid then
-  local dk = base .. 'de:' .. deid
-  local pttl = redis.call('PTTL', dk)
-  if pttl == 0 then
-    redis.call('DEL', dk)
-  elseif pttl == -1 and redis.call('GET', dk) == id then
-    redis.call('DEL', dk)
-  end
-end
+if deid then finishDeduplicated(base, id, deid, now, me) end
 local atm = redis.call('HINCRBY', jk, 'atm', 1)
 local keepCount = tonumber(ARGV[8])
 local set = base .. target
@@ -289,7 +332,8 @@ redis.call('XADD', base .. 'events', 'MAXLEN', '~', maxEvents(base), '*', 'event
 return 0
 """#)
 
-    /// ARGV: base, lockMs, then id/token pairs. Returns the ids whose lock was not ours any more.
+    /// ARGV: base, lockMs, then id/token pairs. Returns the id/token pairs (flat) whose lock was
+    /// not theirs any more.
     static let extendLocks = script("extendLocks", #"""
 local base = ARGV[1]
 local failed = {}
@@ -301,6 +345,7 @@ for i = 3, #ARGV, 2 do
     redis.call('SREM', base .. 'stalled', id)
   else
     table.insert(failed, id)
+    table.insert(failed, token)
   end
 end
 return failed
@@ -451,12 +496,12 @@ local prev = 'unknown'
 for _, s in ipairs({'completed', 'failed', 'delayed', 'prioritized', 'waiting-children'}) do
   if redis.call('ZREM', base .. s, id) == 1 then prev = s end
 end
-if redis.call('LREM', base .. 'wait', 0, id) > 0 then prev = 'waiting' end
+-- list states are named as BullMQ's removeJob names them (`wait`, not `waiting`)
+if redis.call('LREM', base .. 'wait', 0, id) > 0 then prev = 'wait' end
 if redis.call('LREM', base .. 'paused', 0, id) > 0 then prev = 'paused' end
 if redis.call('LREM', base .. 'active', 0, id) > 0 then prev = 'active' end
 redis.call('SREM', base .. 'stalled', id)
-local deid = redis.call('HGET', jk, 'deid')
-if deid and redis.call('GET', base .. 'de:' .. deid) == id then redis.call('DEL', base .. 'de:' .. deid) end
+removeDeduplication(base, jk, id)
 local existed = redis.call('EXISTS', jk)
 removeJobKeys(jk)
 if existed == 0 and prev == 'unknown' then return -1 end
@@ -479,7 +524,11 @@ local function older(jk, fields)
 end
 if state == 'completed' or state == 'failed' then
   local ids = redis.call('ZRANGEBYSCORE', base .. state, '-inf', cutoff, 'LIMIT', 0, limit)
-  for _, id in ipairs(ids) do removeJobKeys(base .. id); table.insert(removed, id) end
+  for _, id in ipairs(ids) do
+    removeDeduplication(base, base .. id, id)
+    removeJobKeys(base .. id)
+    table.insert(removed, id)
+  end
   zremChunked(base .. state, ids)
 elseif state == 'delayed' or state == 'prioritized' then
   local fields = {'timestamp'}
@@ -488,6 +537,7 @@ elseif state == 'delayed' or state == 'prioritized' then
     if #removed >= limit then break end
     if older(base .. id, fields) then
       redis.call('ZREM', base .. state, id)
+      removeDeduplication(base, base .. id, id)
       removeJobKeys(base .. id)
       table.insert(removed, id)
     end
@@ -500,6 +550,7 @@ else
     local jk = base .. id
     if not (state == 'active' and redis.call('EXISTS', jk .. ':lock') == 1) and older(jk, {'finishedOn', 'processedOn', 'timestamp'}) then
       redis.call('LREM', list, 0, id)
+      removeDeduplication(base, jk, id)
       removeJobKeys(jk)
       table.insert(removed, id)
     end

@@ -25,6 +25,33 @@ public struct WorkerOptions: Sendable {
     /// Socket timeout of every Redis call except the blocking one.
     public var redisTimeoutMs = 5_000
     public var logger: Logger?
+    /// Called (besides the warning logged and the count in `Worker.counters`) whenever the
+    /// outcome of a run is not written because the run no longer owns its job.
+    public var onFinishGivenUp: (@Sendable (_ queue: String, _ jobId: String, _ reason: WorkerCounters.GivenUp) -> Void)?
+    /// Test seam: runs on a processing thread right after a job's finish script has answered,
+    /// before the thread's clean-up, to stand for a thread that loses its core at that moment.
+    var afterFinishScript: (@Sendable (_ jobId: String) -> Void)?
+
+    public init() {}
+}
+
+/// What a worker counted since it started.
+public struct WorkerCounters: Sendable, Equatable {
+    /// Why the outcome of a run was not written.
+    public enum GivenUp: String, Sendable, CaseIterable {
+        /// Lock renewal found the lock gone or held by another token (the job stalled meanwhile).
+        case lockLost = "lock_lost"
+        /// `stop` gave the job back to the queue before its processor returned.
+        case released
+        /// The finish script refused: the job, its lock or its place in `active` was not ours.
+        case notOwned = "not_owned"
+        /// The finish script failed for another reason than an unreachable Redis.
+        case error
+    }
+
+    /// Runs whose outcome was not written, by reason.
+    public var finishesGivenUp: [GivenUp: Int] = [:]
+    public var finishesGivenUpTotal: Int { finishesGivenUp.values.reduce(0, +) }
 
     public init() {}
 }
@@ -46,11 +73,17 @@ public final class Worker: Sendable {
 
     private enum Phase { case created, running, stopping, stopped }
 
+    /// One run of a job. A job id alone does not name a run: a job retried at once can be taken
+    /// by another thread while the thread of its previous run is still cleaning up.
+    private struct Run: Hashable {
+        let id: String
+        let token: String
+    }
+
     private struct InFlight {
-        var token: String
-        /// Ownership is gone (lock renewal failed, or the job was released at shutdown): the
-        /// outcome of the processor must not be written.
-        var lost = false
+        /// Set when ownership is gone (lock renewal failed, or the job was released at
+        /// shutdown): the outcome of the processor must not be written.
+        var lost: WorkerCounters.GivenUp?
     }
 
     private struct State {
@@ -59,7 +92,8 @@ public final class Worker: Sendable {
         var hardStopped = false
         var localPaused = false
         var renewalSuspended = false
-        var inFlight: [String: InFlight] = [:]
+        var inFlight: [Run: InFlight] = [:]
+        var counters = WorkerCounters()
         var threadsAlive = 0
         var threadsInProcessor = 0
         var tokenSeq = 0
@@ -121,16 +155,13 @@ public final class Worker: Sendable {
         guard wasRunning else { return }
         let grace = Deadline.after(ms: graceMs)
         while !grace.hasPassed && !state.withLock({ $0.inFlight.isEmpty }) { usleep(5_000) }
-        let leftovers = state.withLock { s -> [(String, String)] in
+        let leftovers = state.withLock { s -> [Run] in
             s.hardStopped = true
-            var out: [(String, String)] = []
-            for (id, f) in s.inFlight where !f.lost {
-                s.inFlight[id]?.lost = true
-                out.append((id, f.token))
-            }
+            let out = s.inFlight.filter { $0.value.lost == nil }.map(\.key)
+            for run in out { s.inFlight[run]?.lost = .released }
             return out
         }
-        for (id, token) in leftovers { release(id: id, token: token, client: maintenanceClient) }
+        for run in leftovers { release(id: run.id, token: run.token, client: maintenanceClient) }
         // Idle threads notice the stop within one blocking call; threads stuck in a processor are
         // left to finish on their own (their jobs were released above).
         let idleDeadline = Deadline.after(ms: options.maxBlockMs + options.redisTimeoutMs + 500)
@@ -143,7 +174,10 @@ public final class Worker: Sendable {
     public func resume() { state.withLock { $0.localPaused = false } }
 
     /// Ids of the jobs currently being processed.
-    public var activeJobIds: [String] { state.withLock { Array($0.inFlight.keys) } }
+    public var activeJobIds: [String] { state.withLock { Array(Set($0.inFlight.keys.map(\.id))) } }
+
+    /// What this worker counted since it started.
+    public var counters: WorkerCounters { state.withLock { $0.counters } }
 
     /// Test hook: behave like a worker whose process froze, so its locks expire.
     func suspendLockRenewal() { state.withLock { $0.renewalSuspended = true } }
@@ -219,9 +253,10 @@ public final class Worker: Sendable {
 
     /// Runs one job to its end and returns the next job if the finish script handed one out.
     private func handle(_ f: Fetched, client: RedisClient) -> Fetched? {
+        let run = Run(id: f.id, token: f.token)
         let accepted = state.withLock { s -> Bool in
             if s.hardStopped { return false }
-            s.inFlight[f.id] = InFlight(token: f.token)
+            s.inFlight[run] = InFlight()
             s.threadsInProcessor += 1
             return true
         }
@@ -243,16 +278,33 @@ public final class Worker: Sendable {
             }
         }
         state.withLock { $0.threadsInProcessor -= 1 }
-        defer { state.withLock { _ = $0.inFlight.removeValue(forKey: f.id) } }
+        defer { state.withLock { _ = $0.inFlight.removeValue(forKey: run) } }
         let fetchNext = state.withLock { $0.phase == .running && !$0.localPaused }
         let nextToken = fetchNext ? self.nextToken() : ""
         let (script, args) = finishCall(job, token: f.token, outcome: outcome, fetchNext: fetchNext, nextToken: nextToken)
-        guard let r = runOwned(jobId: f.id, client: client, { try client.eval(script, args: args) }) else { return nil }
+        let r: RedisReply
+        switch runOwned(run, client: client, { try client.eval(script, args: args) }) {
+        case .gaveUp(let why, let detail):
+            gaveUp(run, why, detail)
+            return nil
+        case .done(let reply): r = reply
+        }
+        options.afterFinishScript?(f.id)
         if case .int(let code) = r, code < 0 {
-            logger.warn("queue job finished without owning it", ["queue": .string(queueName), "jobId": .string(f.id), "code": .int(code)])
+            gaveUp(run, .notOwned, ["code": .int(code)])
             return nil
         }
         return parseFetch(r, token: nextToken).0
+    }
+
+    /// Logs and counts a run whose outcome is not written; the job is left to its current owner
+    /// or, if it has none, to the stalled checker.
+    private func gaveUp(_ run: Run, _ why: WorkerCounters.GivenUp, _ detail: [String: JSON] = [:]) {
+        state.withLock { $0.counters.finishesGivenUp[why, default: 0] += 1 }
+        var fields: [String: JSON] = ["queue": .string(queueName), "jobId": .string(run.id), "reason": .string(why.rawValue)]
+        fields.merge(detail) { a, _ in a }
+        logger.warn("queue job finish given up: the run no longer owns the job, its outcome is not written", fields)
+        options.onFinishGivenUp?(queueName, run.id, why)
     }
 
     /// Chooses the transition: complete, retry after a backoff, retry now, or fail for good.
@@ -293,19 +345,28 @@ public final class Worker: Sendable {
         return JSON.string(s).serialized()
     }
 
-    /// Runs a transition of an owned job, retrying while Redis is unreachable, until it succeeds
-    /// or the job stops being ours. Nil when it was given up.
-    private func runOwned(jobId: String, client: RedisClient, _ body: () throws -> RedisReply) -> RedisReply? {
+    private enum Owned {
+        case done(RedisReply)
+        case gaveUp(WorkerCounters.GivenUp, [String: JSON])
+    }
+
+    /// Runs a transition of an owned run, retrying while Redis is unreachable, until it succeeds
+    /// or the run stops owning its job.
+    private func runOwned(_ run: Run, client: RedisClient, _ body: () throws -> RedisReply) -> Owned {
         var pauseMs = 50
         while true {
-            if state.withLock({ $0.inFlight[jobId]?.lost ?? true }) { return nil }
-            do { return try body() } catch let e as RedisError where e.isConnectionError {
-                logger.warn("queue worker cannot reach redis; retrying", ["queue": .string(queueName), "jobId": .string(jobId)])
+            let lost = state.withLock { s -> WorkerCounters.GivenUp? in
+                // Only a run still in the table may write; a missing one is never written blindly.
+                guard let f = s.inFlight[run] else { return .notOwned }
+                return f.lost
+            }
+            if let lost { return .gaveUp(lost, [:]) }
+            do { return .done(try body()) } catch let e as RedisError where e.isConnectionError {
+                logger.warn("queue worker cannot reach redis; retrying", ["queue": .string(queueName), "jobId": .string(run.id)])
                 usleep(UInt32(pauseMs) * 1000)
                 pauseMs = min(pauseMs * 2, 2_000)
             } catch {
-                logger.error("queue job transition failed", ["queue": .string(queueName), "jobId": .string(jobId), "error": .string("\(error)")])
-                return nil
+                return .gaveUp(.error, ["error": .string("\(error)")])
             }
         }
     }
@@ -343,18 +404,21 @@ public final class Worker: Sendable {
     }
 
     private func renewLocks() {
-        let owned = state.withLock { s -> [(String, String)] in
+        let owned = state.withLock { s -> [Run] in
             if s.renewalSuspended { return [] }
-            return s.inFlight.filter { !$0.value.lost }.map { ($0.key, $0.value.token) }
+            return s.inFlight.filter { $0.value.lost == nil }.map(\.key)
         }
         if owned.isEmpty { return }
         var args = [base, String(options.lockDurationMs)]
-        for (id, token) in owned { args.append(id); args.append(token) }
+        for run in owned { args.append(run.id); args.append(run.token) }
         do {
-            let failed = try maintenanceClient.eval(QueueScripts.extendLocks, args: args).strings
+            let reply = try maintenanceClient.eval(QueueScripts.extendLocks, args: args).strings
+            let failed = stride(from: 0, to: reply.count - 1, by: 2).map { Run(id: reply[$0], token: reply[$0 + 1]) }
             if failed.isEmpty { return }
-            state.withLock { s in for id in failed where s.inFlight[id]?.token == owned.first(where: { $0.0 == id })?.1 { s.inFlight[id]?.lost = true } }
-            logger.warn("queue lost job locks", ["queue": .string(queueName), "jobIds": .array(failed.map { .string($0) })])
+            state.withLock { s in
+                for run in failed where s.inFlight[run] != nil && s.inFlight[run]?.lost == nil { s.inFlight[run]?.lost = .lockLost }
+            }
+            logger.warn("queue lost job locks", ["queue": .string(queueName), "jobIds": .array(failed.map { .string($0.id) })])
         } catch {
             logger.warn("queue lock renewal failed", ["queue": .string(queueName), "error": .string("\(error)")])
         }

@@ -223,6 +223,37 @@ public final class Dispatcher: Sendable {
         }
     }
 
+    /// The answer to a line that was too long to read: -32600 with the request's `id` when the
+    /// line's beginning names it (a client writes it first), otherwise with id null.
+    public static func tooLongAnswer(prefix: [UInt8], limit: Int) -> [UInt8] {
+        response(id: leadingId(prefix) ?? .null, error: .lineTooLong(limit: limit))
+    }
+
+    /// The top-level `id` of a JSON object cut short, if it comes before the cut (and before any
+    /// member that the cut interrupts). Only a valid id kind: string, number or null.
+    public static func leadingId(_ prefix: [UInt8]) -> JSON? {
+        var id: JSON?
+        // A number cut by the end of the prefix still parses: a numeric id counts only once the
+        // member after it has begun, which shows the number's end was seen.
+        var unconfirmed: JSON?
+        let whole = try? prefix.withUnsafeBufferPointer { b throws(JSONParseError) in
+            try JSONParser.readObject(b) { key, p throws(JSONParseError) in
+                if unconfirmed != nil { (id, unconfirmed) = (unconfirmed, nil) }
+                switch key {
+                case "id":
+                    let v = try p.readValue()
+                    if case .string = v { id = v } else if v.isNull { id = v } else { unconfirmed = v }
+                default: _ = try p.readValue()
+                }
+            }
+        }
+        if whole == true, unconfirmed != nil { id = unconfirmed }
+        switch id {
+        case .string?, .int?, .double?, .null?: return id
+        default: return nil
+        }
+    }
+
     private func entry(_ method: JSON?) -> Entry? {
         guard case .string(let name)? = method else { return nil }
         return table.current[name]

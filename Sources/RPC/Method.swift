@@ -18,6 +18,11 @@ public struct Method: Sendable {
     /// the connection's reader thread, saving the hop to the handler pool. Everything else runs
     /// on the pool, so one slow call never holds up the others on its connection.
     public var inline: Bool
+    /// A method whose calls may wait long for a resource it bounds and admits itself (AuthSvc's
+    /// password hashing) runs each call on a thread of its own. On the shared handler pool, which
+    /// on Linux grows only slowly past the number of cores, its waiting calls would take every
+    /// thread, and calls it would admit or refuse at once would queue unseen behind them.
+    public var ownThread = false
 
     public init(_ name: String, summary: String, roles: Set<Role>, params: Schema, result: Schema, errors: [Int] = [],
                 inline: Bool = false, handler: @escaping @Sendable (JSON, RPCContext) throws -> JSON) {
@@ -34,10 +39,10 @@ public struct Method: Sendable {
     /// A method with typed params and result: params are validated against `params` first, then
     /// decoded into `P`; the result is encoded from `R`.
     public static func typed<P: Decodable & Sendable, R: Encodable & Sendable>(
-        _ name: String, summary: String, roles: Set<Role>, params: Schema, result: Schema, errors: [Int] = [],
+        _ name: String, summary: String, roles: Set<Role>, params: Schema, result: Schema, errors: [Int] = [], ownThread: Bool = false,
         _ body: @escaping @Sendable (P, RPCContext) throws -> R
     ) -> Method {
-        Method(name, summary: summary, roles: roles, params: params, result: result, errors: errors) { p, ctx in
+        var m = Method(name, summary: summary, roles: roles, params: params, result: result, errors: errors) { p, ctx in
             let decoded: P
             do {
                 decoded = try JSONDecoder().decode(P.self, from: Data(p.serializedBytes()))
@@ -48,6 +53,8 @@ public struct Method: Sendable {
             if let j = r as? JSON { return j }
             return try JSON(encoding: r)
         }
+        m.ownThread = ownThread
+        return m
     }
 
     static func path(of e: DecodingError) -> String {

@@ -7,18 +7,22 @@ import Runtime
 /// (`<run dir>/<service>-<n>.sock`): a small pool of pipelined connections per instance, the
 /// instance with the fewest calls in flight first, new and dead instances noticed without a
 /// restart. A call that was never written may go to another instance; a written one is never
-/// resent. No call waits past its context's deadline.
+/// resent. No call waits past its context's deadline. A request whose line would exceed the
+/// services' line limit is refused here, before anything is written (-32600 `payload_too_large`).
 public final class RPCClient: Sendable {
     public let service: String
     public let runDir: String
     private let poolSize: Int
+    /// The longest request line sent; the services' own limit (both come from `Config`).
+    public let maxLineBytes: Int
     private let endpoints = Locked<(scannedAt: UInt64, scanning: Bool, list: [String: Endpoint], rotation: UInt64)>((0, false, [:], 0))
     private let rescanNanos: UInt64 = 500_000_000
 
-    public init(runDir: String, service: String, poolSize: Int = 2) {
+    public init(runDir: String, service: String, poolSize: Int = 2, maxLineBytes: Int = Config.fromEnvironment().rpcMaxLineBytes) {
         self.runDir = runDir
         self.service = service
         self.poolSize = poolSize
+        self.maxLineBytes = maxLineBytes
     }
 
     /// Socket paths of the instances found now.
@@ -53,7 +57,7 @@ public final class RPCClient: Sendable {
                 removed.append(e)
                 st.list[p] = nil
             }
-            for p in paths where st.list[p] == nil { st.list[p] = Endpoint(path: p, poolSize: poolSize) }
+            for p in paths where st.list[p] == nil { st.list[p] = Endpoint(path: p, poolSize: poolSize, maxLineBytes: maxLineBytes) }
             return removed
         }
         for e in gone { e.closeAll() }
@@ -147,7 +151,7 @@ public final class RPCClient: Sendable {
         refresh()
         let ep = endpoints.withLock { st -> Endpoint in
             if let e = st.list[instancePath] { return e }
-            let e = Endpoint(path: instancePath, poolSize: poolSize)
+            let e = Endpoint(path: instancePath, poolSize: poolSize, maxLineBytes: maxLineBytes)
             st.list[instancePath] = e
             return e
         }
@@ -183,11 +187,13 @@ enum CallFailure: Error {
 final class Endpoint: Sendable {
     let path: String
     let poolSize: Int
+    let maxLineBytes: Int
     private let st = Locked<(conns: [ClientConnection], downUntil: UInt64, backoffMs: Int, connecting: Int)>(([], 0, 0, 0))
 
-    init(path: String, poolSize: Int) {
+    init(path: String, poolSize: Int, maxLineBytes: Int) {
         self.path = path
         self.poolSize = poolSize
+        self.maxLineBytes = maxLineBytes
     }
 
     func isUp(now: UInt64) -> Bool { st.current.downUntil <= now }
@@ -235,7 +241,7 @@ final class Endpoint: Sendable {
         defer { st.withLock { $0.connecting -= 1 } }
         let fd: Int32
         do { fd = try UnixSocket.connect(path) } catch { throw .notWritten }
-        let c = ClientConnection(fd: fd)
+        let c = ClientConnection(fd: fd, maxLineBytes: maxLineBytes)
         st.withLock { s in
             s.conns.append(c)
             s.backoffMs = 0
@@ -273,6 +279,8 @@ final class ClientConnection: @unchecked Sendable {
     }
 
     private let fd: Int32
+    /// Longest request line (without its newline) this connection sends.
+    let maxLineBytes: Int
     private let writeLock = NSLock()
     /// Set under `writeLock` when the connection is declared dead, before the reader closes
     /// `fd`: no write after that, neither of a call already failed nor to a descriptor number
@@ -280,8 +288,9 @@ final class ClientConnection: @unchecked Sendable {
     private var writesRefused = false
     private let st = Locked<(nextId: Int64, pending: [Int64: Waiter], alive: Bool)>((1, [:], true))
 
-    init(fd: Int32) {
+    init(fd: Int32, maxLineBytes: Int) {
         self.fd = fd
+        self.maxLineBytes = maxLineBytes
         UnixSocket.setTimeout(fd, option: SO_SNDTIMEO, ms: 5000)
         // A failed batch write completes every pending call with -32050.
         out = WriteCoalescer { [unowned self] in if !self.writeLocked($0).ok { self.markDead() } }
@@ -346,7 +355,13 @@ final class ClientConnection: @unchecked Sendable {
     /// Registers `w` and writes the request. Returns its id; throws when nothing could be written.
     private func submit(_ method: String, _ params: JSON, ctx: RPCContext, _ w: Waiter) throws(CallFailure) -> Int64 {
         guard let id = register(w) else { throw .notWritten }
-        let (ok, written) = writeLocked(Self.encode(id: id, method, params, ctx))
+        let line = Self.encode(id: id, method, params, ctx)
+        if line.count - 1 > maxLineBytes {
+            // Refused before sending: a server would only skip it, and this call alone fails.
+            _ = st.withLock { $0.pending.removeValue(forKey: id) }
+            throw .rpc(RPCError.lineTooLong(limit: maxLineBytes))
+        }
+        let (ok, written) = writeLocked(line)
         if !ok {
             _ = st.withLock { $0.pending.removeValue(forKey: id) }
             markDead()
@@ -365,7 +380,19 @@ final class ClientConnection: @unchecked Sendable {
     func callAsync(_ method: String, _ params: JSON, ctx: RPCContext, completion: @escaping @Sendable (Result<JSON, RPCError>) -> Void) throws(CallFailure) {
         guard let id = register(Waiter(completion: completion)) else { throw .notWritten }
         // Encoded straight into the outgoing buffer: no buffer of its own per call.
-        out.enqueue { Self.encode(id: id, method, params, ctx, into: &$0) }
+        var tooLong = false
+        out.enqueue { buf in
+            let mark = buf.count
+            Self.encode(id: id, method, params, ctx, into: &buf)
+            if buf.count - mark - 1 > maxLineBytes {
+                buf.removeSubrange(mark...)
+                tooLong = true
+            }
+        }
+        if tooLong {
+            _ = st.withLock { $0.pending.removeValue(forKey: id) }
+            throw .rpc(RPCError.lineTooLong(limit: maxLineBytes))
+        }
     }
 
     func call(_ method: String, _ params: JSON, ctx: RPCContext) throws(CallFailure) -> JSON {
@@ -408,8 +435,15 @@ final class ClientConnection: @unchecked Sendable {
             // Requests sent while this chunk's answers are delivered leave together afterwards.
             out.hold()
             while let ev = lb.nextLine({ b in Answer(line: b) }) {
-                guard case .line(let answer?) = ev else { continue }
-                deliver(answer)
+                switch ev {
+                case .line(let answer?): deliver(answer)
+                case .line(nil): continue
+                case .tooLong(let prefix):
+                    // An answer too large to take fails its own call (a server writes the id
+                    // first), not the connection.
+                    guard let id = Dispatcher.leadingId(prefix)?.intValue else { continue }
+                    deliver(Answer(id: id, error: RPCError.internalError().json))
+                }
             }
             out.release()
         }
@@ -440,9 +474,18 @@ final class ClientConnection: @unchecked Sendable {
             self = a
         }
 
+        init(id: Int64, error: JSON) {
+            self.id = id
+            self.error = error
+        }
+
         private init() {}
     }
 
+    /// An answer without a pending id fails nothing. That includes an error with id null, sent
+    /// for a line the server could not tie to a request: the connection stays up for the calls
+    /// in flight on it, and the call the line belonged to (if any) ends at its deadline. This
+    /// client never causes one: every line it writes starts with its id and fits the limit.
     private func deliver(_ a: Answer) {
         guard let id = a.id, let w = st.withLock({ $0.pending.removeValue(forKey: id) }) else { return }
         if let e = a.error, let err = RPCError(json: e) {

@@ -67,6 +67,11 @@ public struct RPCError: Error, Sendable, Equatable, CustomStringConvertible {
         RPCError(code: rateLimitedCode, message: m, data: ["reason": "rate_limited", "retryAfter": .int(Int64(retryAfterSeconds))])
     }
     public static func unavailable(_ m: String = "Service unavailable") -> RPCError { RPCError(code: unavailableCode, message: m, reason: "unavailable") }
+    /// A request whose JSON-RPC line would exceed the line limit (refused by the client before
+    /// sending, or skipped by the server). The Gateway answers it 413, like a body over its limit.
+    public static func lineTooLong(limit: Int) -> RPCError {
+        RPCError(code: invalidRequestCode, message: "Request too large: its RPC line exceeds \(limit) bytes", reason: "payload_too_large")
+    }
     public static func deadlineExceeded() -> RPCError { RPCError(code: deadlineExceededCode, message: "Deadline exceeded", reason: "deadline_exceeded") }
 }
 

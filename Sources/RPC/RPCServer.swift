@@ -5,8 +5,9 @@ import Runtime
 
 /// Limits that keep one client from holding a service's resources.
 public struct ServerLimits: Sendable {
-    /// Longest accepted line; a longer one is answered -32600 and the connection closed.
-    public var maxLineBytes = 1 << 20
+    /// Longest accepted line; a longer one is skipped (never held whole) and answered -32600
+    /// `payload_too_large`, with its id when the line's beginning names it. The connection stays up.
+    public var maxLineBytes = Config.rpcMaxLineBytes(httpMaxBodyBytes: Config.defaultHTTPMaxBodyBytes)
     /// Requests one connection may have running at once; beyond it the server stops reading
     /// from that connection (backpressure through the socket buffer).
     public var maxInFlightPerConnection = 256
@@ -127,7 +128,7 @@ public final class RPCServer: Sendable {
     // Called by connections.
     func dispatch(_ message: Dispatcher.Message, on c: RPCConnection) {
         inFlight.enter()
-        handlers.async { [self] in
+        let call: @Sendable () -> Void = { [self] in
             var line: [UInt8] = []
             if dispatcher.handle(message: message, into: &line) {
                 line.append(0x0A)
@@ -135,6 +136,11 @@ public final class RPCServer: Sendable {
             }
             c.finished()
             inFlight.leave()
+        }
+        if case .single(let r) = message, r.entry?.method.ownThread == true {
+            Thread.detachNewThread(call)
+        } else {
+            handlers.async(execute: call)
         }
     }
 
@@ -192,9 +198,10 @@ final class RPCConnection: @unchecked Sendable {
                 l.allSatisfy({ $0 == 0x20 || $0 == 0x09 }) ? nil : server.dispatcher.parse(line: l)
             }) {
                 switch ev {
-                case .tooLong:
-                    answer(Dispatcher.response(id: .null, error: .invalidRequest("Invalid Request: line longer than \(server.limits.maxLineBytes) bytes")))
-                    break readLoop
+                case .tooLong(let prefix):
+                    // Only this request fails: the rest of the line is skipped as it arrives, and
+                    // the connection (shared by other callers' requests) stays up.
+                    answer(Dispatcher.tooLongAnswer(prefix: prefix, limit: server.limits.maxLineBytes))
                 case .line(nil):
                     continue
                 case .line(.answered(let r)?):

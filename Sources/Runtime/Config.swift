@@ -14,7 +14,10 @@ public struct Config: Sendable {
     public var parcelxSecretKey: String
     public var logLevel: LogLevel
     public var instance: Int
-    public var rpcMaxLineBytes: Int
+    /// The Gateway's request body limit (`OOPS_HTTP_MAX_BODY`).
+    public var httpMaxBodyBytes: Int
+    /// The RPC line limit, derived from the body limit (see `rpcMaxLineBytes(httpMaxBodyBytes:)`).
+    public var rpcMaxLineBytes: Int { Config.rpcMaxLineBytes(httpMaxBodyBytes: httpMaxBodyBytes) }
     public var rpcIdleTimeoutMs: Int
     public var env: [String: String]
 
@@ -35,9 +38,25 @@ public struct Config: Sendable {
             parcelxSecretKey: v("PARCELX_SECRET_KEY", "sandbox-secret"),
             logLevel: LogLevel(rawValue: v("OOPS_LOG_LEVEL", "info")) ?? .info,
             instance: Int(v("OOPS_INSTANCE", "0")) ?? 0,
-            rpcMaxLineBytes: Int(v("OOPS_RPC_MAX_LINE", "1048576")) ?? 1_048_576,
+            httpMaxBodyBytes: min(max(Int(v("OOPS_HTTP_MAX_BODY", "")) ?? defaultHTTPMaxBodyBytes, 0), maxHTTPMaxBodyBytes),
             rpcIdleTimeoutMs: Int(v("OOPS_RPC_IDLE_MS", "300000")) ?? 300_000,
             env: env)
+    }
+
+    public static let defaultHTTPMaxBodyBytes = 1 << 20
+    /// The largest body limit that may be configured (a larger setting is lowered to it).
+    public static let maxHTTPMaxBodyBytes = 1 << 30
+    /// Room in an RPC line for everything around a request body: the JSON-RPC envelope, `ctx`
+    /// (request id of at most 128 bytes, actor, deadline), and what the Gateway adds from the
+    /// path, query and client address, all bounded far below this by the HTTP header limit.
+    public static let rpcEnvelopeHeadroomBytes = 64 << 10
+
+    /// The one rule tying the limits together: a body the Gateway accepts fits an RPC line with
+    /// its envelope. The services skip longer lines; clients refuse to send them (a body whose
+    /// JSON grows when written back, such as `1e14` becoming fifteen digits, is refused there,
+    /// as 413, without reaching a service).
+    public static func rpcMaxLineBytes(httpMaxBodyBytes: Int) -> Int {
+        min(max(httpMaxBodyBytes, 0), maxHTTPMaxBodyBytes) + rpcEnvelopeHeadroomBytes
     }
 
     public func string(_ key: String, default d: String) -> String {

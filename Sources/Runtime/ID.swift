@@ -24,6 +24,12 @@ public enum ID {
         return encode(prefix: prefix, ms: ms, hi: hi, lo: lo)
     }
 
+    /// The pattern (for a params schema) that every id made by `make(prefix)` matches, and
+    /// nothing else: the prefix, `_`, then 26 characters of the Crockford base32 alphabet.
+    public static func pattern(_ prefix: String) -> String {
+        "^\(prefix)_[0-9A-HJKMNP-TV-Z]{26}$"
+    }
+
     /// `prefix_` and the 128 bits ms (48) | hi (64) | lo (16) as 26 base32 characters (130
     /// bits, the top two zero), written in place: every request and record gets an id.
     static func encode(prefix: String, ms: Int64, hi: UInt64, lo: UInt16) -> String {

@@ -1,5 +1,6 @@
 import JSON
 import RPC
+import Domain
 import Runtime
 import Store
 
@@ -98,12 +99,12 @@ struct WalletHandlers: Sendable {
             },
             Method("wallet.transactions", summary: "Applied ledger entries, newest first, cursor-paginated",
                    roles: [.merchant, .admin],
-                   params: .object([("userId", .id), ("cursor", .string(min: 1, max: 64, pattern: "^txn_[0-9A-Z]{26}$")),
-                                    ("limit", .int(min: 1, max: 100))]),
+                   params: .object([("userId", .id), ("cursor", Paging.cursor(idPrefix: "txn")),
+                                    ("limit", Paging.limit)]),
                    result: .object([("items", .array(Self.entrySchema)), ("nextCursor", .nullable(.string()))], required: ["items", "nextCursor"]),
                    errors: [RPCError.notFoundCode, RPCError.unavailableCode]) { p, ctx in
                 let userId = try Self.owner(p, ctx)
-                let limit = Int(p["limit"]?.intValue ?? 20)
+                let limit = Int(p["limit"]?.intValue ?? Paging.defaultLimit)
                 let page = try Self.guarded { try s.transactions(userId: userId, cursor: p["cursor"]?.stringValue, limit: limit) }
                 return ["items": .array(page.items.map(\.publicJSON)), "nextCursor": JSON(page.nextCursor)]
             },

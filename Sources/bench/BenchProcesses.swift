@@ -134,6 +134,8 @@ final class BenchSystem: @unchecked Sendable {
     let procs: BenchProcs
     let redisPort = freePort()
     let httpPort = freePort()
+    /// The Gateway's operator listener: a free port, so that a bench never collides with a running `./oops run`.
+    let adminPort = freePort()
     let sandboxPort = freePort()
     var redisURL: String { "redis://127.0.0.1:\(redisPort)" }
     let runDir: String
@@ -157,10 +159,11 @@ final class BenchSystem: @unchecked Sendable {
         chmod(runDir, 0o750)
         env = [
             "OOPS_RUN_DIR": runDir, "OOPS_DATA_DIR": data, "OOPS_LOG_DIR": logs, "OOPS_REDIS_URL": "redis://127.0.0.1:\(redisPort)",
-            "OOPS_HTTP_ADDR": "127.0.0.1:\(httpPort)", "OOPS_SANDBOX_ADDR": "127.0.0.1:\(sandboxPort)",
+            "OOPS_HTTP_ADDR": "127.0.0.1:\(httpPort)", "OOPS_ADMIN_ADDR": "127.0.0.1:\(adminPort)", "OOPS_SANDBOX_ADDR": "127.0.0.1:\(sandboxPort)",
             "PARCELX_BASE_URL": "http://127.0.0.1:\(sandboxPort)", "OOPS_LOG_LEVEL": "warn", "OOPS_INSTANCE": "0",
             "OOPS_RATE_IP_PER_S": "10000000", "OOPS_RATE_IP_BURST": "10000000", "OOPS_RATE_USER_PER_S": "10000000",
             "OOPS_RATE_USER_BURST": "10000000", "OOPS_RATE_LOGIN_PER_MIN": "10000000", "OOPS_RATE_LOGIN_BURST": "10000000",
+            "OOPS_RATE_REGISTER_PER_MIN": "10000000", "OOPS_RATE_REGISTER_BURST": "10000000",
             "OOPS_ADMIN_EMAIL": "admin@bench.test", "OOPS_ADMIN_PASSWORD": "bench-admin-password",
         ]
         for (k, v) in extraEnv { env[k] = v }

@@ -117,7 +117,10 @@ case "queue":
         show(call(ServiceName.parcelx, "queues.\(rest[0])", ["queue": .string(q), "jobId": .string(rest[2])]))
     case "clean":
         guard rest.count == 4, let secs = Int64(rest[3]) else { fail(usage) }
-        show(call(ServiceName.parcelx, "queues.clean", ["queue": .string(q), "state": .string(rest[2]), "olderThanMs": .int(secs * 1000)]))
+        // The service checks the range; this only must not overflow on the way there.
+        let (ms, overflow) = secs.multipliedReportingOverflow(by: 1000)
+        guard !overflow else { fail("olderThanSeconds is out of range") }
+        show(call(ServiceName.parcelx, "queues.clean", ["queue": .string(q), "state": .string(rest[2]), "olderThanMs": .int(ms)]))
     default: fail(usage)
     }
 case "help", "--help", "-h":

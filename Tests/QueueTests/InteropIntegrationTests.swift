@@ -109,6 +109,122 @@ final class InteropIntegrationTests: RedisQueueTestCase {
         XCTAssertEqual(job("unrecoverable")["failedReason"], "cannot ever work")
     }
 
+    /// A Python producer sets `attempts` without `backoff`, so every failure goes straight back to
+    /// wait and another thread can take it at once. Each job must fail after exactly its attempts,
+    /// never stall, and run the handler exactly that often (it lost runs to the stalled checker
+    /// when the in-flight table was keyed by job id alone).
+    func testSwiftWorkerFailsImmediatelyRetriedJobsAfterExactlyTheirAttempts() throws {
+        let q = try makeQueue()
+        let runs = Locked<[String: Int]>([:])
+        var o = WorkerOptions()
+        // A run whose finish is lost shows up as a stall within seconds rather than minutes.
+        o.lockDurationMs = 3_000
+        o.stalledIntervalMs = 1_000
+        // A thread that loses its core right after its finish script answered (common on a
+        // loaded 2-core machine): a retried job is then taken by another thread before this one
+        // has cleaned up.
+        o.afterFinishScript = { _ in usleep(50_000) }
+        let w = try startWorker(concurrency: 16, options: o) { job in
+            let n = runs.withLock { r -> Int in r[job.id, default: 0] += 1; return r[job.id]! }
+            usleep(100_000) // a provider call that fails
+            throw TestFailure(description: "boom \(n)")
+        }
+        // Jobs arrive a little apart, as orders do: idle threads wait on the marker and take a
+        // retried job the moment it is back in wait.
+        let ids = try XCTUnwrap(try runInterop(["add-failing", "--count", "40", "--attempts", "3", "--gap-ms", "10"])["ids"]?.arrayValue)
+            .compactMap { $0.stringValue }
+        XCTAssertEqual(ids.count, 40)
+        XCTAssertTrue(waitUntil(timeoutMs: 120_000, intervalMs: 50) { (try? q.counts()).map { $0.completed + $0.failed == 40 } ?? false },
+                      "not every job finished: \(String(describing: try? q.counts()))")
+        try assertFailedAfterExactlyThreeAttempts(ids, runs: runs.current)
+        XCTAssertEqual(w.counters.finishesGivenUpTotal, 0, "no finish was given up")
+    }
+
+    /// The same jobs processed by Python bullmq's own worker end the same way.
+    func testPythonWorkerFailsImmediatelyRetriedJobsAfterExactlyTheirAttempts() throws {
+        let worked = try runInterop(["work", "--add-failing", "40", "--attempts", "3", "--gap-ms", "10",
+                                     "--count", "40", "--concurrency", "16", "--timeout", "120"])
+        XCTAssertEqual(worked["finished"], 40)
+        let ids = try XCTUnwrap(worked["ids"]?.arrayValue).compactMap { $0.stringValue }
+        XCTAssertEqual(ids.count, 40)
+        let raw = try raw().command(["HGETALL", "interop:runs"]).strings
+        var runs: [String: Int] = [:]
+        for i in stride(from: 0, to: raw.count - 1, by: 2) { runs[raw[i]] = Int(raw[i + 1]) ?? 0 }
+        try assertFailedAfterExactlyThreeAttempts(ids, runs: runs)
+    }
+
+    /// A Python producer adds with keep-last-if-active deduplication while our worker runs the job
+    /// owning the id: the last such add is saved, and our finish of the owner enqueues it and
+    /// hands it the id, as BullMQ's moveToFinished does; its own finish frees the id.
+    func testKeepLastIfActiveJobSavedWhileTheOwnerRunsIsEnqueuedWhenTheOwnerFinishes() throws {
+        let q = try makeQueue()
+        let gates = ["first": DispatchSemaphore(value: 0), "third": DispatchSemaphore(value: 0)]
+        let ran = Locked<[String]>([])
+        let w = try startWorker { job in
+            let tag = job.data["tag"]?.stringValue ?? "?"
+            ran.withLock { $0.append(tag) }
+            gates[tag]?.wait()
+            return JSON.object(["tag": .string(tag)]).serialized()
+        }
+        func add(_ tag: String) throws -> String {
+            try XCTUnwrap(try runInterop(["add-dedup", "--dedup", "d1", "--tag", tag])["id"]?.stringValue)
+        }
+        func keys() throws -> JSON { try runInterop(["dedup-keys", "--dedup", "d1"]) }
+
+        let owner = try add("first")
+        XCTAssertTrue(waitUntil { w.activeJobIds == [owner] })
+        // While the owner runs, adds are answered with its id and the last one is kept for later.
+        XCTAssertEqual(try add("second"), owner)
+        XCTAssertEqual(try add("third"), owner)
+        let saved = try keys()
+        XCTAssertEqual(saved["de"]?.stringValue, owner)
+        XCTAssertEqual(saved["dePttl"], -1)
+        let next = try XCTUnwrap(saved["dn"]?["jid"]?.stringValue)
+        XCTAssertEqual(try JSONParser.parse(saved["dn"]?["data"]?.stringValue ?? "")["tag"], "third")
+
+        gates["first"]!.signal()
+        XCTAssertTrue(waitUntil(timeoutMs: 15_000) { w.activeJobIds == [next] }, "the saved job was enqueued and taken")
+        let handedOver = try keys()
+        XCTAssertEqual(handedOver["de"]?.stringValue, next, "the id now belongs to the saved job")
+        XCTAssertEqual(handedOver["dePttl"], -1)
+        XCTAssertEqual(handedOver["dn"], .object([:]), "the saved copy is consumed")
+        XCTAssertEqual(try add("fourth"), next, "an add while the new owner runs is deduplicated again")
+
+        gates["third"]!.signal()
+        XCTAssertTrue(waitUntil(timeoutMs: 15_000) { (try? q.counts().completed) == 3 })
+        XCTAssertEqual(ran.current, ["first", "third", "fourth"])
+        let after = try keys()
+        XCTAssertEqual(after["de"], .null, "the last finish frees the id")
+        XCTAssertEqual(after["dn"], .object([:]))
+        let out = try runInterop(["inspect", "--ids", "\(owner),\(next)"])
+        XCTAssertEqual(out["jobs"]?[owner]?["returnvalue"]?["tag"], "first")
+        XCTAssertEqual(out["jobs"]?[next]?["state"], "completed")
+        XCTAssertEqual(out["jobs"]?[next]?["data"]?["tag"], "third")
+        XCTAssertEqual(out["jobs"]?[next]?["returnvalue"]?["tag"], "third")
+        let events = try q.events(count: 200).reversed().filter { $0.fields["jobId"] == next }.map(\.event)
+        XCTAssertEqual(events, ["added", "waiting", "active", "deduplicated", "completed"])
+    }
+
+    /// Read back through bullmq's own Queue API: failed, attemptsMade 3, never stalled, run 3 times.
+    private func assertFailedAfterExactlyThreeAttempts(_ ids: [String], runs: [String: Int], file: StaticString = #filePath, line: UInt = #line) throws {
+        let out = try runInterop(["inspect", "--ids", ids.joined(separator: ",")])
+        XCTAssertEqual(out["counts"]?["failed"], 40, file: file, line: line)
+        XCTAssertEqual(out["counts"]?["completed"], 0, file: file, line: line)
+        XCTAssertEqual(out["counts"]?["active"], 0, file: file, line: line)
+        let jobs = try XCTUnwrap(out["jobs"], file: file, line: line)
+        var wrong: [String] = []
+        for id in ids {
+            let j = jobs[id] ?? .null
+            if j["state"] != "failed" || j["attemptsMade"] != 3 || j["attemptsStarted"] != 3 || j["stalledCounter"] != 0
+                || j["failedReason"] != "boom 3" || runs[id] != 3 {
+                wrong.append("\(id): state \(j["state"]?.stringValue ?? "?") atm \(j["attemptsMade"]?.intValue ?? -1) "
+                             + "ats \(j["attemptsStarted"]?.intValue ?? -1) stc \(j["stalledCounter"]?.intValue ?? -1) "
+                             + "reason \(j["failedReason"]?.stringValue ?? "?") runs \(runs[id] ?? 0)")
+            }
+        }
+        XCTAssertEqual(wrong, [], "\(wrong.count) of \(ids.count) jobs did not fail cleanly after 3 attempts", file: file, line: line)
+    }
+
     // MARK: - helpers
 
     /// A Swift worker and a Python worker share one queue: each of 10,000 jobs runs exactly once.
@@ -161,7 +277,7 @@ final class InteropIntegrationTests: RedisQueueTestCase {
         p.arguments = args
         // stderr goes to a file so that a chatty child can never block on a full pipe.
         let errPath = NSTemporaryDirectory() + "/interop-python-\(UInt32.random(in: 0...UInt32.max)).err"
-        FileManager.default.createFile(atPath: errPath, contents: nil)
+        _ = FileManager.default.createFile(atPath: errPath, contents: nil)
         let out = Pipe()
         p.standardOutput = out
         p.standardError = FileHandle(forWritingAtPath: errPath)

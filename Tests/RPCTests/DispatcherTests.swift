@@ -178,4 +178,22 @@ final class DispatcherTests: XCTestCase {
         XCTAssertEqual(r["status"], "ok")
         XCTAssertEqual(r["service"], "test")
     }
+
+    /// The id of a line too long to read is taken from its beginning, and only when it is
+    /// whole there: a number cut by the end of the kept bytes would name another request.
+    func testIdOfALineCutShort() {
+        func id(_ s: String) -> JSON? { Dispatcher.leadingId(Array(s.utf8)) }
+        XCTAssertEqual(id(#"{"jsonrpc":"2.0","id":12345,"method":"x","params":{"v":"aaa"#), 12345)
+        XCTAssertEqual(id(#"{"id":"abc","method"#), "abc")
+        XCTAssertEqual(id(#"{"id":null,"method":"#), .null)
+        XCTAssertNil(id(#"{"jsonrpc":"2.0","id":123"#), "cut inside the number")
+        XCTAssertNil(id(#"{"jsonrpc":"2.0","params":{"v":"aaaa"#), "the id comes after the cut")
+        XCTAssertNil(id(#"{"id":{"a":1},"method":"x""#), "not a valid id kind")
+        XCTAssertNil(id(#"[{"id":1},{"id":2"#))
+        XCTAssertNil(id("\u{0}\u{1}garbage"))
+        let answer = try! JSONParser.parse(Dispatcher.tooLongAnswer(prefix: Array(#"{"jsonrpc":"2.0","id":9,"method":"x","params":{"#.utf8), limit: 100))
+        XCTAssertEqual(answer["id"], 9)
+        XCTAssertEqual(answer["error"]?["code"], -32600)
+        XCTAssertEqual(answer["error"]?["data"]?["reason"], "payload_too_large")
+    }
 }

@@ -1,6 +1,7 @@
 import XCTest
 import Foundation
 @testable import RPC
+import TestSupport
 
 final class LineBufferTests: XCTestCase {
     func testRandomChunkSizesGiveTheSameLines() {
@@ -63,6 +64,52 @@ final class LineBufferTests: XCTestCase {
     func testOversizedLineIsNoticedBeforeItEnds() {
         var lb = LineBuffer(maxLine: 10)
         lb.append(Array(repeating: UInt8(ascii: "a"), count: 11))
-        XCTAssertEqual(lb.next(), .tooLong)
+        XCTAssertEqual(lb.next(), .tooLong(prefix: Array(repeating: UInt8(ascii: "a"), count: 11)))
+        XCTAssertNil(lb.next())
+    }
+
+    /// An oversized line among others, fed in random chunks: it is reported once with its
+    /// beginning, its rest is dropped as it arrives (the storage never holds it whole), and every
+    /// line around it comes out unchanged.
+    func testOversizedLineIsReportedOnceAndSkippedWithoutBufferingIt() {
+        let maxLine = 4096
+        let huge = "{\"id\":7," + String(repeating: "z", count: 200_000) + "}"
+        let before = (0..<20).map { "before-\($0)" }
+        let after = (0..<20).map { "after-\($0)" }
+        let stream = Array((before + [huge] + after).joined(separator: "\n").utf8) + [0x0A]
+        var rng = SplitMix64(seed: 42)
+        for _ in 0..<10 {
+            var lb = LineBuffer(maxLine: maxLine)
+            var lines: [String] = []
+            var reports: [[UInt8]] = []
+            var most = 0
+            var i = 0
+            while i < stream.count {
+                let n = min(Int.random(in: 1...9000, using: &rng), stream.count - i)
+                lb.append(Array(stream[i..<(i + n)]))
+                i += n
+                most = max(most, lb.pendingBytes)
+                while let ev = lb.next() {
+                    switch ev {
+                    case .line(let l): lines.append(String(decoding: l, as: UTF8.self))
+                    case .tooLong(let p): reports.append(p)
+                    }
+                }
+            }
+            XCTAssertEqual(lines, before + after)
+            XCTAssertEqual(reports, [Array(huge.utf8.prefix(LineBuffer.keptPrefixBytes))])
+            XCTAssertLessThanOrEqual(most, maxLine + 9000, "never more than the limit and one chunk held")
+            XCTAssertEqual(lb.pendingBytes, 0)
+        }
+    }
+
+    /// A whole oversized line already in the buffer (its newline arrived with it) is reported
+    /// the same way, and the next line follows.
+    func testCompleteOversizedLineIsReportedAndTheNextFollows() {
+        var lb = LineBuffer(maxLine: 8)
+        lb.append(Array("0123456789abc\nok\n".utf8))
+        XCTAssertEqual(lb.next(), .tooLong(prefix: Array("0123456789abc".utf8)))
+        XCTAssertEqual(lb.next(), .line(Array("ok".utf8)))
+        XCTAssertNil(lb.next())
     }
 }

@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
 @testable import RPC
+import TestSupport
 
 /// SimplePattern must say exactly what NSRegularExpression says for every pattern it accepts.
 final class SimplePatternTests: XCTestCase {
@@ -59,18 +60,5 @@ final class SimplePatternTests: XCTestCase {
         // A pattern only Foundation understands still works.
         XCTAssertEqual(Schema.string(pattern: "^(ab)+$").validate("abab"), [])
         XCTAssertEqual(Schema.string(pattern: "^(ab)+$").validate("aba").count, 1)
-    }
-}
-
-/// A small seeded generator (SplitMix64), for reproducible random inputs.
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

@@ -308,21 +308,27 @@ public final class OOPSSystem: @unchecked Sendable {
     public let redis: RedisServer
     public let procs: ProcessSet
     public let httpPort: UInt16
+    /// The Gateway's operator listener (`OOPS_ADMIN_ADDR`): /metrics and the detailed /readyz.
+    public let adminPort: UInt16
     public let sandboxPort: UInt16
     public let adminEmail = "admin@oops.test"
     public let adminPassword = "admin-password-123"
     public var base: String { "http://127.0.0.1:\(httpPort)" }
+    public var adminBase: String { "http://127.0.0.1:\(adminPort)" }
     public var sandbox: String { "http://127.0.0.1:\(sandboxPort)" }
 
     public init(extraEnv: [String: String] = [:], parcelxInstances: Int = 1) throws {
         redis = try RedisServer()
         httpPort = freePort()
+        adminPort = freePort()
         sandboxPort = freePort()
         var env: [String: String] = [
-            "OOPS_REDIS_URL": redis.url, "OOPS_HTTP_ADDR": "127.0.0.1:\(httpPort)", "OOPS_SANDBOX_ADDR": "127.0.0.1:\(sandboxPort)",
+            "OOPS_REDIS_URL": redis.url, "OOPS_HTTP_ADDR": "127.0.0.1:\(httpPort)", "OOPS_ADMIN_ADDR": "127.0.0.1:\(adminPort)",
+            "OOPS_SANDBOX_ADDR": "127.0.0.1:\(sandboxPort)",
             "PARCELX_BASE_URL": "http://127.0.0.1:\(sandboxPort)", "OOPS_ADMIN_EMAIL": adminEmail, "OOPS_ADMIN_PASSWORD": adminPassword,
             "PARCELX_TIMEOUT_MS": "1500", "PARCELX_TOTAL_TIMEOUT_MS": "2000", "OOPS_ORDER_RECOVERY_MS": "1000",
             "OOPS_RATE_IP_PER_S": "100000", "OOPS_RATE_IP_BURST": "100000", "OOPS_RATE_LOGIN_PER_MIN": "100000", "OOPS_RATE_LOGIN_BURST": "100000",
+            "OOPS_RATE_REGISTER_PER_MIN": "100000", "OOPS_RATE_REGISTER_BURST": "100000",
         ]
         for (k, v) in extraEnv { env[k] = v }
         procs = ProcessSet(env: env)
@@ -345,6 +351,23 @@ public final class OOPSSystem: @unchecked Sendable {
         var h = headers
         if let t = token { h["Authorization"] = "Bearer \(t)" }
         return HTTP.request(method, base + path, headers: h, body: body)
+    }
+
+    /// Starts one more Gateway over this system's services and Redis, with `extraEnv`, on free
+    /// public and operator ports of its own (two Gateways must not share either); does not wait.
+    @discardableResult
+    public func startExtraGateway(_ key: String, extraEnv: [String: String] = [:]) throws -> (httpPort: UInt16, adminPort: UInt16) {
+        let http = freePort(), admin = freePort()
+        var e = extraEnv
+        e["OOPS_HTTP_ADDR"] = "127.0.0.1:\(http)"
+        e["OOPS_ADMIN_ADDR"] = "127.0.0.1:\(admin)"
+        try procs.startBinary("Gateway", key: key, extraEnv: e)
+        return (http, admin)
+    }
+
+    /// A GET on the operator listener (`/metrics`, `/readyz` with details), which asks for no credential.
+    public func operatorGet(_ path: String, timeoutS: Double = 10) -> HTTPResult {
+        HTTP.request("GET", adminBase + path, timeoutS: timeoutS)
     }
 
     public func adminToken() -> String {
@@ -444,5 +467,19 @@ extension OOPSSystem {
     /// Every shipment the sandbox holds.
     public func sandboxShipments() -> [JSON] {
         HTTP.request("GET", sandbox + "/__sandbox/shipments").body["shipments"]?.arrayValue ?? []
+    }
+}
+
+/// A small seeded generator (SplitMix64), for reproducible random inputs: a test that draws
+/// from it prints its seed, and the same seed gives the same inputs again.
+public struct SplitMix64: RandomNumberGenerator {
+    public var state: UInt64
+    public init(seed: UInt64) { state = seed }
+    public mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
     }
 }

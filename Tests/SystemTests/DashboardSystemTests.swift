@@ -3,6 +3,7 @@ import Foundation
 import JSON
 import Runtime
 import Queue
+import Redis
 import TestSupport
 #if canImport(FoundationNetworking)
 import FoundationNetworking
@@ -176,6 +177,48 @@ final class DashboardSystemTests: XCTestCase {
         XCTAssertTrue(out.header("Set-Cookie")?.contains("Max-Age=0") == true)
     }
 
+    /// Regression (issue 18): signing out cleared the cookie in the browser only; the old cookie
+    /// value kept working until it expired. The session now ends on the server, and for every
+    /// Gateway sharing the Redis: a second Gateway process here signs in and out for the first.
+    func testSignOutEndsTheSessionOnTheServerForEveryGateway() throws {
+        let s = try browserSession()
+        XCTAssertEqual(req("GET", "/admin/queues/api/overview", cookie: s.cookie).status, 200)
+        // The cookie holds a session id, not a token: it opens nothing outside the dashboard.
+        let value = String(s.cookie.drop { $0 != "=" }.dropFirst())
+        XCTAssertEqual(sys.call("GET", "/admin/kyc", token: value).status, 401, "the cookie value is no bearer token")
+
+        let out = req("POST", "/admin/logout", cookie: s.cookie, json: ["csrf": .string(s.csrf)])
+        XCTAssertEqual(out.status, 303, out.text)
+        XCTAssertEqual(out.header("Location"), "/admin/login?done=signed-out")
+        // The old cookie, replayed as is (a copied cookie, a shared machine), is refused everywhere.
+        let api = req("GET", "/admin/queues/api/overview", cookie: s.cookie)
+        XCTAssertEqual(api.status, 401, api.text)
+        XCTAssertEqual(api.body["error"]?["code"], "unauthenticated")
+        XCTAssertEqual(req("GET", "/admin/queues", cookie: s.cookie).status, 303, "the HTML page sends it to sign in")
+        XCTAssertEqual(req("GET", "/admin/queues/\(ordersQ)/failed", cookie: s.cookie).header("Location")?.hasPrefix("/admin/login"), true)
+        let pause = req("POST", "/admin/queues/\(ordersQ)/actions/pause", cookie: s.cookie, json: ["csrf": .string(s.csrf)],
+                        headers: ["Origin": sys.base])
+        XCTAssertEqual(pause.status, 401, pause.text)
+        XCTAssertEqual(req("GET", "/admin/queues/api/overview", token: sys.adminToken()).body["queues"]?.arrayValue?.first?["paused"], false,
+                       "the replayed action changed nothing")
+
+        // A second Gateway on the same Redis (its own public and admin ports).
+        let (port2, admin2) = try sys.startExtraGateway("gateway-2")
+        defer { _ = sys.procs.child("gateway-2")?.stop() }
+        let base2 = "http://127.0.0.1:\(port2)"
+        XCTAssertTrue(waitUntil(timeoutMs: 20_000, intervalMs: 100) { HTTP.request("GET", base2 + "/healthz", timeoutS: 2).status == 200 },
+                      sys.procs.log("gateway-2"))
+        XCTAssertEqual(HTTP.request("GET", "http://127.0.0.1:\(admin2)/healthz", timeoutS: 5).status, 200, "its own admin listener")
+        let fresh = try browserSession()
+        XCTAssertEqual(NoRedirectHTTP.request("GET", base2 + "/admin/queues/api/overview", headers: ["Cookie": fresh.cookie], body: nil).status, 200,
+                       "a session started on one Gateway is good on another")
+        let out2 = NoRedirectHTTP.request("POST", base2 + "/admin/logout", headers: ["Cookie": fresh.cookie, "Content-Type": "application/json"],
+                                          body: JSON.object(["csrf": .string(fresh.csrf)]).serializedBytes())
+        XCTAssertEqual(out2.status, 303, out2.text)
+        XCTAssertEqual(req("GET", "/admin/queues/api/overview", cookie: fresh.cookie).status, 401, "signed out on one Gateway, refused by the other")
+        XCTAssertEqual(sys.procs.child("gateway")?.isRunning, true)
+    }
+
     // MARK: - what it shows
 
     func testAdminSeesCountsOfBothQueuesThatMatchRedis() throws {
@@ -311,6 +354,28 @@ final class DashboardSystemTests: XCTestCase {
                         json: ["state": "failed", "age": "0", "unit": "minutes", "back": .string("/admin/queues/\(cancelQ)/failed?page=1")])
         XCTAssertEqual(clean.header("Location"), "/admin/queues/\(cancelQ)/failed?page=1&done=cleaned&n=1")
         XCTAssertEqual(try q.counts().failed, 0)
+    }
+
+    /// Removing a job a worker holds is refused with 409 and the reason (it was "Redis
+    /// unavailable"), and the job stays where it is.
+    func testRemovingAJobAWorkerHoldsIsAConflict() throws {
+        let admin = sys.adminToken()
+        let q = try queue(cancelQ)
+        // A job no consumer takes yet (delayed), then held the way a worker holds one: active and locked.
+        let id = try q.add(name: "cancel-order", dataJSON: #"{"orderId":"ord_held"}"#, options: JobOptions(delayMs: 600_000))
+        let c = try RedisClient(url: sys.redis.url)
+        _ = try c.run(["ZREM", q.base + "delayed", id])
+        _ = try c.run(["LPUSH", q.base + "active", id])
+        _ = try c.run(["SET", q.base + id + ":lock", "another-worker:1", "PX", "600000"])
+        defer {
+            _ = try? c.run(["DEL", q.base + id + ":lock"])
+            _ = try? q.remove(id: id)
+        }
+        let rm = req("POST", "/admin/queues/\(cancelQ)/jobs/\(id)/remove", token: admin)
+        XCTAssertEqual(rm.status, 409, rm.text)
+        XCTAssertTrue(rm.text.contains("Job \(id) is being processed by a worker; it can be removed once it has finished"), rm.text)
+        XCTAssertEqual(job(cancelQ, id)["state"], "active", "nothing was removed")
+        XCTAssertEqual(try c.run(["EXISTS", q.base + id + ":lock"]).intValue, 1)
     }
 
     func testJobListsArePagedNewestFirst() throws {

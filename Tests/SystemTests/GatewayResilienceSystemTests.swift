@@ -5,8 +5,9 @@ import Runtime
 import TestSupport
 
 /// The Gateway when things go wrong around it: rate limits (per address, per user, stricter on
-/// login), a killed service, a frozen one. Its own process set, since services are killed here;
-/// extra Gateways with small limits share that set's sockets and keys.
+/// login and sign-up), a flood of sign-ups, a killed service, a frozen one. Its own process set,
+/// since services are killed here; extra Gateways with small limits share that set's sockets and
+/// keys.
 final class GatewayResilienceSystemTests: XCTestCase {
     nonisolated(unsafe) static var system: OOPSSystem?
     var sys: OOPSSystem { Self.system! }
@@ -31,10 +32,7 @@ final class GatewayResilienceSystemTests: XCTestCase {
 
     /// Another Gateway over the same services, with its own settings; returns its port.
     func extraGateway(_ key: String, _ env: [String: String]) throws -> UInt16 {
-        let port = freePort()
-        var e = env
-        e["OOPS_HTTP_ADDR"] = "127.0.0.1:\(port)"
-        try sys.procs.startBinary("Gateway", key: key, extraEnv: e)
+        let port = try sys.startExtraGateway(key, extraEnv: env).httpPort
         // Wait by connecting only: a request would spend a token of the buckets under test.
         let up = waitUntil(timeoutMs: 15_000, intervalMs: 50) { (try? RawHTTPConnection(port: port)) != nil }
         XCTAssertTrue(up, "gateway \(key) did not listen: \(sys.procs.log(key).suffix(500))")
@@ -98,6 +96,87 @@ final class GatewayResilienceSystemTests: XCTestCase {
         XCTAssertEqual(rawRequest(port: port, "POST", "/auth/login", json: creds, sourceAddress: "127.0.0.2").status, 200)
     }
 
+    /// Issue 18: sign-ups cost an argon2id hash like logins; 40 parallel ones from one address
+    /// all got 201. Now the address's burst gets through and the rest get 429 with Retry-After.
+    func testRegistrationHasAPerAddressLimitOfItsOwn() throws {
+        let a = sys.register("rl-reg")
+        let port = try extraGateway("gw-register", ["OOPS_RATE_REGISTER_PER_MIN": "1", "OOPS_RATE_REGISTER_BURST": "3"])
+        @Sendable func signUp(_ tag: String, from address: String? = nil) -> RawResponse {
+            rawRequest(port: port, "POST", "/auth/register", json: ["email": .string("\(tag)-\(UInt32.random(in: 0...UInt32.max))@shop.test"),
+                                                                    "password": "correct-horse-42", "name": "Shop", "phone": "9876543210"],
+                       sourceAddress: address, timeoutS: 30)
+        }
+        let answers = Locked<[RawResponse]>([])
+        DispatchQueue.concurrentPerform(iterations: 12) { i in
+            let r = signUp("burst\(i)")
+            answers.withLock { $0.append(r) }
+        }
+        let statuses = answers.current.map(\.status)
+        XCTAssertEqual(statuses.filter { $0 == 201 }.count, 3, "the burst of 3 gets through: \(statuses)")
+        XCTAssertEqual(statuses.filter { $0 == 429 }.count, 9, "the rest are refused: \(statuses)")
+        for r in answers.current where r.status != 201 {
+            assertRateLimited(r, "sign-up beyond the burst")
+            XCTAssertGreaterThanOrEqual(Int(r.header("Retry-After") ?? "") ?? 0, 30, "1 per minute: the next token is ~60 s away")
+        }
+        // Another address has its own bucket; logins and other routes from this one are unaffected.
+        XCTAssertEqual(signUp("other", from: "127.0.0.2").status, 201)
+        XCTAssertEqual(rawRequest(port: port, "POST", "/auth/login", json: ["email": .string(a.email), "password": .string(a.password)]).status, 200)
+        XCTAssertEqual(rawRequest(port: port, "GET", "/auth/me", token: a.access).status, 200)
+    }
+
+    /// Issue 18: with 150 parallel sign-ups, 25 got 504 after the deadline and another user's
+    /// login nearly timed out. With the address limit out of the way, sign-ups beyond what
+    /// AuthSvc can hash in time are refused at once (503, `overloaded`, Retry-After), none is a
+    /// 504, the refused ones leave nothing behind, and a login arriving in the middle of the flood
+    /// gets a hashing slot of its own.
+    func testSignUpFloodIsRefusedAtOnceAndLoginsKeepTheirShare() throws {
+        let bystander = sys.register("flood-bystander")
+        // This system's address limits are out of the way. A long deadline, so that a slow
+        // machine cannot turn waits into 504s: every refusal must come from AuthSvc's hash queue.
+        let deadlineMs = 10_000
+        let port = try extraGateway("gw-flood", ["OOPS_RPC_TIMEOUT_MS": String(deadlineMs)])
+        let n = 60
+        let answers = Locked<[(email: String, response: RawResponse)]>([])
+        let flood = DispatchGroup()
+        for i in 0..<n {
+            flood.enter()
+            Thread {
+                let email = "flood\(i)-\(UInt32.random(in: 0...UInt32.max))@shop.test"
+                let r = rawRequest(port: port, "POST", "/auth/register",
+                                   json: ["email": .string(email), "password": "correct-horse-42", "name": "Shop", "phone": "9876543210"],
+                                   timeoutS: 60)
+                answers.withLock { $0.append((email, r)) }
+                flood.leave()
+            }.start()
+        }
+        // Log in once the flood has filled the sign-up line (the first refusal says so).
+        _ = waitUntil(timeoutMs: 60_000, intervalMs: 5) { answers.withLock { a in a.count == n || a.contains { $0.response.status == 503 } } }
+        let login = rawRequest(port: port, "POST", "/auth/login", json: ["email": .string(bystander.email), "password": .string(bystander.password)],
+                               timeoutS: 60)
+        XCTAssertEqual(flood.wait(timeout: .now() + 120), .success, "the flood was not answered")
+
+        XCTAssertEqual(login.status, 200, "a login during the flood: \(login.text)")
+        XCTAssertEqual(login.json["user"]?["id"]?.stringValue, bystander.userId)
+        let all = answers.current
+        let statuses = all.map(\.response.status)
+        XCTAssertFalse(statuses.contains(504), "no sign-up may wait out the deadline: \(statuses)")
+        XCTAssertEqual(statuses.filter { $0 != 201 && $0 != 503 }.count, 0, "only 201 or 503: \(statuses)")
+        XCTAssertGreaterThan(statuses.filter { $0 == 201 }.count, 0, "some sign-ups get through: \(statuses)")
+        let refused = all.filter { $0.response.status == 503 }
+        XCTAssertGreaterThan(refused.count, 0, "\(n) parallel sign-ups exceed the hash queue; nothing was refused: \(statuses)")
+        for (_, r) in refused {
+            XCTAssertEqual(r.errorCode, "overloaded", r.text)
+            XCTAssertGreaterThanOrEqual(Int(r.header("Retry-After") ?? "") ?? 0, 1, "503 without Retry-After: \(r.headers)")
+            XCTAssertNotNil(r.header("X-Request-Id"))
+        }
+        // A refused sign-up created nothing: the same email registers now.
+        if let (email, _) = refused.first {
+            let again = rawRequest(port: port, "POST", "/auth/register",
+                                   json: ["email": .string(email), "password": "correct-horse-42", "name": "Shop", "phone": "9876543210"])
+            XCTAssertEqual(again.status, 201, "the refused sign-up left an account behind: \(again.text)")
+        }
+    }
+
     // MARK: - services down or slow
 
     func testKilledWalletSvcGives503WithRetryAfterQuicklyAndRecoversWithoutARestart() throws {
@@ -128,7 +207,7 @@ final class GatewayResilienceSystemTests: XCTestCase {
         XCTAssertTrue([503, 504].contains(create.status), "order while the wallet is down: \(create.status) \(create.text)")
         let ready = rawRequest(port: sys.port, "GET", "/readyz", timeoutS: 10)
         XCTAssertEqual(ready.status, 503, ready.text)
-        XCTAssertEqual(ready.json["services"]?["wallet"]?["healthy"], 0)
+        XCTAssertEqual(rawRequest(port: sys.adminPort, "GET", "/readyz", timeoutS: 10).json["services"]?["wallet"]?["healthy"], 0)
 
         // Back up: the Gateway notices the new instance by itself.
         try sys.procs.start("wallet")

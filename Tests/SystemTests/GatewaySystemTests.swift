@@ -196,9 +196,8 @@ final class GatewaySystemTests: XCTestCase {
             }),
             simple("GET", "/admin/orders/\(f.orderA)/provider-logs", "/admin/orders/{id}/provider-logs", adminOnly),
             simple("GET", "/healthz", "/healthz", all(200)),
-            simple("GET", "/readyz", "/readyz", all(200)),
+            simple("GET", "/readyz", "/readyz", all(200), check: { _, r in XCTAssertEqual(r.json, ["status": "ok"], "no operator data") }),
             simple("GET", "/openapi.json", "/openapi.json", all(200)),
-            simple("GET", "/metrics", "/metrics", all(200)),
             // The queue dashboard: HTML pages send anonymous browsers to sign in (303), its JSON
             // API answers 401; merchants get 403 everywhere.
             simple("GET", "/admin/queues", "/admin/queues", [.anonymous: 303, .merchantA: 403, .merchantB: 403, .admin: 200],
@@ -456,10 +455,110 @@ final class GatewaySystemTests: XCTestCase {
         let r = req("GET", "/readyz")
         XCTAssertEqual(r.status, 200, r.text)
         XCTAssertEqual(r.json["status"], "ok")
-        let m = req("GET", "/metrics")
+        let m = rawRequest(port: sys.adminPort, "GET", "/metrics")
         XCTAssertEqual(m.status, 200)
         XCTAssertEqual(m.header("Content-Type")?.hasPrefix("text/plain"), true)
         XCTAssertFalse(m.body.isEmpty)
+    }
+
+    /// Operator data (metrics, which instances run and how they fare, alerts) is served only on
+    /// the admin listener; the public one keeps a bare liveness and readiness for load balancers.
+    func testMetricsAndInstanceDetailsAreOnlyOnTheAdminListener() {
+        let pubMetrics = req("GET", "/metrics")
+        XCTAssertEqual(pubMetrics.status, 404, pubMetrics.text)
+        XCTAssertEqual(pubMetrics.errorCode, "route_not_found")
+        XCTAssertFalse(pubMetrics.text.contains("oops_"), "no metric on the public listener")
+        for c in Caller.allCases {
+            let r = req("GET", "/readyz", token: token(c))
+            XCTAssertEqual(r.status, 200, r.text)
+            XCTAssertEqual(r.json, ["status": "ok"], "public /readyz as \(c) says only ready or not: \(r.text)")
+            for leak in ["services", "instance", "redis", "alerts", "parcelx-0", "auth-0"] {
+                XCTAssertFalse(r.text.contains(leak), "public /readyz leaks \(leak): \(r.text)")
+            }
+        }
+        XCTAssertNil(req("GET", "/openapi.json").json["paths"]?["/metrics"], "the public document does not offer /metrics")
+
+        let m = rawRequest(port: sys.adminPort, "GET", "/metrics")
+        XCTAssertEqual(m.status, 200, m.text)
+        XCTAssertEqual(m.header("Content-Type")?.hasPrefix("text/plain"), true)
+        XCTAssertTrue(m.text.contains("oops_http_requests_total{route=\"GET /readyz\",status=\"200\"}"), "public traffic is counted")
+        XCTAssertTrue(m.text.contains("oops_service_up{service=\"wallet\",instance=\"0\"} 1"))
+        XCTAssertNotNil(m.header("X-Request-Id"))
+        let ready = rawRequest(port: sys.adminPort, "GET", "/readyz")
+        XCTAssertEqual(ready.status, 200, ready.text)
+        for s in ["auth", "wallet", "order", "parcelx"] { XCTAssertEqual(ready.json["services"]?[s]?["healthy"], 1, "\(s): \(ready.text)") }
+        XCTAssertEqual(ready.json["redis"]?["ok"], true)
+        XCTAssertEqual(rawRequest(port: sys.adminPort, "GET", "/healthz").json["status"], "ok")
+        // The admin listener has its own small route table: no API there.
+        let api = rawRequest(port: sys.adminPort, "GET", "/orders", token: f.a.access)
+        XCTAssertEqual(api.status, 404, api.text)
+        XCTAssertEqual(api.errorCode, "route_not_found")
+    }
+
+    // MARK: - integers and cursors from requests
+
+    /// A 400 `validation_failed` naming `param`, in the Gateway's JSON error body.
+    func assertRefused(_ r: RawResponse, _ param: String, _ what: String, file: StaticString = #filePath, line: UInt = #line) {
+        XCTAssertEqual(r.status, 400, "\(what): \(r.text)", file: file, line: line)
+        XCTAssertEqual(r.errorCode, "validation_failed", "\(what): \(r.text)", file: file, line: line)
+        XCTAssertEqual(r.json["error"]?["fields"]?.arrayValue?.first?["path"]?.stringValue, param, "\(what): \(r.text)", file: file, line: line)
+        XCTAssertNotNil(r.json["error"]?["requestId"]?.stringValue, what, file: file, line: line)
+        XCTAssertNotNil(r.header("X-Request-Id"), what, file: file, line: line)
+    }
+
+    /// Regression (issue 18, defect 1): `page=9223372036854775807` on the dashboard's job lists
+    /// trapped on `(page - 1) * pageSize` and took the whole Gateway down. Every out-of-range or
+    /// malformed integer of a request is now a 400, and the Gateway keeps serving.
+    func testHugePageAndLimitValuesGet400AndTheGatewayStaysUp() throws {
+        let gateway = try XCTUnwrap(sys.procs.child("gateway"))
+        let q = "parcelx-orders-queue"
+        let bad = ["9223372036854775807", "461168601842738792", "9223372036854775808", "-9223372036854775808", "99999999999999999999",
+                   "50002", "0", "-1", "abc", "+2", "1e3", "0x10", "%201"]
+        for v in bad {
+            assertRefused(req("GET", "/admin/queues/api/\(q)/failed?page=\(v)", token: f.admin.access), "page", "JSON list, page=\(v)")
+            assertRefused(req("GET", "/admin/queues/\(q)/failed?page=\(v)", token: f.admin.access), "page", "HTML list, page=\(v)")
+            // The link an anonymous visitor is sent: refused at once, not carried through the sign-in.
+            assertRefused(req("GET", "/admin/queues/\(q)/failed?page=\(v)"), "page", "HTML list, anonymous, page=\(v)")
+        }
+        XCTAssertTrue(gateway.isRunning, "the Gateway survived every page value")
+        // The whole range stays usable: the last page queues.jobs can reach, and the first.
+        XCTAssertEqual(req("GET", "/admin/queues/api/\(q)/failed?page=50001", token: f.admin.access).status, 200)
+        let last = req("GET", "/admin/queues/\(q)/failed?page=50001", token: f.admin.access)
+        XCTAssertEqual(last.status, 200, last.text)
+        XCTAssertTrue(last.text.contains("Page 50001 of"), last.text.prefix(300).description)
+        XCTAssertEqual(req("GET", "/admin/queues/api/\(q)/failed", token: f.admin.access).status, 200)
+
+        // The same rule for `limit` on every cursor-paged list.
+        for v in ["9223372036854775807", "9223372036854775808", "0", "101", "-1", "ten"] {
+            assertRefused(req("GET", "/orders?limit=\(v)", token: f.a.access), "limit", "/orders limit=\(v)")
+            assertRefused(req("GET", "/wallet/transactions?limit=\(v)", token: f.a.access), "limit", "/wallet/transactions limit=\(v)")
+            assertRefused(req("GET", "/admin/kyc?limit=\(v)", token: f.admin.access), "limit", "/admin/kyc limit=\(v)")
+        }
+        XCTAssertEqual(req("GET", "/orders?limit=100", token: f.a.access).status, 200)
+
+        XCTAssertTrue(gateway.isRunning, "the Gateway process is still the same, alive one")
+        XCTAssertEqual(req("GET", "/healthz").status, 200)
+        XCTAssertEqual(req("GET", "/auth/me", token: f.a.access).json["user"]?["id"]?.stringValue, f.a.userId)
+    }
+
+    /// Regression (issue 18): `GET /orders?cursor=<garbage>` answered 200 with some page, where
+    /// `/wallet/transactions` answers 400. One paging rule now holds for both.
+    func testGarbageCursorsGet400OnOrdersAsOnTheWallet() throws {
+        for c in ["garbage", "ord_", "ord_%3Cscript%3E", "txn_01ARZ3NDEKTSV4RRFFQ69G5FAV", "ord_01ARZ3NDEKTSV4RRFFQ69G5FAVX", String(repeating: "z", count: 65)] {
+            assertRefused(req("GET", "/orders?cursor=\(c)", token: f.a.access), "cursor", "/orders cursor=\(c)")
+            assertRefused(req("GET", "/orders?cursor=\(c)", token: f.admin.access), "cursor", "/orders as admin, cursor=\(c)")
+        }
+        for c in ["garbage", "ord_01ARZ3NDEKTSV4RRFFQ69G5FAV"] {
+            assertRefused(req("GET", "/wallet/transactions?cursor=\(c)", token: f.a.access), "cursor", "/wallet/transactions cursor=\(c)")
+        }
+        // A cursor the list handed out still pages on.
+        _ = sys.call("POST", "/orders/create", token: f.a.access, body: OOPSSystem.orderBody("GW-CURSOR-\(UInt32.random(in: 0...UInt32.max))"))
+        let first = req("GET", "/orders?limit=1", token: f.a.access)
+        XCTAssertEqual(first.status, 200, first.text)
+        let next = try XCTUnwrap(first.json["nextCursor"]?.stringValue, first.text)
+        let second = req("GET", "/orders?limit=1&cursor=\(next)", token: f.a.access)
+        XCTAssertEqual(second.status, 200, second.text)
+        XCTAssertNotEqual(second.json["items"]?.arrayValue?.first?["id"], first.json["items"]?.arrayValue?.first?["id"])
     }
 
     // MARK: - OpenAPI
@@ -486,7 +585,7 @@ final class GatewaySystemTests: XCTestCase {
         let design = ["POST /auth/register", "POST /auth/login", "POST /auth/refresh", "POST /auth/logout", "GET /auth/me", "POST /kyc", "GET /kyc",
                       "GET /admin/kyc", "POST /admin/kyc/{userId}/approve", "POST /admin/kyc/{userId}/reject", "GET /wallet", "GET /wallet/transactions",
                       "POST /wallet/topup", "POST /orders/create", "POST /orders/{id}/cancel", "GET /orders/{id}", "GET /orders",
-                      "GET /admin/orders/{id}/provider-logs", "GET /admin/queues", "GET /healthz", "GET /readyz", "GET /metrics", "GET /openapi.json"]
+                      "GET /admin/orders/{id}/provider-logs", "GET /admin/queues", "GET /healthz", "GET /readyz", "GET /openapi.json"]
         for d in design {
             let parts = d.split(separator: " ")
             XCTAssertTrue(ops[String(parts[1])]?.contains(String(parts[0])) == true, "\(d) is not in /openapi.json")

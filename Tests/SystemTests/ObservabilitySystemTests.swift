@@ -50,7 +50,7 @@ final class ObservabilitySystemTests: XCTestCase {
         let sys = try OOPSSystem(extraEnv: ["OOPS_ALERT_FAILED_JOBS_THRESHOLD": "3", "OOPS_ALERT_FAILED_JOBS_WINDOW_S": "6",
                                             "OOPS_ALERT_WEBHOOK_URL": hook.url, "OOPS_LOG_LEVEL": "debug"])
         defer { sys.stop() }
-        let before = try Self.parse(sys.call("GET", "/metrics").text)
+        let before = try Self.parse(sys.operatorGet("/metrics").text)
         let m = sys.merchant("obs", balancePaise: 1_000_000)
         let rid = "obs-trace-\(UInt32.random(in: 0...UInt32.max))"
         let good = sys.call("POST", "/orders/create", token: m.token, body: OOPSSystem.orderBody("OBS-1"), headers: ["X-Request-Id": rid])
@@ -68,13 +68,13 @@ final class ObservabilitySystemTests: XCTestCase {
         for i in 0..<4 {
             _ = sys.call("POST", "/orders/create", token: m.token, body: OOPSSystem.orderBody("BAD-\(i)", name: "Key trouble [sandbox:http401]"))
         }
-        XCTAssertTrue(waitUntil(timeoutMs: 15_000) { sys.call("GET", "/readyz").body["alerts"]?.arrayValue?.isEmpty == false }, "alert on /readyz")
+        XCTAssertTrue(waitUntil(timeoutMs: 15_000) { sys.operatorGet("/readyz").body["alerts"]?.arrayValue?.isEmpty == false }, "alert on /readyz")
         XCTAssertTrue(waitUntil(timeoutMs: 5000) { sys.procs.log("parcelx-0").contains("alert firing: failed-job spike") }, "an error-level log line")
         XCTAssertTrue(waitUntil(timeoutMs: 5000) { hook.bodies.contains { $0.contains("\"firing\"") } }, "webhook told")
         let page = sys.call("GET", "/admin/queues", token: sys.adminToken())
         XCTAssertTrue(page.text.contains("Alert: failed-job spike"), "the dashboard shows the alert")
 
-        let after = try Self.parse(sys.call("GET", "/metrics").text)
+        let after = try Self.parse(sys.operatorGet("/metrics").text)
         XCTAssertEqual(Self.sum(after, "oops_http_requests_total", ["POST /orders/create", "\"201\""]) - Self.sum(before, "oops_http_requests_total", ["POST /orders/create", "\"201\""]), 5)
         XCTAssertGreaterThanOrEqual(Self.sum(after, "oops_rpc_calls_total", ["service=\"order\"", "orders.create", "outcome=\"ok\""]), 5)
         XCTAssertGreaterThanOrEqual(Self.sum(after, "oops_orders_created_total"), 5)
@@ -87,12 +87,12 @@ final class ObservabilitySystemTests: XCTestCase {
         XCTAssertNotNil(after.keys.first { $0.hasPrefix("oops_queue_jobs{") && $0.contains("state=\"failed\"") })
 
         // It clears by itself once the window has passed.
-        XCTAssertTrue(waitUntil(timeoutMs: 20_000, intervalMs: 250) { sys.call("GET", "/readyz").body["alerts"]?.arrayValue?.isEmpty == true }, "alert clears")
+        XCTAssertTrue(waitUntil(timeoutMs: 20_000, intervalMs: 250) { sys.operatorGet("/readyz").body["alerts"]?.arrayValue?.isEmpty == true }, "alert clears")
         XCTAssertTrue(waitUntil(timeoutMs: 5000) { hook.bodies.contains { $0.contains("\"resolved\"") } })
 
         // A dead instance disappears from /metrics instead of freezing.
         sys.procs.child("wallet-0")?.kill9()
-        let dead = try Self.parse(sys.call("GET", "/metrics").text)
+        let dead = try Self.parse(sys.operatorGet("/metrics").text)
         XCTAssertEqual(Self.sum(dead, "oops_service_up", ["service=\"wallet\""]), 0)
         XCTAssertNil(dead.keys.first { $0.hasPrefix("oops_rpc_calls_total{") && $0.contains("service=\"wallet\"") })
     }

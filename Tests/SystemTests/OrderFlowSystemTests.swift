@@ -39,7 +39,7 @@ final class OrderFlowSystemTests: XCTestCase {
     }
 
     func testReadyzListsEveryProcessHealthy() {
-        let r = sys.call("GET", "/readyz")
+        let r = sys.operatorGet("/readyz")
         XCTAssertEqual(r.status, 200, r.text)
         for s in ["auth", "wallet", "order", "parcelx"] {
             XCTAssertEqual(r.body["services"]?[s]?["healthy"], 1, "\(s): \(r.text)")
@@ -203,7 +203,7 @@ final class OrderFlowSystemTests: XCTestCase {
         try sys.procs.start("order", instance: 1)
         defer { sys.procs.child("order-1")?.stop() }
         // /readyz rescans the sockets, so the Gateway's client knows both instances from here on.
-        XCTAssertTrue(waitUntil(timeoutMs: 5000) { sys.call("GET", "/readyz").body["services"]?["order"]?["healthy"] == 2 })
+        XCTAssertTrue(waitUntil(timeoutMs: 5000) { sys.operatorGet("/readyz").body["services"]?["order"]?["healthy"] == 2 })
         let m = sys.merchant("twin", balancePaise: 1_000_000)
         var changed = OOPSSystem.orderBody("TWIN-1")
         changed["pickupAddressId"] = "WH-9"
@@ -224,7 +224,7 @@ final class OrderFlowSystemTests: XCTestCase {
         let order = sys.call("GET", "/orders/\(ids.current.first!)", token: m.token).body
         XCTAssertEqual(balance(m.token), 1_000_000 - (order["chargePaise"]?.intValue ?? 0), "one charge")
         // Both instances answered some of them.
-        let metrics = sys.call("GET", "/metrics").text
+        let metrics = sys.operatorGet("/metrics").text
         for inst in ["0", "1"] {
             XCTAssertTrue(metrics.contains("oops_rpc_calls_total{service=\"order\",instance=\"\(inst)\",method=\"orders.create\""), "order-\(inst) served creates")
         }

@@ -11,12 +11,13 @@ final class SupervisorSystemTests: XCTestCase {
         let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
         let dir = TempDir("oops-sup")
         defer { dir.remove() }
-        let redisPort = freePort(), httpPort = freePort(), sandboxPort = freePort()
+        let redisPort = freePort(), httpPort = freePort(), adminPort = freePort(), sandboxPort = freePort()
         let env: [String: String] = [
             "OOPS_HOME": repo, "OOPS_BIN": productsDirectory(), "OOPS_RUN_DIR": dir.path + "/run", "OOPS_DATA_DIR": dir.path + "/data",
             "OOPS_LOG_DIR": dir.path + "/log", "OOPS_REDIS_DIR": dir.path + "/redis", "OOPS_REDIS_PORT": "\(redisPort)",
             "OOPS_REDIS_URL": "redis://127.0.0.1:\(redisPort)", "OOPS_START_REDIS": "true", "OOPS_START_API": "true",
             "OOPS_START_WORKERS": "true", "OOPS_START_SANDBOX": "true", "OOPS_HTTP_ADDR": "127.0.0.1:\(httpPort)",
+            "OOPS_ADMIN_ADDR": "127.0.0.1:\(adminPort)",
             "OOPS_SANDBOX_ADDR": "127.0.0.1:\(sandboxPort)", "PARCELX_BASE_URL": "http://127.0.0.1:\(sandboxPort)",
         ]
         for d in ["run", "data", "log", "redis"] { try FileManager.default.createDirectory(atPath: dir.path + "/" + d, withIntermediateDirectories: true) }
@@ -44,6 +45,7 @@ final class SupervisorSystemTests: XCTestCase {
         kill(pid, SIGKILL)
         XCTAssertTrue(waitUntil(timeoutMs: 5_000, intervalMs: 20) { ready().status == 503 }, "readyz shows the dead service")
         XCTAssertTrue(waitUntil(timeoutMs: 20_000, intervalMs: 200) { ready().status == 200 }, "healed: \(ready().text)")
-        XCTAssertEqual(ready().body["services"]?["order"]?["healthy"], 1)
+        // Which instances are healthy is operator data, on the admin listener.
+        XCTAssertEqual(HTTP.request("GET", "http://127.0.0.1:\(adminPort)/readyz", timeoutS: 3).body["services"]?["order"]?["healthy"], 1)
     }
 }
