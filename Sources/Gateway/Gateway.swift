@@ -88,7 +88,8 @@ final class Gateway: Sendable {
     private func error(_ e: RPCError, _ requestId: String, headers: [(String, String)] = []) -> HTTPResponse {
         let status = ErrorMapping.status(for: e)
         var h = headers
-        if status == 503 { h.append(("Retry-After", "1")) }
+        // A service unavailable or past its deadline is worth retrying shortly: say when.
+        if status == 503 || status == 504 { h.append(("Retry-After", "1")) }
         // RFC 9110: every 401 names the scheme to use, also when a service refused the caller.
         if status == 401 && !h.contains(where: { $0.0 == "WWW-Authenticate" }) { h.append(("WWW-Authenticate", "Bearer")) }
         if status == 429, let ra = e.data?["retryAfter"]?.intValue { h.append(("Retry-After", String(ra))) }

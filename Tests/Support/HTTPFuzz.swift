@@ -4,20 +4,6 @@ import JSON
 /// The UTF-8 bytes of `s`.
 private func u(_ s: String) -> [UInt8] { Array(s.utf8) }
 
-/// SplitMix64: a small, fast generator whose sequence depends only on its seed, so a fuzz case
-/// is rebuilt exactly from (seed, index).
-public struct FuzzRNG: RandomNumberGenerator {
-    private var state: UInt64
-    public init(seed: UInt64) { state = seed }
-    public mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
 /// One fuzzed exchange: the bytes to send on a fresh connection, in `writes` pieces.
 public struct HTTPFuzzCase: Sendable {
     public let seed: UInt64
@@ -51,7 +37,7 @@ public struct HTTPFuzzer: Sendable {
     }
 
     public func makeCase(seed: UInt64, index: Int) -> HTTPFuzzCase {
-        var g = Gen(rng: FuzzRNG(seed: seed ^ (UInt64(index) &* 0xD1B5_4A32_D192_ED03)), f: self)
+        var g = Gen(rng: SplitMix64(seed: seed ^ (UInt64(index) &* 0xD1B5_4A32_D192_ED03)), f: self)
         let kinds: [(Int, (inout Gen) -> [UInt8])] = [
             (10, { $0.valid() }), (14, { $0.requestLine() }), (16, { $0.headers() }), (16, { $0.framing() }),
             (10, { $0.chunked() }), (12, { $0.body() }), (8, { $0.pipeline() }), (6, { $0.truncated() }),
@@ -137,7 +123,7 @@ public struct HTTPFuzzer: Sendable {
 
 /// The state of building one case.
 struct Gen {
-    var rng: FuzzRNG
+    var rng: SplitMix64
     let f: HTTPFuzzer
     var notes: [String] = []
     var headOnly = false

@@ -223,6 +223,12 @@ final class GatewayResilienceSystemTests: XCTestCase {
         XCTAssertEqual(kill(wallet.pid, SIGSTOP), 0)
         var resumed = false
         defer { if !resumed { kill(wallet.pid, SIGCONT) } }
+        // A loaded machine may let a running thread finish a call after kill() returned: wait
+        // until the kernel reports the whole process stopped.
+        XCTAssertTrue(waitUntil(timeoutMs: 5000) {
+            let stat = (try? String(contentsOfFile: "/proc/\(wallet.pid)/stat", encoding: .utf8)) ?? ""
+            return stat.split(separator: ")").last?.split(separator: " ").first == "T"
+        }, "WalletSvc did not stop")
 
         let deadline = Double(Self.rpcTimeoutMs) / 1000
         for path in ["/wallet", "/wallet/transactions"] {
@@ -232,6 +238,7 @@ final class GatewayResilienceSystemTests: XCTestCase {
             XCTAssertEqual(r.status, 504, "\(path): \(r.text)")
             XCTAssertEqual(r.errorCode, "deadline_exceeded")
             XCTAssertNotNil(r.header("X-Request-Id"))
+            XCTAssertEqual(r.header("Retry-After"), "1", "a 504 says when to retry")
             XCTAssertGreaterThanOrEqual(elapsed, deadline * 0.9, "\(path) gave up before the deadline")
             XCTAssertLessThan(elapsed, deadline + 1.0, "\(path) hung past the \(Self.rpcTimeoutMs) ms deadline")
         }
