@@ -37,9 +37,9 @@ public struct Config: Sendable {
             parcelxAccessKey: v("PARCELX_ACCESS_KEY", "sandbox-access"),
             parcelxSecretKey: v("PARCELX_SECRET_KEY", "sandbox-secret"),
             logLevel: LogLevel(rawValue: v("OOPS_LOG_LEVEL", "info")) ?? .info,
-            instance: Int(v("OOPS_INSTANCE", "0")) ?? 0,
+            instance: min(max(Int(v("OOPS_INSTANCE", "0")) ?? 0, 0), 9999),
             httpMaxBodyBytes: min(max(Int(v("OOPS_HTTP_MAX_BODY", "")) ?? defaultHTTPMaxBodyBytes, 0), maxHTTPMaxBodyBytes),
-            rpcIdleTimeoutMs: Int(v("OOPS_RPC_IDLE_MS", "300000")) ?? 300_000,
+            rpcIdleTimeoutMs: min(max(Int(v("OOPS_RPC_IDLE_MS", "300000")) ?? 300_000, 1000), 86_400_000),
             env: env)
     }
 
@@ -64,9 +64,16 @@ public struct Config: Sendable {
         return d
     }
 
-    public func int(_ key: String, default d: Int) -> Int {
-        env[key].flatMap { Int($0) } ?? d
+    /// An integer setting, kept within `range`: a setting is a number from outside like any
+    /// other, and the code multiplies some of them (seconds into milliseconds), so an absurd one
+    /// is brought to the nearest bound instead of overflowing. By default 0 to 2^40 (about 35
+    /// years in milliseconds), far above any sensible setting and far below Int64's overflow.
+    public func int(_ key: String, default d: Int, range: ClosedRange<Int> = Config.intSettingRange) -> Int {
+        let v = env[key].flatMap { Int($0.trimmingCharacters(in: .whitespaces)) } ?? d
+        return min(max(v, range.lowerBound), range.upperBound)
     }
+
+    public static let intSettingRange = 0...(1 << 40)
 
     /// `<run dir>/<service>-<n>.sock`
     public func socketPath(service: String, instance: Int) -> String {
