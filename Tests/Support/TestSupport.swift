@@ -339,6 +339,51 @@ public final class MongoServer: Sendable {
     }
 }
 
+/// Where the services' store lives in a test.
+public enum StoreBackend: String, Sendable, CaseIterable {
+    case sqlite, mongodb
+}
+
+/// The MongoDB a test's services use: a database named `oops_t<random>` on the server that
+/// OOPS_TEST_MONGODB_URI names (a real mongod; the database is left there), or otherwise a test
+/// server of its own (`MongoServer`, with test commands), stopped by `stop()`.
+public final class TestMongo: Sendable {
+    /// The server this test started; nil with OOPS_TEST_MONGODB_URI (such a test cannot crash it).
+    public let server: MongoServer?
+    /// For OOPS_MONGODB_URI.
+    public let uri: String
+
+    public init() throws {
+        let database = "oops_t\(UInt32.random(in: 0...UInt32.max))"
+        if let given = ProcessInfo.processInfo.environment["OOPS_TEST_MONGODB_URI"], !given.isEmpty {
+            server = nil
+            uri = TestMongo.replacingDatabase(of: given, with: database)
+        } else {
+            let s = try MongoServer(testCommands: true)
+            server = s
+            uri = s.uri(database: database)
+        }
+    }
+
+    /// The test server, for tests that crash, stop or slow it; a missing-tool error (skip, or a
+    /// failure under CI) when the tests run against OOPS_TEST_MONGODB_URI.
+    public func controllableServer() throws -> MongoServer {
+        guard let server else { throw missingTestTool("this test crashes or slows its MongoDB, so it needs the test server, not OOPS_TEST_MONGODB_URI") }
+        return server
+    }
+
+    public func stop() { server?.stop() }
+
+    /// `mongodb://hosts/<database>?options` from `mongodb://hosts[/<old>][?options]`.
+    static func replacingDatabase(of uri: String, with database: String) -> String {
+        guard let scheme = uri.range(of: "://") else { return uri }
+        let rest = uri[scheme.upperBound...]
+        let query = rest.firstIndex(of: "?").map { String(rest[$0...]) } ?? ""
+        let hostsEnd = rest.firstIndex(where: { $0 == "/" || $0 == "?" }) ?? rest.endIndex
+        return String(uri[..<scheme.upperBound]) + rest[..<hostsEnd] + "/" + database + query
+    }
+}
+
 /// Just enough BSON to send a test command: strings, booleans, 64-bit integers, doubles,
 /// arrays and documents (members of a JSON object in key order; the command name comes first
 /// because the top level is a list).
@@ -393,7 +438,25 @@ public final class ProcessSet: @unchecked Sendable {
     /// Binary name for a socket service name.
     public static let binaries = ["auth": "AuthSvc", "wallet": "WalletSvc", "order": "OrderSvc", "parcelx": "ParcelXSvc"]
 
-    public init(env extra: [String: String] = [:]) {
+    /// Where the services keep their data: SQLite files in `dataDir`, or MongoDB.
+    public var backend: StoreBackend { mongo == nil ? .sqlite : .mongodb }
+    /// The MongoDB the services use (`OOPS_MONGODB_URI`), for the MongoDB backend; stopped by `cleanup()`.
+    public let mongo: TestMongo?
+
+    public convenience init(env extra: [String: String] = [:]) {
+        self.init(env: extra, mongo: nil)
+    }
+
+    /// A process set on `backend`; for MongoDB, a database of its own (see `TestMongo`).
+    public convenience init(backend: StoreBackend, env extra: [String: String] = [:]) throws {
+        let mongo = backend == .mongodb ? try TestMongo() : nil
+        var e = extra
+        if let m = mongo { e["OOPS_MONGODB_URI"] = m.uri }
+        self.init(env: e, mongo: mongo)
+    }
+
+    private init(env extra: [String: String], mongo: TestMongo?) {
+        self.mongo = mongo
         dir = TempDir("oops-sys")
         runDir = dir.path + "/run"
         dataDir = dir.path + "/data"
@@ -443,6 +506,7 @@ public final class ProcessSet: @unchecked Sendable {
 
     public func cleanup() {
         stopAll()
+        mongo?.stop()
         dir.remove()
     }
 }
@@ -499,7 +563,7 @@ public final class OOPSSystem: @unchecked Sendable {
     public var base: String { "http://127.0.0.1:\(httpPort)" }
     public var sandbox: String { "http://127.0.0.1:\(sandboxPort)" }
 
-    public init(extraEnv: [String: String] = [:], parcelxInstances: Int = 1) throws {
+    public init(extraEnv: [String: String] = [:], parcelxInstances: Int = 1, backend: StoreBackend = .sqlite) throws {
         redis = try RedisServer()
         httpPort = freePort()
         sandboxPort = freePort()
@@ -510,7 +574,12 @@ public final class OOPSSystem: @unchecked Sendable {
             "OOPS_RATE_IP_PER_S": "100000", "OOPS_RATE_IP_BURST": "100000", "OOPS_RATE_LOGIN_PER_MIN": "100000", "OOPS_RATE_LOGIN_BURST": "100000",
         ]
         for (k, v) in extraEnv { env[k] = v }
-        procs = ProcessSet(env: env)
+        do {
+            procs = try ProcessSet(backend: backend, env: env)
+        } catch {
+            redis.stop()
+            throw error
+        }
         try procs.startBinary("ParcelXSandbox", key: "sandbox")
         for s in ["auth", "wallet", "order"] { try procs.start(s) }
         for i in 0..<parcelxInstances { try procs.start("parcelx", instance: i) }
