@@ -234,7 +234,10 @@ public final class MongoServer: Sendable {
     public func uri(database: String) -> String { "mongodb://127.0.0.1:\(port)/\(database)" }
 
     private func start() throws {
-        var args = ["--host", "127.0.0.1", "--port", "\(port)", "--storage-path", dir.path + "/data", "--log-level", "WARNING"]
+        // --sync-on-commit: MongoDB acknowledges a w: majority write only once it is in the
+        // journal (writeConcernMajorityJournalDefault), so it survives a crash; secantusd-py
+        // keeps that promise only with this flag (without it, kill -9 lost acknowledged writes).
+        var args = ["--host", "127.0.0.1", "--port", "\(port)", "--storage-path", dir.path + "/data", "--log-level", "WARNING", "--sync-on-commit"]
         if testCommands { args.append("--enable-test-commands") }
         let c = try ChildProcess(executable, args, logFile: dir.path + "/mongo.log", name: "secantusd-py")
         child.withLock { $0 = c }
