@@ -48,7 +48,7 @@ let package = Package(
         .executableTarget(name: "ParcelXSvc", dependencies: ["RPC", "Runtime", "Store", "Queue", "Domain", "ParcelXAPI"], swiftSettings: optimized),
         .executableTarget(name: "Gateway", dependencies: ["RPC", "Runtime", "HTTPServer", "Crypto", "Domain", "Queue", "Redis"], swiftSettings: optimized),
         .executableTarget(name: "ParcelXSandbox", dependencies: ["HTTPServer", "Runtime", "ParcelXAPI", "JSON"], swiftSettings: optimized),
-        .executableTarget(name: "oopsctl", dependencies: ["RPC", "Runtime", "JSON", "Domain"], swiftSettings: optimized),
+        .executableTarget(name: "oopsctl", dependencies: ["RPC", "Runtime", "JSON", "Domain", "Store"], swiftSettings: optimized),
         .executableTarget(name: "bench", dependencies: ["RPC", "Runtime", "JSON", "Store", "Queue", "Redis", "Domain", "Crypto", "CSQLite", "ParcelXAPI"], swiftSettings: optimized),
 
         // Test helpers shared by test targets: redis-server on a free port, temp dirs, child processes.
