@@ -287,6 +287,27 @@ public final class MongoStore: DocumentStore, @unchecked Sendable {
         }
     }
 
+    /// `mongodb://hosts/<database>?options` from `mongodb://hosts[/<other>][?options]`: the
+    /// same server and options with a database of the caller's (benchmarks and tests use one of
+    /// their own, never the deployment's).
+    public static func uri(_ uri: String, database: String) -> String {
+        guard let scheme = uri.range(of: "://") else { return uri }
+        let rest = uri[scheme.upperBound...]
+        let query = rest.firstIndex(of: "?").map { String(rest[$0...]) } ?? ""
+        let hostsEnd = rest.firstIndex(where: { $0 == "/" || $0 == "?" }) ?? rest.endIndex
+        return String(uri[..<scheme.upperBound]) + rest[..<hostsEnd] + "/" + database + query
+    }
+
+    /// Drops this store's whole database (for benchmarks that made a database of their own).
+    public func dropDatabase() throws {
+        try withClient { client in
+            let db = mongoc_client_get_database(client, databaseName)!
+            defer { mongoc_database_destroy(db) }
+            var err = bson_error_t()
+            guard mongoc_database_drop(db, &err) else { throw Self.error(err, what: "dropping the database") }
+        }
+    }
+
     /// Drops a collection with its indexes (tests clean up their prefixes with it).
     func drop(_ collection: String) throws {
         try withCollection(collection) { coll in

@@ -1,6 +1,7 @@
 import Foundation
 import Runtime
 import JSON
+import Store
 import XCTest
 #if canImport(FoundationNetworking)
 import FoundationNetworking
@@ -360,7 +361,7 @@ public final class TestMongo: Sendable {
         let database = "oops_t\(UInt32.random(in: 0...UInt32.max))"
         if let given = ProcessInfo.processInfo.environment["OOPS_TEST_MONGODB_URI"], !given.isEmpty {
             server = nil
-            uri = TestMongo.replacingDatabase(of: given, with: database)
+            uri = MongoStore.uri(given, database: database)
         } else {
             let s = try MongoServer(testCommands: true)
             server = s
@@ -376,15 +377,6 @@ public final class TestMongo: Sendable {
     }
 
     public func stop() { server?.stop() }
-
-    /// `mongodb://hosts/<database>?options` from `mongodb://hosts[/<old>][?options]`.
-    static func replacingDatabase(of uri: String, with database: String) -> String {
-        guard let scheme = uri.range(of: "://") else { return uri }
-        let rest = uri[scheme.upperBound...]
-        let query = rest.firstIndex(of: "?").map { String(rest[$0...]) } ?? ""
-        let hostsEnd = rest.firstIndex(where: { $0 == "/" || $0 == "?" }) ?? rest.endIndex
-        return String(uri[..<scheme.upperBound]) + rest[..<hostsEnd] + "/" + database + query
-    }
 }
 
 /// Just enough BSON to send a test command: strings, booleans, 64-bit integers, doubles,
