@@ -20,15 +20,24 @@ enum OrdersBench {
         let mongo = BenchBackend.mongoURI()
         print("orders: orders.create over RPC vs the sum of its parts\(BenchBackend.label)")
         let sys = try BenchSystem("orders", parts: [.services], extraEnv: mongo.map { ["OOPS_MONGODB_URI": $0] } ?? [:])
-        defer { sys.cleanup() }
+        let log = Logger(service: "bench", instance: 0, level: .error)
+        let store: any DocumentStore
+        do {
+            store = try StoreFactory.open(service: "benchorders", dataDir: sys.procs.dir + "/parts", mongoURI: mongo, log: log)
+        } catch {
+            sys.cleanup()
+            throw error
+        }
+        // The services stop first (some calls of the last level may still be queued there), then
+        // the store goes, with the run's MongoDB database and all the services wrote into it.
+        defer {
+            sys.cleanup()
+            BenchBackend.dispose(store)
+        }
         let m = try sys.merchant()
         let merchant = Actor(userId: m.userId, role: .merchant)
         let order = sys.rpc("order", poolSize: 4), wallet = sys.rpc("wallet", poolSize: 4)
         defer { order.closeAll(); wallet.closeAll() }
-        let log = Logger(service: "bench", instance: 0, level: .error)
-        // Dropping the database (on MongoDB) also removes what the services wrote there.
-        let store = try StoreFactory.open(service: "benchorders", dataDir: sys.procs.dir + "/parts", mongoURI: mongo, log: log)
-        defer { BenchBackend.dispose(store) }
         try store.prepare([CollectionSpec("orders", indexes: [IndexSpec(["userId", "clientOrderId"], unique: true), IndexSpec(["userId", "_id"]),
                                                               IndexSpec(["stage", "updatedAtMs"]), IndexSpec(["status"])])], schemaVersion: 1)
         let queue = try JobQueue(name: "bench-parts-\(benchTag())", redisURL: sys.redisURL)
