@@ -7,6 +7,7 @@ public struct ServiceEnvironment: Sendable {
     public let name: String
     public let config: Config
     public let log: Logger
+    /// For steps that outlive start-up; what a start attempt opens is released with `onStop`.
     public let lifecycle: Lifecycle
     fileprivate let attempt: StartAttempt
 
