@@ -201,13 +201,14 @@ class WalletIntegrationTests: XCTestCase {
             }
         }
         // The MongoDB test server (secantusd-py) scans the collection for every findAndModify,
-        // so there the stream stops earlier, keeping the ledger in the low hundreds.
+        // so there the stream stops earlier, keeping the ledger small.
         let target = Self.backend == .sqlite ? 150 : 40
         XCTAssertTrue(waitUntil(timeoutMs: 60_000) { succeeded.current.count >= target })
-        wallet.kill9()
-        // Each worker's call in flight at the kill fails; stop before they pile up attempts
-        // against a dead socket.
+        // Each worker's call in flight at the kill fails. The workers are told to stop first:
+        // told after, they looped on the dead socket while kill9 waited for the exit, and each
+        // of those (hundreds of) failed attempts is retried one by one below.
         stop.withLock { $0 = true }
+        wallet.kill9()
         group.wait()
 
         let c2 = try restartWallet()
