@@ -49,11 +49,11 @@ let package = Package(
         .executableTarget(name: "ParcelXSvc", dependencies: ["RPC", "Runtime", "Store", "Queue", "Domain", "ParcelXAPI"], swiftSettings: optimized),
         .executableTarget(name: "Gateway", dependencies: ["RPC", "Runtime", "HTTPServer", "Crypto", "Domain", "Queue", "Redis"], swiftSettings: optimized),
         .executableTarget(name: "ParcelXSandbox", dependencies: ["HTTPServer", "Runtime", "ParcelXAPI", "JSON"], swiftSettings: optimized),
-        .executableTarget(name: "oopsctl", dependencies: ["RPC", "Runtime", "JSON", "Domain"], swiftSettings: optimized),
+        .executableTarget(name: "oopsctl", dependencies: ["RPC", "Runtime", "JSON", "Domain", "Store"], swiftSettings: optimized),
         .executableTarget(name: "bench", dependencies: ["RPC", "Runtime", "JSON", "Store", "Queue", "Redis", "Domain", "Crypto", "CSQLite", "ParcelXAPI"], swiftSettings: optimized),
 
         // Test helpers shared by test targets: redis-server on a free port, temp dirs, child processes.
-        .target(name: "TestSupport", dependencies: ["Runtime", "JSON"], path: "Tests/Support"),
+        .target(name: "TestSupport", dependencies: ["Runtime", "JSON", "Store"], path: "Tests/Support"),
 
         // One test target per library (unit tests, and integration tests against real Redis and
         // real sockets in files named *IntegrationTests), and SystemTests for the whole process set.

@@ -15,7 +15,7 @@ ServiceHost.main(name: ServiceName.auth) { env in
     let cfg = env.config
     let log = env.log
     let store = try StoreFactory.open(service: ServiceName.auth, dataDir: cfg.dataDir, mongoURI: cfg.mongoURI, log: log)
-    env.lifecycle.onStop("store") { store.close() }
+    env.onStop("store") { store.close() }
     let repo = try DocumentAuthRepository(store: store, log: log)
 
     // The Gateway reads the same key (same call, same file) to verify access tokens locally.

@@ -8,10 +8,13 @@ import Domain
 
 ServiceHost.main(name: ServiceName.order) { env in
     let store = try StoreFactory.open(service: ServiceName.order, dataDir: env.config.dataDir, mongoURI: env.config.mongoURI, log: env.log)
+    env.onStop("store") { store.close() }
     let repo = OrderRepository(store: store)
     try repo.prepare()
     let createQueue = try JobQueue(name: QueueNames.orders, prefix: QueueNames.prefix, redisURL: env.config.redisURL)
+    env.onStop("create queue") { createQueue.close() }
     let cancelQueue = try JobQueue(name: QueueNames.cancellations, prefix: QueueNames.prefix, redisURL: env.config.redisURL)
+    env.onStop("cancel queue") { cancelQueue.close() }
     let service = OrderService(
         repo: repo,
         wallet: RPCClient(runDir: env.config.runDir, service: ServiceName.wallet),
@@ -29,12 +32,7 @@ ServiceHost.main(name: ServiceName.order) { env in
     // The recovery pass: at start and every few seconds, on its own timer.
     let interval = env.config.int("OOPS_ORDER_RECOVERY_MS", default: 5000)
     let recovery = PeriodicTask(name: "order.recovery", intervalMs: interval, initialDelayMs: 500) { _ = service.recoverOnce() }
-    env.lifecycle.onStop("store") {
-        createQueue.close()
-        cancelQueue.close()
-        store.close()
-    }
-    env.lifecycle.onStop("recovery") { recovery.stop() }
+    env.onStop("recovery") { recovery.stop() }
 
     return ServiceParts(methods: OrderHandlers.methods(service)) {
         var checks: [String: JSON] = [:]

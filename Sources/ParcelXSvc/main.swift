@@ -9,10 +9,13 @@ import Domain
 ServiceHost.main(name: ServiceName.parcelx) { env in
     let c = env.config
     let store = try StoreFactory.open(service: ServiceName.parcelx, dataDir: c.dataDir, mongoURI: c.mongoURI, log: env.log)
+    env.onStop("store") { store.close() }
     let logs = ProviderLogRepository(store: store)
     try logs.prepare()
     let createQueue = try JobQueue(name: QueueNames.orders, prefix: QueueNames.prefix, redisURL: c.redisURL)
+    env.onStop("create queue") { createQueue.close() }
     let cancelQueue = try JobQueue(name: QueueNames.cancellations, prefix: QueueNames.prefix, redisURL: c.redisURL)
+    env.onStop("cancel queue") { cancelQueue.close() }
     let client = ParcelXClient(baseURL: c.parcelxBaseURL, accessKey: c.parcelxAccessKey, secretKey: c.parcelxSecretKey,
                                requestTimeoutS: Double(c.int("PARCELX_TIMEOUT_MS", default: 10_000)) / 1000,
                                totalTimeoutS: Double(c.int("PARCELX_TOTAL_TIMEOUT_MS", default: 15_000)) / 1000,
@@ -30,6 +33,7 @@ ServiceHost.main(name: ServiceName.parcelx) { env in
                                     threshold: c.int("OOPS_ALERT_FAILED_JOBS_THRESHOLD", default: 20),
                                     webhook: URL(string: c.string("OOPS_ALERT_WEBHOOK_URL", default: "")), log: env.log)
     let alertTicker = PeriodicTask(name: "alerts", intervalMs: 1000) { spike.evaluate() }
+    env.onStop("alerts") { alertTicker.stop() }
     let m = Metrics.shared
     m.describe("oops_queue_jobs", "Jobs in each state of each queue, read at scrape time.")
     m.describe("oops_queue_jobs_completed_total", "Jobs completed by this worker process.")
@@ -84,13 +88,7 @@ ServiceHost.main(name: ServiceName.parcelx) { env in
     }
     createWorker.start()
     cancelWorker.start()
-    env.lifecycle.onStop("store") {
-        createQueue.close()
-        cancelQueue.close()
-        store.close()
-    }
-    env.lifecycle.onStop("alerts") { alertTicker.stop() }
-    env.lifecycle.onStop("workers") {
+    env.onStop("workers") {
         createWorker.stop(graceMs: 20_000)
         cancelWorker.stop(graceMs: 20_000)
     }

@@ -7,7 +7,40 @@ public struct ServiceEnvironment: Sendable {
     public let name: String
     public let config: Config
     public let log: Logger
+    /// For steps that outlive start-up; what a start attempt opens is released with `onStop`.
     public let lifecycle: Lifecycle
+    fileprivate let attempt: StartAttempt
+
+    /// Registers how to release something this start attempt opened (a store, a queue client, a
+    /// timer). If the attempt fails, its steps run at once, last registered first, so a retry
+    /// never keeps the previous attempt's connections open; if it succeeds, they become stop
+    /// steps of the lifecycle. Register each step right after opening the thing it releases.
+    public func onStop(_ name: String, _ step: @escaping @Sendable () -> Void) {
+        attempt.steps.withLock { $0.append((name, step)) }
+    }
+}
+
+/// The stop steps of one call of a service's build closure.
+private final class StartAttempt: Sendable {
+    let steps = Locked<[(String, @Sendable () -> Void)]>([])
+
+    /// Runs `build`; on success hands the steps to `lifecycle`, on failure runs them and rethrows.
+    static func run(_ build: (ServiceEnvironment) throws -> ServiceParts, name: String, config: Config, log: Logger,
+                    lifecycle: Lifecycle) throws -> ServiceParts {
+        let attempt = StartAttempt()
+        let env = ServiceEnvironment(name: name, config: config, log: log, lifecycle: lifecycle, attempt: attempt)
+        do {
+            let parts = try build(env)
+            for (n, step) in attempt.steps.current { lifecycle.onStop(n, step) }
+            return parts
+        } catch {
+            for (n, step) in attempt.steps.current.reversed() {
+                log.debug("releasing after a failed start", ["part": .string(n)])
+                step()
+            }
+            throw error
+        }
+    }
 }
 
 /// What a service hands back: its methods and the checks shown by `rpc.health`.
@@ -45,7 +78,10 @@ public enum ServiceHost {
         }
         let log = Logger(service: name, instance: config.instance, level: config.logLevel)
         let lifecycle = Lifecycle(log: log)
-        let env = ServiceEnvironment(name: name, config: config, log: log, lifecycle: lifecycle)
+        let cfg = config
+        @Sendable func startAttempt() throws -> ServiceParts {
+            try StartAttempt.run(build, name: name, config: cfg, log: log, lifecycle: lifecycle)
+        }
         var parts: ServiceParts?
         var startError: Error?
         do {
@@ -53,7 +89,7 @@ public enum ServiceHost {
             var attempt = 0
             while true {
                 do {
-                    parts = try build(env)
+                    parts = try startAttempt()
                     break
                 } catch let e as TransientStartError where e.isTransient && attempt < 5 {
                     attempt += 1
@@ -81,7 +117,7 @@ public enum ServiceHost {
             let retry = PeriodicTask(name: "start-retry", intervalMs: 2000, initialDelayMs: 2000) {
                 guard failing.current != nil else { return }
                 do {
-                    let p = try build(env)
+                    let p = try startAttempt()
                     dispatcher.install(methods: p.methods, healthChecks: p.healthChecks)
                     dispatcher.setStarting(false)
                     failing.withLock { $0 = nil }

@@ -30,6 +30,8 @@ private let mongocInitialized: Bool = {
 // which libmongoc makes thread-safe; `state` (a lock) guards its destruction.
 public final class MongoStore: DocumentStore, @unchecked Sendable {
     public let backend = "mongodb"
+    /// socketTimeoutMS unless the URI sets it.
+    public static let defaultSocketTimeoutMs: Int32 = 10_000
     public let databaseName: String
     public let service: String
     private let uri: OpaquePointer
@@ -57,9 +59,20 @@ public final class MongoStore: DocumentStore, @unchecked Sendable {
             mongoc_uri_set_write_concern(uri, wc)
             mongoc_write_concern_destroy(wc)
         }
+        // Retryable writes (also the driver's default; stated, since the protocol relies on it):
+        // a write cut off by a failover or a dropped connection is retried once under the same
+        // transaction number, so the server applies it at most once.
+        if !mongoc_uri_has_option(uri, "retrywrites") {
+            _ = mongoc_uri_set_option_as_bool(uri, "retrywrites", true)
+        }
         // A store that cannot reach its server should say so quickly (/readyz), not after 30 s.
         if !mongoc_uri_has_option(uri, "serverselectiontimeoutms") {
             _ = mongoc_uri_set_option_as_int32(uri, "serverselectiontimeoutms", 5000)
+        }
+        // A server that stops answering frees a request's thread after 10 s, not after the
+        // driver's default of 5 minutes (every operation here touches one document).
+        if !mongoc_uri_has_option(uri, "sockettimeoutms") {
+            _ = mongoc_uri_set_option_as_int32(uri, "sockettimeoutms", Self.defaultSocketTimeoutMs)
         }
         let db = mongoc_uri_get_database(uri).map { String(cString: $0) } ?? ""
         databaseName = db.isEmpty ? "oops" : db
@@ -271,6 +284,27 @@ public final class MongoStore: DocumentStore, @unchecked Sendable {
                 }
                 return Int(BSONCodec.intField(reply, "deletedCount") ?? 0)
             }
+        }
+    }
+
+    /// `mongodb://hosts/<database>?options` from `mongodb://hosts[/<other>][?options]`: the
+    /// same server and options with a database of the caller's (benchmarks and tests use one of
+    /// their own, never the deployment's).
+    public static func uri(_ uri: String, database: String) -> String {
+        guard let scheme = uri.range(of: "://") else { return uri }
+        let rest = uri[scheme.upperBound...]
+        let query = rest.firstIndex(of: "?").map { String(rest[$0...]) } ?? ""
+        let hostsEnd = rest.firstIndex(where: { $0 == "/" || $0 == "?" }) ?? rest.endIndex
+        return String(uri[..<scheme.upperBound]) + rest[..<hostsEnd] + "/" + database + query
+    }
+
+    /// Drops this store's whole database (for benchmarks that made a database of their own).
+    public func dropDatabase() throws {
+        try withClient { client in
+            let db = mongoc_client_get_database(client, databaseName)!
+            defer { mongoc_database_destroy(db) }
+            var err = bson_error_t()
+            guard mongoc_database_drop(db, &err) else { throw Self.error(err, what: "dropping the database") }
         }
     }
 

@@ -101,6 +101,17 @@ public final class SQLiteStore: DocumentStore {
         }
     }
 
+    /// The collections this file holds (one table `c_<name>` each), sorted.
+    public func collectionNames() throws -> [String] {
+        try pool.with { conn in
+            var out: [String] = []
+            try conn.run("SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'c\\_%' ESCAPE '\\' ORDER BY name", []) { st in
+                if let n = SQLiteConnection.text(st, 0) { out.append(String(n.dropFirst(2))) }
+            }
+            return out
+        }
+    }
+
     public func count(_ collection: String, where filter: Filter) throws -> Int {
         let t = try Self.table(collection)
         var q = SQLiteQuery()

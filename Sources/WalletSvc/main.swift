@@ -14,7 +14,7 @@ import Store
 ServiceHost.main(name: ServiceName.wallet) { env in
     let store = try StoreFactory.open(service: ServiceName.wallet, dataDir: env.config.dataDir, mongoURI: env.config.mongoURI, log: env.log)
     // Registered first so it runs last: after the RPC server drained and the sweeper stopped.
-    env.lifecycle.onStop("wallet store") { store.close() }
+    env.onStop("wallet store") { store.close() }
     let repo = WalletRepository(store: store)
     try repo.prepare()
     let failpoint = Failpoint(env.config.string("OOPS_WALLET_FAILPOINT", default: ""))
@@ -35,7 +35,7 @@ ServiceHost.main(name: ServiceName.wallet) { env in
         service.recover(olderThanMs: strandedAfterMs)
     }
     // stop() waits for a sweep in progress, so the store closes only after it.
-    env.lifecycle.onStop("wallet recovery sweep") { sweeper.stop() }
+    env.onStop("wallet recovery sweep") { sweeper.stop() }
 
     return ServiceParts(methods: WalletHandlers(service: service).methods, healthChecks: {
         ["store": store.healthCheck]

@@ -17,16 +17,27 @@ enum OrdersBench {
     struct Part { var name: String; var p50: Double; var rate: Double }
 
     static func run(_ report: Report, seconds: Double) throws {
-        print("orders: orders.create over RPC vs the sum of its parts")
-        let sys = try BenchSystem("orders", parts: [.services])
-        defer { sys.cleanup() }
+        let mongo = BenchBackend.mongoURI()
+        print("orders: orders.create over RPC vs the sum of its parts\(BenchBackend.label)")
+        let sys = try BenchSystem("orders", parts: [.services], extraEnv: mongo.map { ["OOPS_MONGODB_URI": $0] } ?? [:])
+        let log = Logger(service: "bench", instance: 0, level: .error)
+        let store: any DocumentStore
+        do {
+            store = try StoreFactory.open(service: "benchorders", dataDir: sys.procs.dir + "/parts", mongoURI: mongo, log: log)
+        } catch {
+            sys.cleanup()
+            throw error
+        }
+        // The services stop first (some calls of the last level may still be queued there), then
+        // the store goes, with the run's MongoDB database and all the services wrote into it.
+        defer {
+            sys.cleanup()
+            BenchBackend.dispose(store)
+        }
         let m = try sys.merchant()
         let merchant = Actor(userId: m.userId, role: .merchant)
         let order = sys.rpc("order", poolSize: 4), wallet = sys.rpc("wallet", poolSize: 4)
         defer { order.closeAll(); wallet.closeAll() }
-        let log = Logger(service: "bench", instance: 0, level: .error)
-        let store = try StoreFactory.open(service: "benchorders", dataDir: sys.procs.dir + "/parts", mongoURI: nil, log: log)
-        defer { store.close() }
         try store.prepare([CollectionSpec("orders", indexes: [IndexSpec(["userId", "clientOrderId"], unique: true), IndexSpec(["userId", "_id"]),
                                                               IndexSpec(["stage", "updatedAtMs"]), IndexSpec(["status"])])], schemaVersion: 1)
         let queue = try JobQueue(name: "bench-parts-\(benchTag())", redisURL: sys.redisURL)
@@ -71,22 +82,22 @@ enum OrdersBench {
                 (try? order.call("orders.create", BenchSystem.orderBody("co-\(tag)-\(next())"), ctx: .new(actor: merchant, timeoutMs: 30_000))) != nil
             }
             let rate = Double(r.ops) / r.elapsed
-            report.addScaling(ScalingRow(suite: "orders", what: "orders.create over RPC (no workers)", clients: c, rate: rate,
+            report.addScaling(ScalingRow(suite: "orders", what: "orders.create over RPC (no workers)\(BenchBackend.label)", clients: c, rate: rate,
                                          p50Ms: r.samples.p50 / 1000, p99Ms: r.samples.p99 / 1000))
             let note = String(format: "p50 %.2f ms, p99 %.2f ms", r.samples.p50 / 1000, r.samples.p99 / 1000)
             if let ps = byLevel[c] {
                 // Done one after another, the parts allow 1 / Σ(1/rate_i) orders per second.
                 let ideal = 1 / ps.map { 1 / max($0.rate, 1e-9) }.reduce(0, +)
-                report.add(BenchRow(suite: "orders", name: "orders.create, \(c) client(s)", value: rate, unit: "orders/s",
+                report.add(BenchRow(suite: "orders", name: "orders.create, \(c) client(s)\(BenchBackend.label)", value: rate, unit: "orders/s",
                                     baselineName: "sum of parts at \(c) client(s): 1/Σ(1/rate)", baseline: ideal, note: note))
                 if c == 1 {
                     let sum = ps.map(\.p50).reduce(0, +)
-                    report.add(BenchRow(suite: "orders", name: "orders.create p50, 1 client", value: r.samples.p50 / 1000, unit: "ms",
+                    report.add(BenchRow(suite: "orders", name: "orders.create p50, 1 client\(BenchBackend.label)", value: r.samples.p50 / 1000, unit: "ms",
                                         baselineName: "Σ part p50", baseline: sum,
                                         note: ps.map { String(format: "%@ %.2f", $0.name, $0.p50) }.joined(separator: "; ")))
                 }
             } else {
-                report.add(BenchRow(suite: "orders", name: "orders.create, \(c) clients", value: rate, unit: "orders/s", baselineName: nil, baseline: nil, note: note))
+                report.add(BenchRow(suite: "orders", name: "orders.create, \(c) clients\(BenchBackend.label)", value: rate, unit: "orders/s", baselineName: nil, baseline: nil, note: note))
             }
         }
     }

@@ -7,6 +7,7 @@ import Store
 /// `bench store`: inserts/s and conditional updates/s through the SQLite `DocumentStore` (WAL,
 /// synchronous=NORMAL, one statement per transaction, as the services use it), beside the same
 /// statements through the SQLite C API with the same pragmas and autocommit, in the same run.
+/// With `--mongodb URI` the store measured is the MongoDB one (the baseline stays SQLite's).
 enum StoreBench {
     /// An order-sized document (~600 bytes of JSON), the typical write of the services.
     static func doc(_ id: String) -> JSON {
@@ -20,14 +21,16 @@ enum StoreBench {
     }
 
     static func run(_ report: Report, seconds: Double) throws {
-        print("store: SQLite DocumentStore vs the C API with the same pragmas, one statement per transaction")
+        let mongo = BenchBackend.mongoURI()
+        print("store: \(mongo == nil ? "SQLite" : "MongoDB") DocumentStore vs the SQLite C API with the store's pragmas, one statement per transaction")
         let dir = NSTemporaryDirectory() + "oops-bench-store-\(getpid())"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let log = Logger(service: "bench", instance: 0, level: .error)
 
-        let store = try StoreFactory.open(service: "benchstore", dataDir: dir, mongoURI: nil, log: log)
-        defer { store.close() }
+        let store = try StoreFactory.open(service: "benchstore", dataDir: dir, mongoURI: mongo, log: log)
+        defer { BenchBackend.dispose(store) }
+        let on = BenchBackend.label
         try store.prepare([CollectionSpec("orders", indexes: [IndexSpec(["userId", "clientOrderId"], unique: true)])], schemaVersion: 1)
         let raw = try RawSQLite(path: dir + "/raw.sqlite")
         defer { raw.close() }
@@ -45,7 +48,7 @@ enum StoreBench {
             return raw.insert(id: id, doc: doc(id).serialized())
         }
         let si = Double(storeIns.ops) / storeIns.elapsed, ri = Double(rawIns.ops) / rawIns.elapsed
-        report.add(BenchRow(suite: "store", name: "insert (new order document), 1 thread", value: si, unit: "ops/s", baselineName: "sqlite3 C API INSERT", baseline: ri,
+        report.add(BenchRow(suite: "store", name: "insert (new order document), 1 thread\(on)", value: si, unit: "ops/s", baselineName: "sqlite3 C API INSERT", baseline: ri,
                             note: String(format: "p50 %.0f µs vs %.0f µs", storeIns.samples.p50, rawIns.samples.p50)))
 
         // Conditional updates (compare-and-set on a version field) over one hot document.
@@ -66,7 +69,7 @@ enum StoreBench {
             return ok
         }
         let su = Double(storeCAS.ops) / storeCAS.elapsed, ru = Double(rawCAS.ops) / rawCAS.elapsed
-        report.add(BenchRow(suite: "store", name: "conditional update (CAS on version), 1 thread", value: su, unit: "ops/s",
+        report.add(BenchRow(suite: "store", name: "conditional update (CAS on version), 1 thread\(on)", value: su, unit: "ops/s",
                             baselineName: "sqlite3 C API UPDATE … WHERE version=? RETURNING", baseline: ru,
                             note: String(format: "p50 %.0f µs vs %.0f µs", storeCAS.samples.p50, rawCAS.samples.p50)))
 
@@ -78,7 +81,7 @@ enum StoreBench {
         let raws = try (0..<8).map { _ in try RawSQLite(path: dir + "/raw.sqlite") }
         defer { raws.forEach { $0.close() } }
         let rawMT = runLoad(threads: 8, seconds: seconds) { t in raws[t].inc(id: "w\(t)") }
-        report.add(BenchRow(suite: "store", name: "unconditional update, 8 threads", value: Double(storeMT.ops) / storeMT.elapsed, unit: "ops/s",
+        report.add(BenchRow(suite: "store", name: "unconditional update, 8 threads\(on)", value: Double(storeMT.ops) / storeMT.elapsed, unit: "ops/s",
                             baselineName: "C API, 8 connections", baseline: Double(rawMT.ops) / rawMT.elapsed,
                             note: String(format: "p99 %.0f µs vs %.0f µs", storeMT.samples.p99, rawMT.samples.p99)))
     }
@@ -144,5 +147,27 @@ final class RawSQLite: @unchecked Sendable {
         for s in [ins, upd, incSt] { sqlite3_finalize(s) }
         sqlite3_close_v2(db)
         db = nil
+    }
+}
+
+/// `--mongodb URI` / OOPS_BENCH_MONGODB_URI: the MongoDB that `store` and `orders` measure.
+enum BenchBackend {
+    static let variable = "OOPS_BENCH_MONGODB_URI"
+
+    /// The given URI with a database of this run's own, or nil for SQLite.
+    static func mongoURI() -> String? {
+        guard let u = ProcessInfo.processInfo.environment[variable], !u.isEmpty else { return nil }
+        return MongoStore.uri(u, database: database)
+    }
+
+    private static let database = "oops_bench_\(UInt32.random(in: 0...UInt32.max))"
+
+    /// Appended to row names measured on MongoDB.
+    static var label: String { mongoURI() == nil ? "" : " (MongoDB)" }
+
+    /// Closes a store, dropping the run's MongoDB database first.
+    static func dispose(_ store: any DocumentStore) {
+        if let m = store as? MongoStore { try? m.dropDatabase() }
+        store.close()
     }
 }

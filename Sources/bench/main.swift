@@ -4,9 +4,11 @@ import Runtime
 /// bench: the project's benchmarks. Each case prints its numbers beside a baseline measured in
 /// the same run (these machines are noisy; only same-run ratios mean something).
 let usage = """
-usage: bench <case> [--seconds N]
+usage: bench <case> [--seconds N] [--mongodb URI]
 cases: rpc, store, auth, wallet, queue, orders, parcelx, http, e2e, all
   --seconds N   length of each load phase (default 3)
+  --mongodb URI store and orders run on this MongoDB instead of SQLite (also OOPS_BENCH_MONGODB_URI),
+                in a database of their own (oops_bench_<random>) that is dropped afterwards
   all runs every case and writes BENCHMARKS.md
 """
 
@@ -18,6 +20,10 @@ signal(SIGPIPE, SIG_IGN)
 var seconds = 3.0
 if let i = args.firstIndex(of: "--seconds"), i + 1 < args.count, let s = Double(args[i + 1]) {
     seconds = s
+    args.removeSubrange(i...(i + 1))
+}
+if let i = args.firstIndex(of: "--mongodb"), i + 1 < args.count {
+    setenv(BenchBackend.variable, args[i + 1], 1)
     args.removeSubrange(i...(i + 1))
 }
 guard let which = args.first else { print(usage); exit(2) }

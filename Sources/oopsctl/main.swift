@@ -3,6 +3,7 @@ import JSON
 import RPC
 import Runtime
 import Domain
+import Store
 
 /// oopsctl: the operator's tool. Talks JSON-RPC to the services over their Unix sockets (the
 /// same trust boundary as the Gateway), so it must run on the host, as a user who can open
@@ -22,9 +23,14 @@ usage: oopsctl <command> [args]
   queue <retry-all|pause|resume> <queue>
   queue <retry|promote|remove> <queue> <jobId>
   queue clean <queue> <state> <olderThanSeconds>
+  migrate-to-mongodb <mongodb-uri>
+                               copy every service's SQLite data (in OOPS_DATA_DIR) into MongoDB,
+                               one way; resumable: run it again (last with the services stopped)
+                               until it reports no change; then verifies counts and the wallets
 
 services: \(ServiceName.all.joined(separator: ", ")); queues: \(QueueNames.all.joined(separator: ", "))
-environment: OOPS_RUN_DIR (default var/run) selects the system to talk to.
+environment: OOPS_RUN_DIR (default var/run) selects the system to talk to; OOPS_DATA_DIR
+(default var/data) the SQLite files to migrate.
 """
 
 let config = Config.fromEnvironment()
@@ -123,6 +129,9 @@ case "queue":
         show(call(ServiceName.parcelx, "queues.clean", ["queue": .string(q), "state": .string(rest[2]), "olderThanMs": .int(ms)]))
     default: fail(usage)
     }
+case "migrate-to-mongodb":
+    guard rest.count == 1 else { fail(usage) }
+    exit(migrateToMongoDB(uri: rest[0], dataDir: config.dataDir))
 case "help", "--help", "-h":
     print(usage)
 default:

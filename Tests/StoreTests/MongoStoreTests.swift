@@ -5,10 +5,32 @@ import Runtime
 import TestSupport
 import XCTest
 
-/// The conformance suite against a real MongoDB, when OOPS_TEST_MONGODB_URI names one (each test
-/// uses its own collection prefix and removes it afterwards), plus what can be checked without one.
+/// The conformance suite against a MongoDB-wire server: the test server (secantusd-py, started
+/// once for this class) or the real MongoDB named by OOPS_TEST_MONGODB_URI. Each test uses its
+/// own collection prefix and removes it afterwards. Plus what can be checked without a server.
 final class MongoStoreTests: XCTestCase {
     private var opened: [(any DocumentStore, String)] = []
+    nonisolated(unsafe) private static var server: MongoServer?
+    nonisolated(unsafe) private static var uri: Result<String, Error>?
+
+    override class func setUp() {
+        if let uri = ProcessInfo.processInfo.environment["OOPS_TEST_MONGODB_URI"], !uri.isEmpty {
+            self.uri = .success(uri)
+            return
+        }
+        do {
+            let s = try MongoServer()
+            server = s
+            uri = .success(s.uri(database: "conformance"))
+        } catch {
+            uri = .failure(error)
+        }
+    }
+
+    override class func tearDown() {
+        server?.stop()
+        server = nil
+    }
 
     override func tearDown() {
         for (s, _) in opened {
@@ -19,9 +41,7 @@ final class MongoStoreTests: XCTestCase {
     }
 
     private func suite() throws -> DocumentStoreConformance {
-        guard let uri = ProcessInfo.processInfo.environment["OOPS_TEST_MONGODB_URI"], !uri.isEmpty else {
-            throw XCTSkip("set OOPS_TEST_MONGODB_URI to run the store conformance suite against MongoDB")
-        }
+        guard let uri = try Self.uri?.get() else { throw RuntimeError("the class setUp did not run") }
         return DocumentStoreConformance(open: { [unowned self] in
             let service = "t\(UInt32.random(in: 0...UInt32.max))"
             let s = try StoreFactory.open(service: service, dataDir: "/nonexistent", mongoURI: uri, log: testLog)

@@ -1,6 +1,8 @@
 import Foundation
 import Runtime
 import JSON
+import Store
+import XCTest
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif
@@ -186,6 +188,231 @@ public final class RedisServer: Sendable {
     }
 }
 
+/// A test tool that is missing: a skip on a developer's machine, but a failure in CI
+/// (`CI=true`), where every tool must be installed and a skip would hide untested code.
+public func missingTestTool(_ message: String) -> Error {
+    if ProcessInfo.processInfo.environment["CI"] == "true" {
+        return RuntimeError("\(message) (CI=true: a missing test tool fails the run instead of skipping)")
+    }
+    return XCTSkip(message)
+}
+
+/// A MongoDB-wire server for tests: secantusd-py (the PyPI package secantusdb, which the test
+/// command installs into .build/venv) on a free loopback port, its data in its own temp dir so
+/// that `restart()` keeps it. It presents itself as a single-node replica set. It is a Python
+/// reimplementation, slower than mongod; where it differs from MongoDB's documented behaviour
+/// the project follows MongoDB. With `testCommands`, `configureFailPoint` is enabled (slow or
+/// failing commands on demand).
+public final class MongoServer: Sendable {
+    public let port: UInt16
+    public let dir: TempDir
+    private let executable: String
+    private let testCommands: Bool
+    private let child: Locked<ChildProcess?>
+
+    /// secantusd-py from PATH, or from the venv `./oops test` made next to this build.
+    public static func executable() -> String? {
+        if let p = which("secantusd-py") { return p }
+        // productsDirectory() is .build/<triple>/<configuration>; the venv is .build/venv.
+        let venv = URL(fileURLWithPath: productsDirectory()).deletingLastPathComponent().deletingLastPathComponent().path + "/venv/bin/secantusd-py"
+        return FileManager.default.isExecutableFile(atPath: venv) ? venv : nil
+    }
+
+    /// Starts a server; throws `missingTestTool` when secantusd-py is not installed.
+    public init(testCommands: Bool = false) throws {
+        guard let exe = MongoServer.executable() else {
+            throw missingTestTool("secantusd-py (the MongoDB-wire test server) is not installed: run ./oops test, which installs secantusdb==0.7.0b3 into .build/venv, or put it on PATH")
+        }
+        executable = exe
+        self.testCommands = testCommands
+        port = freePort()
+        dir = TempDir("mongo")
+        child = Locked(nil)
+        try start()
+    }
+
+    /// `mongodb://127.0.0.1:<port>/<database>`
+    public func uri(database: String) -> String { "mongodb://127.0.0.1:\(port)/\(database)" }
+
+    private func start() throws {
+        // --sync-on-commit: MongoDB acknowledges a w: majority write only once it is in the
+        // journal (writeConcernMajorityJournalDefault), so it survives a crash; secantusd-py
+        // keeps that promise only with this flag (without it, kill -9 lost acknowledged writes).
+        var args = ["--host", "127.0.0.1", "--port", "\(port)", "--storage-path", dir.path + "/data", "--log-level", "WARNING", "--sync-on-commit"]
+        if testCommands { args.append("--enable-test-commands") }
+        let c = try ChildProcess(executable, args, logFile: dir.path + "/mongo.log", name: "secantusd-py")
+        child.withLock { $0 = c }
+        // About 2 s when idle; generous for a loaded 2-core machine.
+        guard waitUntil(timeoutMs: 60_000, intervalMs: 100, { !c.isRunning || MongoServer.ping(port: self.port) }), c.isRunning else {
+            let log = (try? String(contentsOfFile: dir.path + "/mongo.log", encoding: .utf8)) ?? ""
+            c.kill9()
+            throw RuntimeError("secantusd-py did not start on port \(port): \(log.suffix(2000))")
+        }
+    }
+
+    /// Kills the server and starts it again on the same port and data, as after a crash.
+    public func restart() throws {
+        kill9()
+        try start()
+    }
+
+    /// Starts the server again after `kill9()`, on the same port and data.
+    public func startAgain() throws { try start() }
+
+    public func kill9() { child.withLock { $0?.kill9() } }
+
+    /// SIGSTOP: the server keeps its connections open but answers nothing (a hung server).
+    public func pause() { child.withLock { c in if let c, c.isRunning { Foundation.kill(c.pid, SIGSTOP) } } }
+    public func resume() { child.withLock { c in if let c, c.isRunning { Foundation.kill(c.pid, SIGCONT) } } }
+
+    /// The server's log so far (for failure messages).
+    public var log: String { (try? String(contentsOfFile: dir.path + "/mongo.log", encoding: .utf8)) ?? "" }
+
+    /// Ends the server and removes its data. SIGKILL rather than SIGTERM (after which it takes
+    /// up to 8 s): nothing of it is kept, and a test that starts one per test would wait that
+    /// long every time.
+    public func stop() {
+        kill9()
+        dir.remove()
+    }
+
+    /// Makes the server hold each of `commands` for `ms` before answering (configureFailPoint
+    /// failCommand with blockConnection; needs `testCommands`). Returns the server's error, or nil.
+    @discardableResult
+    public func delay(_ commands: [String], ms: Int) -> String? {
+        MongoServer.command(port: port, [("configureFailPoint", "failCommand"), ("mode", "alwaysOn"),
+                                         ("data", ["failCommands": .array(commands.map { .string($0) }), "blockConnection": true, "blockTimeMS": .int(Int64(ms))])])
+    }
+
+    /// Clears `delay`. Returns the server's error, or nil.
+    @discardableResult
+    public func clearDelay() -> String? {
+        MongoServer.command(port: port, [("configureFailPoint", "failCommand"), ("mode", "off")])
+    }
+
+    /// True when the server answers a `ping` command.
+    public static func ping(port: UInt16) -> Bool { command(port: port, [("ping", 1)]) == nil }
+
+    /// Runs one command on `admin` over a raw OP_MSG, without a driver: nil when the server
+    /// answered ok: 1, otherwise what went wrong. Only for the few commands the tests send.
+    @discardableResult
+    public static func command(port: UInt16, _ cmd: [(String, JSON)], timeoutS: Int = 5) -> String? {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { return "no socket" }
+        defer { close(fd) }
+        var tv = timeval(tv_sec: timeoutS, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        addr.sin_port = port.bigEndian
+        let r = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        guard r == 0 else { return "cannot connect to port \(port)" }
+        // OP_MSG: header (length, request id, response to, opcode 2013), flag bits, one body section.
+        let body = BSONWriter.document(cmd + [("$db", "admin")])
+        var msg: [UInt8] = []
+        BSONWriter.int32(Int32(16 + 4 + 1 + body.count), into: &msg)
+        BSONWriter.int32(1, into: &msg)
+        BSONWriter.int32(0, into: &msg)
+        BSONWriter.int32(2013, into: &msg)
+        BSONWriter.int32(0, into: &msg)
+        msg.append(0)
+        msg += body
+        guard msg.withUnsafeBytes({ write(fd, $0.baseAddress, $0.count) }) == msg.count else { return "cannot send" }
+        var reply: [UInt8] = []
+        var buf = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let n = read(fd, &buf, buf.count)
+            guard n > 0 else { return "no answer" }
+            reply += buf[0..<n]
+            if reply.count >= 4 {
+                let total = Int(reply[0]) | Int(reply[1]) << 8 | Int(reply[2]) << 16 | Int(reply[3]) << 24
+                if reply.count >= total { break }
+            }
+        }
+        // The reply's `ok` field: a double or an int32 equal to 1.
+        let text = String(decoding: reply.map { $0 >= 32 && $0 < 127 ? $0 : 46 }, as: UTF8.self)
+        for (type, size) in [(UInt8(0x01), 8), (UInt8(0x10), 4)] {
+            let key: [UInt8] = [type, 0x6f, 0x6b, 0]
+            guard let at = reply.indices.first(where: { reply[$0...].starts(with: key) }), at + 4 + size <= reply.count else { continue }
+            let v = Array(reply[(at + 4)..<(at + 4 + size)])
+            let ok = size == 8 ? Double(bitPattern: v.enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) }) == 1
+                               : v == [1, 0, 0, 0]
+            return ok ? nil : "refused: \(text.suffix(400))"
+        }
+        return "no ok field: \(text.suffix(400))"
+    }
+}
+
+/// Where the services' store lives in a test.
+public enum StoreBackend: String, Sendable, CaseIterable {
+    case sqlite, mongodb
+}
+
+/// The MongoDB a test's services use: a database named `oops_t<random>` on the server that
+/// OOPS_TEST_MONGODB_URI names (a real mongod; the database is left there), or otherwise a test
+/// server of its own (`MongoServer`, with test commands), stopped by `stop()`.
+public final class TestMongo: Sendable {
+    /// The server this test started; nil with OOPS_TEST_MONGODB_URI (such a test cannot crash it).
+    public let server: MongoServer?
+    /// For OOPS_MONGODB_URI.
+    public let uri: String
+
+    public init() throws {
+        let database = "oops_t\(UInt32.random(in: 0...UInt32.max))"
+        if let given = ProcessInfo.processInfo.environment["OOPS_TEST_MONGODB_URI"], !given.isEmpty {
+            server = nil
+            uri = MongoStore.uri(given, database: database)
+        } else {
+            let s = try MongoServer(testCommands: true)
+            server = s
+            uri = s.uri(database: database)
+        }
+    }
+
+    /// The test server, for tests that crash, stop or slow it; a missing-tool error (skip, or a
+    /// failure under CI) when the tests run against OOPS_TEST_MONGODB_URI.
+    public func controllableServer() throws -> MongoServer {
+        guard let server else { throw missingTestTool("this test crashes or slows its MongoDB, so it needs the test server, not OOPS_TEST_MONGODB_URI") }
+        return server
+    }
+
+    public func stop() { server?.stop() }
+}
+
+/// Just enough BSON to send a test command: strings, booleans, 64-bit integers, doubles,
+/// arrays and documents (members of a JSON object in key order; the command name comes first
+/// because the top level is a list).
+enum BSONWriter {
+    static func int32(_ v: Int32, into out: inout [UInt8]) { withUnsafeBytes(of: v.littleEndian) { out += $0 } }
+
+    static func document(_ members: [(String, JSON)]) -> [UInt8] {
+        var out: [UInt8] = []
+        for (k, v) in members { element(k, v, into: &out) }
+        var doc: [UInt8] = []
+        int32(Int32(4 + out.count + 1), into: &doc)
+        return doc + out + [0]
+    }
+
+    private static func element(_ key: String, _ v: JSON, into out: inout [UInt8]) {
+        func head(_ type: UInt8) { out.append(type); out += Array(key.utf8); out.append(0) }
+        switch v {
+        case .null: head(0x0a)
+        case .bool(let b): head(0x08); out.append(b ? 1 : 0)
+        case .int(let i): head(0x12); withUnsafeBytes(of: i.littleEndian) { out += $0 }
+        case .double(let d): head(0x01); withUnsafeBytes(of: d.bitPattern.littleEndian) { out += $0 }
+        case .string(let s):
+            head(0x02)
+            int32(Int32(s.utf8.count + 1), into: &out)
+            out += Array(s.utf8)
+            out.append(0)
+        case .array(let a): head(0x04); out += document(a.enumerated().map { ("\($0.offset)", $0.element) })
+        case .object(let o): head(0x03); out += document(o.sorted { $0.key < $1.key }.map { ($0.key, $0.value) })
+        }
+    }
+}
+
 /// The folder holding the built executables of this package (next to the test bundle).
 public func productsDirectory() -> String {
     if let d = ProcessInfo.processInfo.environment["OOPS_BIN_DIR"] { return d }
@@ -208,7 +435,25 @@ public final class ProcessSet: @unchecked Sendable {
     /// Binary name for a socket service name.
     public static let binaries = ["auth": "AuthSvc", "wallet": "WalletSvc", "order": "OrderSvc", "parcelx": "ParcelXSvc"]
 
-    public init(env extra: [String: String] = [:]) {
+    /// Where the services keep their data: SQLite files in `dataDir`, or MongoDB.
+    public var backend: StoreBackend { mongo == nil ? .sqlite : .mongodb }
+    /// The MongoDB the services use (`OOPS_MONGODB_URI`), for the MongoDB backend; stopped by `cleanup()`.
+    public let mongo: TestMongo?
+
+    public convenience init(env extra: [String: String] = [:]) {
+        self.init(env: extra, mongo: nil)
+    }
+
+    /// A process set on `backend`; for MongoDB, a database of its own (see `TestMongo`).
+    public convenience init(backend: StoreBackend, env extra: [String: String] = [:]) throws {
+        let mongo = backend == .mongodb ? try TestMongo() : nil
+        var e = extra
+        if let m = mongo { e["OOPS_MONGODB_URI"] = m.uri }
+        self.init(env: e, mongo: mongo)
+    }
+
+    private init(env extra: [String: String], mongo: TestMongo?) {
+        self.mongo = mongo
         dir = TempDir("oops-sys")
         runDir = dir.path + "/run"
         dataDir = dir.path + "/data"
@@ -258,6 +503,7 @@ public final class ProcessSet: @unchecked Sendable {
 
     public func cleanup() {
         stopAll()
+        mongo?.stop()
         dir.remove()
     }
 }
@@ -317,7 +563,7 @@ public final class OOPSSystem: @unchecked Sendable {
     public var adminBase: String { "http://127.0.0.1:\(adminPort)" }
     public var sandbox: String { "http://127.0.0.1:\(sandboxPort)" }
 
-    public init(extraEnv: [String: String] = [:], parcelxInstances: Int = 1) throws {
+    public init(extraEnv: [String: String] = [:], parcelxInstances: Int = 1, backend: StoreBackend = .sqlite) throws {
         redis = try RedisServer()
         httpPort = freePort()
         adminPort = freePort()
@@ -331,7 +577,12 @@ public final class OOPSSystem: @unchecked Sendable {
             "OOPS_RATE_REGISTER_PER_MIN": "100000", "OOPS_RATE_REGISTER_BURST": "100000",
         ]
         for (k, v) in extraEnv { env[k] = v }
-        procs = ProcessSet(env: env)
+        do {
+            procs = try ProcessSet(backend: backend, env: env)
+        } catch {
+            redis.stop()
+            throw error
+        }
         try procs.startBinary("ParcelXSandbox", key: "sandbox")
         for s in ["auth", "wallet", "order"] { try procs.start(s) }
         for i in 0..<parcelxInstances { try procs.start("parcelx", instance: i) }

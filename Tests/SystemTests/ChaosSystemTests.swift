@@ -8,10 +8,12 @@ import TestSupport
 /// killed with SIGKILL in turn, redis-server is restarted and the provider turns slow and
 /// failing; then, once the system settles, every invariant of DESIGN.md section 5 is checked
 /// and printed with its count. Bounded to about three minutes; runs in CI.
-final class ChaosSystemTests: XCTestCase {
+class ChaosSystemTests: XCTestCase {
+    class var backend: StoreBackend { .sqlite }
+
     func testChaosRunKeepsEveryInvariant() throws {
-        let r = CheckReport("chaos: kill -9 every process kind, restart redis, slow and failing provider, under load")
-        let sys = try OOPSSystem(extraEnv: ParcelXCrashSystemTests.workerEnv)
+        let r = CheckReport("chaos (\(Self.backend)): kill -9 every process kind, restart redis, slow and failing provider, under load")
+        let sys = try OOPSSystem(extraEnv: ParcelXCrashSystemTests.workerEnv, backend: Self.backend)
         defer { sys.stop() }
         let probe = SystemProbe(sys)
         let merchants = makeMerchants(sys, count: 4, topupPaise: 100_000_000, tag: "chaos")
@@ -86,4 +88,10 @@ final class ChaosSystemTests: XCTestCase {
         }
         r.say("done")
     }
+}
+
+/// The same run with every service's data in MongoDB.
+final class ChaosMongoSystemTests: ChaosSystemTests {
+    override class var backend: StoreBackend { .mongodb }
+    override func testChaosRunKeepsEveryInvariant() throws { try super.testChaosRunKeepsEveryInvariant() }
 }

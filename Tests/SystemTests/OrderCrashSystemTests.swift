@@ -6,10 +6,12 @@ import TestSupport
 
 /// OrderSvc killed with SIGKILL at random instants under a load of creates and replays: no order
 /// is lost, doubled or charged twice, and every accepted order still reaches the provider.
-final class OrderCrashSystemTests: XCTestCase {
+class OrderCrashSystemTests: XCTestCase {
+    class var backend: StoreBackend { .sqlite }
+
     func testKillingOrderSvcUnderLoadLosesAndDoublesNothing() throws {
-        let r = CheckReport("OrderSvc kill -9 under load")
-        let sys = try OOPSSystem()
+        let r = CheckReport("OrderSvc kill -9 under load (\(Self.backend))")
+        let sys = try OOPSSystem(backend: Self.backend)
         defer { sys.stop() }
         let probe = SystemProbe(sys)
         let merchants = makeMerchants(sys, count: 3, topupPaise: 100_000_000, tag: "ocrash")
@@ -47,4 +49,10 @@ final class OrderCrashSystemTests: XCTestCase {
         if !r.failed.isEmpty { print(sys.procs.allLogs("order-0").suffix(4000)) }
         r.say("done")
     }
+}
+
+/// The same run with the orders, wallets and logs in MongoDB.
+final class OrderCrashMongoSystemTests: OrderCrashSystemTests {
+    override class var backend: StoreBackend { .mongodb }
+    override func testKillingOrderSvcUnderLoadLosesAndDoublesNothing() throws { try super.testKillingOrderSvcUnderLoadLosesAndDoublesNothing() }
 }

@@ -6,13 +6,20 @@ import Store
 import TestSupport
 
 /// End to end through the Gateway, against the real process set: HTTP in, RPC between
-/// processes, SQLite files, redis-server queues, ParcelXSvc workers and the sandbox.
-final class OrderFlowSystemTests: XCTestCase {
+/// processes, the store (SQLite files here, MongoDB in the subclass), redis-server queues,
+/// ParcelXSvc workers and the sandbox.
+class OrderFlowSystemTests: XCTestCase {
+    class var backend: StoreBackend { .sqlite }
     nonisolated(unsafe) static var system: OOPSSystem?
+    nonisolated(unsafe) static var startError: Error?
     var sys: OOPSSystem { Self.system! }
 
     override class func setUp() {
-        do { system = try OOPSSystem() } catch { XCTFail("system did not start: \(error)") }
+        do { system = try OOPSSystem(backend: backend) } catch { startError = error }
+    }
+
+    override func setUpWithError() throws {
+        if let e = Self.startError { throw e }
     }
 
     override class func tearDown() {
@@ -114,7 +121,7 @@ final class OrderFlowSystemTests: XCTestCase {
                        "providerSyncStatus": "pending", "awbNumber": .null, "createdAtMs": .int(now), "updatedAtMs": .int(now)] as [String: JSON] {
             doc[k] = v
         }
-        let store = try SQLiteStore(path: sys.procs.dataDir + "/order.sqlite", maxConnections: 1, log: Logger(service: "test", instance: 0, level: .error))
+        let store = try sys.procs.openStore("order")
         defer { store.close() }
         guard case .created = try store.insert("orders", .object(doc)) else { return XCTFail("could not plant the interrupted order") }
 
@@ -246,4 +253,21 @@ final class OrderFlowSystemTests: XCTestCase {
         let charge = sys.call("GET", "/orders/\(ids.current.first!)", token: m.token).body["chargePaise"]?.intValue ?? 0
         XCTAssertEqual(balance(m.token), 100_000 - charge)
     }
+}
+
+/// The same tests with every service's data in MongoDB.
+final class OrderFlowMongoSystemTests: OrderFlowSystemTests {
+    override class var backend: StoreBackend { .mongodb }
+    override func testReadyzListsEveryProcessHealthy() { super.testReadyzListsEveryProcessHealthy() }
+    override func testOrderIsAcceptedThenPlacedAndChargedOnce() { super.testOrderIsAcceptedThenPlacedAndChargedOnce() }
+    override func testCancelRefundsAndCancelsAtTheProvider() { super.testCancelRefundsAndCancelsAtTheProvider() }
+    override func testCancellingAnOrderInterruptedBeforeItsChargeLeavesTheWalletWhole() throws { try super.testCancellingAnOrderInterruptedBeforeItsChargeLeavesTheWalletWhole() }
+    override func testProviderRejectionFailsTheOrderAndRefunds() { super.testProviderRejectionFailsTheOrderAndRefunds() }
+    override func testFlakyProviderIsRetriedIntoOneShipment() { super.testFlakyProviderIsRetriedIntoOneShipment() }
+    override func testTimeoutDoesNotCreateASecondShipment() { super.testTimeoutDoesNotCreateASecondShipment() }
+    override func testOrderNeedsApprovedKYCAndMoney() { super.testOrderNeedsApprovedKYCAndMoney() }
+    override func testMerchantsCannotSeeEachOthersOrders() { super.testMerchantsCannotSeeEachOthersOrders() }
+    override func testValidationErrorsHaveFieldPaths() { super.testValidationErrorsHaveFieldPaths() }
+    override func testDuplicatesAtTheSameInstantOnTwoOrderSvcInstances() throws { try super.testDuplicatesAtTheSameInstantOnTwoOrderSvcInstances() }
+    override func testConcurrentDuplicatesMakeOneOrderAndOneCharge() { super.testConcurrentDuplicatesMakeOneOrderAndOneCharge() }
 }
