@@ -119,6 +119,16 @@ public func inParallel(_ n: Int, timeoutSeconds: Double? = nil, _ body: @escapin
 
 /// Polls `cond` until it is true or `timeoutMs` passes.
 @discardableResult
+/// After SIGSTOP: waits until the kernel reports the process stopped (state `T`). On a loaded
+/// machine a thread already running may still answer a request right after `kill` returned.
+@discardableResult
+public func waitUntilStopped(_ pid: pid_t, timeoutMs: Int = 5000) -> Bool {
+    waitUntil(timeoutMs: timeoutMs) {
+        let stat = (try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)) ?? ""
+        return stat.split(separator: ")").last?.split(separator: " ").first == "T"
+    }
+}
+
 public func waitUntil(timeoutMs: Int = 10_000, intervalMs: Int = 20, _ cond: () -> Bool) -> Bool {
     let deadline = Date().addingTimeInterval(Double(timeoutMs) / 1000)
     while Date() < deadline {
@@ -262,7 +272,14 @@ public final class MongoServer: Sendable {
     public func kill9() { child.withLock { $0?.kill9() } }
 
     /// SIGSTOP: the server keeps its connections open but answers nothing (a hung server).
-    public func pause() { child.withLock { c in if let c, c.isRunning { Foundation.kill(c.pid, SIGSTOP) } } }
+    public func pause() {
+        guard let pid = child.withLock({ c -> pid_t? in
+            guard let c, c.isRunning else { return nil }
+            Foundation.kill(c.pid, SIGSTOP)
+            return c.pid
+        }) else { return }
+        _ = waitUntilStopped(pid)
+    }
     public func resume() { child.withLock { c in if let c, c.isRunning { Foundation.kill(c.pid, SIGCONT) } } }
 
     /// The server's log so far (for failure messages).

@@ -225,10 +225,7 @@ final class GatewayResilienceSystemTests: XCTestCase {
         defer { if !resumed { kill(wallet.pid, SIGCONT) } }
         // A loaded machine may let a running thread finish a call after kill() returned: wait
         // until the kernel reports the whole process stopped.
-        XCTAssertTrue(waitUntil(timeoutMs: 5000) {
-            let stat = (try? String(contentsOfFile: "/proc/\(wallet.pid)/stat", encoding: .utf8)) ?? ""
-            return stat.split(separator: ")").last?.split(separator: " ").first == "T"
-        }, "WalletSvc did not stop")
+        XCTAssertTrue(waitUntilStopped(wallet.pid), "WalletSvc did not stop")
 
         let deadline = Double(Self.rpcTimeoutMs) / 1000
         for path in ["/wallet", "/wallet/transactions"] {
