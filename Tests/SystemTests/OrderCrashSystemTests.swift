@@ -27,7 +27,9 @@ class OrderCrashSystemTests: XCTestCase {
             kills += 1
             r.say("killed OrderSvc pid \(pid) (kill \(kills)) and restarted it as pid \(sys.procs.child("order-0")?.pid ?? 0); \(load.log.all.count) requests so far")
         }
-        usleep(1_500_000)
+        // Enough orders for the checks to mean something, however slow the machine or store.
+        XCTAssertTrue(waitUntil(timeoutMs: 90_000, intervalMs: 200) { load.log.all.filter { $0.kind == .create && $0.status == 201 }.count > 60 },
+                      "the load made orders")
         load.stop()
         r.say("load stopped after \(load.log.all.count) requests\n" + load.log.summary())
 
