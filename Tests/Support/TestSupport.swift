@@ -117,8 +117,6 @@ public func inParallel(_ n: Int, timeoutSeconds: Double? = nil, _ body: @escapin
     return done.wait(timeout: .now() + timeoutSeconds) == .success
 }
 
-/// Polls `cond` until it is true or `timeoutMs` passes.
-@discardableResult
 /// After SIGSTOP: waits until the kernel reports the process stopped (state `T`). On a loaded
 /// machine a thread already running may still answer a request right after `kill` returned.
 @discardableResult
@@ -129,6 +127,8 @@ public func waitUntilStopped(_ pid: pid_t, timeoutMs: Int = 5000) -> Bool {
     }
 }
 
+/// Polls `cond` until it is true or `timeoutMs` passes.
+@discardableResult
 public func waitUntil(timeoutMs: Int = 10_000, intervalMs: Int = 20, _ cond: () -> Bool) -> Bool {
     let deadline = Date().addingTimeInterval(Double(timeoutMs) / 1000)
     while Date() < deadline {
