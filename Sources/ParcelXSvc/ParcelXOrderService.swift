@@ -71,10 +71,7 @@ final class ParcelXOrderService: Sendable {
 
     /// Calls the provider with a request log before and a response log after.
     private func call(_ op: ParcelXOperation, orderId: String, body: JSON?, query: String? = nil, _ j: JobInfo) throws -> (ProviderExchange, String, String) {
-        var pre = ProviderExchange(operation: op, method: op.endpoint.method, url: op.endpoint.url(baseURL: client.baseURL, value: query),
-                                   requestHeaders: [(ParcelXAuth.headerName, ParcelXAuth.redactedValue), ("Content-Type", "application/json")],
-                                   requestBody: body, httpStatus: nil, responseBody: nil, responseText: nil, durationMs: 0, error: nil, timedOut: false)
-        pre.requestBody = body
+        let pre = client.request(op, body: body, queryValue: query)
         let reqId = try logs.logRequest(orderId: orderId, exchange: pre, jobId: j.id, attempt: j.attempt, requestId: j.requestId)
         let ex = client.perform(op, body: body, queryValue: query)
         let outcome: String

@@ -5,6 +5,7 @@ import Runtime
 import Store
 import Queue
 import Domain
+import HTTPClient
 
 ServiceHost.main(name: ServiceName.parcelx) { env in
     let c = env.config
@@ -13,10 +14,14 @@ ServiceHost.main(name: ServiceName.parcelx) { env in
     try logs.prepare()
     let createQueue = try JobQueue(name: QueueNames.orders, prefix: QueueNames.prefix, redisURL: c.redisURL)
     let cancelQueue = try JobQueue(name: QueueNames.cancellations, prefix: QueueNames.prefix, redisURL: c.redisURL)
-    let client = ParcelXClient(baseURL: c.parcelxBaseURL, accessKey: c.parcelxAccessKey, secretKey: c.parcelxSecretKey,
-                               requestTimeoutS: Double(c.int("PARCELX_TIMEOUT_MS", default: 10_000)) / 1000,
-                               totalTimeoutS: Double(c.int("PARCELX_TOTAL_TIMEOUT_MS", default: 15_000)) / 1000,
-                               maxConnections: c.int("PARCELX_MAX_CONNECTIONS", default: 64))
+    var httpOptions = CurlClientOptions()
+    httpOptions.connectTimeoutMs = c.int("PARCELX_TIMEOUT_MS", default: 10_000)
+    httpOptions.totalTimeoutMs = c.int("PARCELX_TOTAL_TIMEOUT_MS", default: 15_000)
+    httpOptions.maxConnectionsPerHost = c.int("PARCELX_MAX_CONNECTIONS", default: 64)
+    let caFile = c.string("PARCELX_CA_FILE", default: "")
+    httpOptions.caFile = caFile.isEmpty ? nil : caFile
+    let http = try CurlHTTPClient(options: httpOptions, name: "parcelx-http")
+    let client = ParcelXClient(baseURL: c.parcelxBaseURL, accessKey: c.parcelxAccessKey, secretKey: c.parcelxSecretKey, transport: http)
     let service = ParcelXOrderService(client: client, logs: logs, orders: RPCClient(runDir: c.runDir, service: ServiceName.order, poolSize: 4),
                                       createQueue: createQueue, cancelQueue: cancelQueue, log: env.log, defaultAttempts: QueueDefaults.standard.attempts)
 
@@ -93,6 +98,7 @@ ServiceHost.main(name: ServiceName.parcelx) { env in
     env.lifecycle.onStop("workers") {
         createWorker.stop(graceMs: 20_000)
         cancelWorker.stop(graceMs: 20_000)
+        http.close()
     }
 
     let providerLogs = Method("parcelx.providerLogs", summary: "Every provider request and response for an order, secrets redacted",

@@ -2,6 +2,7 @@ import Foundation
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif
+import HTTPClient
 import JSON
 import ParcelXAPI
 import RPC
@@ -109,10 +110,44 @@ enum ParcelXBench {
         let cpu = processCPUSeconds() - cpu0
         let n = done.current
         session.invalidateAndCancel()
-        sys.procs.stop("nginx")
         report.add(BenchRow(suite: "parcelx", name: "URLSession alone, 64 concurrent POSTs to nginx (the client's ceiling)", value: Double(n) / el, unit: "req/s",
                             baselineName: "goal 0.6 × 64 ÷ \(E2EBench.latencyMs) ms", baseline: 0.6 * 64_000 / Double(E2EBench.latencyMs),
                             note: String(format: "%.2f ms of CPU per call in the calling process", n > 0 ? cpu * 1000 / Double(n) : 0)))
+        try curlCeiling(report, sys: sys, seconds: seconds, port: port, inFlight: 64)
+        try curlCeiling(report, sys: sys, seconds: seconds, port: port, inFlight: 1000)
+        sys.procs.stop("nginx")
+    }
+
+    /// The same ceiling for the client ParcelXSvc uses (CurlHTTPClient): `inFlight` calls kept
+    /// in flight from its one loop thread (each answer starts the next call), no other threads.
+    static func curlCeiling(_ report: Report, sys: BenchSystem, seconds: Double, port: UInt16, inFlight: Int) throws {
+        var o = CurlClientOptions()
+        o.maxConnectionsPerHost = 64
+        let client = try CurlHTTPClient(options: o, name: "bench-curl")
+        let call = HTTPCall(method: "POST", url: "http://127.0.0.1:\(port)/api/order/create_order", headers: [("Content-Type", "application/json")],
+                            body: Array(#"{"client_order_id":"x","payment_mode":"Prepaid"}"#.utf8))
+        let done = Locked(0)
+        let failed = Locked(0)
+        let stopAt = Clock.monotonicNanos() + UInt64(seconds * 1e9)
+        let finished = DispatchGroup()
+        @Sendable func next() {
+            client.start(call) { a in
+                if a.status == 200 { done.withLock { $0 += 1 } } else { failed.withLock { $0 += 1 } }
+                if Clock.monotonicNanos() < stopAt { next() } else { finished.leave() }
+            }
+        }
+        let cpu0 = processCPUSeconds()
+        let t0 = Clock.monotonicNanos()
+        for _ in 0..<inFlight { finished.enter(); next() }
+        finished.wait()
+        let el = Double(Clock.monotonicNanos() - t0) / 1e9
+        let cpu = processCPUSeconds() - cpu0
+        client.close()
+        let n = done.current
+        report.add(BenchRow(suite: "parcelx", name: "CurlHTTPClient alone, \(inFlight) POSTs in flight to nginx (the client's ceiling)", value: Double(n) / el,
+                            unit: "req/s", baselineName: "goal 0.6 × 64 ÷ \(E2EBench.latencyMs) ms", baseline: 0.6 * 64_000 / Double(E2EBench.latencyMs),
+                            note: String(format: "%.3f ms of CPU per call in the calling process (goal ≤ 0.1); %d failed", n > 0 ? cpu * 1000 / Double(n) : 0,
+                                         failed.current)))
     }
 
     /// User plus system CPU time of this process so far.
