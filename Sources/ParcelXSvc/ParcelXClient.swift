@@ -2,7 +2,6 @@ import Foundation
 import HTTPClient
 import JSON
 import ParcelXAPI
-import Runtime
 
 /// A non-2xx answer from the provider. 401 means bad keys: retrying cannot help.
 struct HttpError: Error, CustomStringConvertible {
@@ -64,16 +63,12 @@ final class ParcelXClient: Sendable {
         transport.start(call) { answer in completion(Self.exchange(ex, answer)) }
     }
 
-    /// Performs one operation and waits for it; always returns the exchange.
-    func perform(_ op: ParcelXOperation, body: JSON?, queryValue: String? = nil) -> ProviderExchange {
-        let done = DispatchSemaphore(value: 0)
-        let box = Locked<ProviderExchange?>(nil)
-        start(op, body: body, queryValue: queryValue) { ex in
-            box.withLock { $0 = ex }
-            done.signal()
+    /// Performs one operation; always returns the exchange. The calling task is suspended, not
+    /// its thread, while the provider answers.
+    func perform(_ op: ParcelXOperation, body: JSON?, queryValue: String? = nil) async -> ProviderExchange {
+        await withCheckedContinuation { (k: CheckedContinuation<ProviderExchange, Never>) in
+            start(op, body: body, queryValue: queryValue) { k.resume(returning: $0) }
         }
-        done.wait()
-        return box.current!
     }
 
     /// The logged exchange for an answer: a timeout or a broken call is an error (outcome unknown),

@@ -14,10 +14,23 @@ ServiceHost.main(name: ServiceName.parcelx) { env in
     try logs.prepare()
     let createQueue = try JobQueue(name: QueueNames.orders, prefix: QueueNames.prefix, redisURL: c.redisURL)
     let cancelQueue = try JobQueue(name: QueueNames.cancellations, prefix: QueueNames.prefix, redisURL: c.redisURL)
+    /// A number from the environment, refused at start when outside its range.
+    func limit(_ key: String, default d: Int, _ range: ClosedRange<Int>) throws -> Int {
+        let v = c.int(key, default: d)
+        guard range.contains(v) else { throw RuntimeError("\(key) must be \(range.lowerBound)-\(range.upperBound), got \(v)") }
+        return v
+    }
+    // Provider calls in flight per queue: each is a task suspended on the HTTP client, holding
+    // no thread and no Redis connection. The cancel queue has its own places, so a create
+    // backlog never keeps cancellations waiting for one.
+    let createInFlight = try limit("OOPS_PARCELX_MAX_IN_FLIGHT", default: 1000, 1...100_000)
+    let cancelInFlight = try limit("OOPS_PARCELX_CANCEL_MAX_IN_FLIGHT", default: 64, 1...100_000)
+    let fetchers = try limit("OOPS_PARCELX_FETCHERS", default: 2, 1...16)
+    let executor = ThreadPoolExecutor(threads: try limit("OOPS_PARCELX_THREADS", default: 8, 1...256), name: "parcelx-job")
     var httpOptions = CurlClientOptions()
     httpOptions.connectTimeoutMs = c.int("PARCELX_TIMEOUT_MS", default: 10_000)
     httpOptions.totalTimeoutMs = c.int("PARCELX_TOTAL_TIMEOUT_MS", default: 15_000)
-    httpOptions.maxConnectionsPerHost = c.int("PARCELX_MAX_CONNECTIONS", default: 64)
+    httpOptions.maxConnectionsPerHost = c.int("PARCELX_MAX_CONNECTIONS", default: createInFlight + cancelInFlight)
     let caFile = c.string("PARCELX_CA_FILE", default: "")
     httpOptions.caFile = caFile.isEmpty ? nil : caFile
     let http = try CurlHTTPClient(options: httpOptions, name: "parcelx-http")
@@ -55,9 +68,9 @@ ServiceHost.main(name: ServiceName.parcelx) { env in
         return out
     }
     /// Counts every job outcome per queue and feeds failures to the spike alert.
-    @Sendable func measured(_ queue: String, _ job: Job, _ body: () throws -> String) throws -> String {
+    @Sendable func measured(_ queue: String, _ job: Job, _ body: () async throws -> String) async throws -> String {
         do {
-            let r = try body()
+            let r = try await body()
             m.increment("oops_queue_jobs_completed_total", ["queue": queue])
             return r
         } catch {
@@ -79,13 +92,15 @@ ServiceHost.main(name: ServiceName.parcelx) { env in
     wopts.onFinishGivenUp = { queue, _, reason in
         m.increment("oops_queue_job_finishes_given_up_total", ["queue": queue, "reason": reason.rawValue])
     }
-    let createWorker = try Worker(queueName: QueueNames.orders, prefix: QueueNames.prefix, redisURL: c.redisURL,
-                                  concurrency: c.int("OOPS_PARCELX_CREATE_CONCURRENCY", default: 16), options: wopts) { job in
-        try measured(QueueNames.orders, job) { try service.processParcelXOrder(orderId: orderId(job), job: job).serialized() }
+    let createWorker = try Worker(queueName: QueueNames.orders, prefix: QueueNames.prefix, redisURL: c.redisURL, fetchers: fetchers,
+                                  maxInFlight: createInFlight, executor: executor, options: wopts) { job in
+        try await measured(QueueNames.orders, job) { try await service.processParcelXOrder(orderId: orderId(job), job: job).serialized() }
     }
-    let cancelWorker = try Worker(queueName: QueueNames.cancellations, prefix: QueueNames.prefix, redisURL: c.redisURL,
-                                  concurrency: c.int("OOPS_PARCELX_CANCEL_CONCURRENCY", default: 4), options: wopts) { job in
-        try measured(QueueNames.cancellations, job) { try service.processParcelXOrderCancellation(orderId: orderId(job), job: job).serialized() }
+    let cancelWorker = try Worker(queueName: QueueNames.cancellations, prefix: QueueNames.prefix, redisURL: c.redisURL, fetchers: 1,
+                                  maxInFlight: cancelInFlight, executor: executor, options: wopts) { job in
+        try await measured(QueueNames.cancellations, job) {
+            try await service.processParcelXOrderCancellation(orderId: orderId(job), job: job).serialized()
+        }
     }
     createWorker.start()
     cancelWorker.start()
@@ -98,7 +113,6 @@ ServiceHost.main(name: ServiceName.parcelx) { env in
     env.lifecycle.onStop("workers") {
         createWorker.stop(graceMs: 20_000)
         cancelWorker.stop(graceMs: 20_000)
-        http.close()
     }
 
     let providerLogs = Method("parcelx.providerLogs", summary: "Every provider request and response for an order, secrets redacted",
