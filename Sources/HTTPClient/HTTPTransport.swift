@@ -6,12 +6,15 @@ public struct HTTPCall: Sendable {
     public var url: String
     public var headers: [(String, String)]
     public var body: [UInt8]?
+    /// Served before other calls wherever calls wait (a `ProviderGate`): cancellations.
+    public var urgent: Bool
 
-    public init(method: String, url: String, headers: [(String, String)] = [], body: [UInt8]? = nil) {
+    public init(method: String, url: String, headers: [(String, String)] = [], body: [UInt8]? = nil, urgent: Bool = false) {
         self.method = method
         self.url = url
         self.headers = headers
         self.body = body
+        self.urgent = urgent
     }
 }
 
@@ -23,12 +26,15 @@ public enum HTTPCallFailure: Sendable, Equatable, CustomStringConvertible {
     case untrustedCertificate(String)
     /// Anything else on the way: refused, reset, DNS, TLS handshake.
     case transport(String)
+    /// Never sent (held back too long in front of the transport): the provider did not see it.
+    case notSent(String)
 
     public var description: String {
         switch self {
         case .timedOut: return "timeout"
         case .untrustedCertificate(let m): return "transport: certificate not trusted: \(m)"
         case .transport(let m): return "transport: \(m)"
+        case .notSent(let m): return "not sent: \(m)"
         }
     }
 }

@@ -39,6 +39,8 @@ final class ParcelXClient: Sendable {
     let baseURL: String
     private let token: String
     let transport: any HTTPTransport
+    /// Set for the calls of cancellation jobs: they go before creates wherever calls wait.
+    @TaskLocal static var urgent = false
 
     init(baseURL: String, accessKey: String, secretKey: String, transport: any HTTPTransport) {
         self.baseURL = baseURL
@@ -59,7 +61,7 @@ final class ParcelXClient: Sendable {
         let ex = request(op, body: body, queryValue: queryValue)
         let call = HTTPCall(method: ex.method, url: ex.url,
                             headers: [(ParcelXAuth.headerName, token), ("Content-Type", "application/json"), ("Accept", "application/json")],
-                            body: body.map { $0.serializedBytes() })
+                            body: body.map { $0.serializedBytes() }, urgent: Self.urgent)
         transport.start(call) { answer in completion(Self.exchange(ex, answer)) }
     }
 

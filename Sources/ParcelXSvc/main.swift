@@ -34,7 +34,16 @@ ServiceHost.main(name: ServiceName.parcelx) { env in
     let caFile = c.string("PARCELX_CA_FILE", default: "")
     httpOptions.caFile = caFile.isEmpty ? nil : caFile
     let http = try CurlHTTPClient(options: httpOptions, name: "parcelx-http")
-    let client = ParcelXClient(baseURL: c.parcelxBaseURL, accessKey: c.parcelxAccessKey, secretKey: c.parcelxSecretKey, transport: http)
+    // What the provider may be sent, and how a slow or refusing provider is backed off from.
+    var providerLimits = ProviderLimits()
+    providerLimits.callsPerSecond = Double(try limit("PARCELX_MAX_CALLS_PER_S", default: 0, 0...1_000_000))
+    providerLimits.maxConcurrent = try limit("PARCELX_MAX_CONCURRENT_CALLS", default: httpOptions.maxConnectionsPerHost, 1...100_000)
+    providerLimits.breakerFailures = try limit("PARCELX_BREAKER_FAILURES", default: 20, 1...1_000_000)
+    providerLimits.breakerOpenMs = try limit("PARCELX_BREAKER_OPEN_MS", default: 5_000, 1...3_600_000)
+    providerLimits.maxRetryAfterMs = try limit("PARCELX_MAX_RETRY_AFTER_MS", default: 60_000, 0...3_600_000)
+    providerLimits.maxHoldMs = try limit("PARCELX_MAX_HOLD_MS", default: 60_000, 1...86_400_000)
+    let gate = try ProviderGate(http, limits: providerLimits, name: "parcelx-gate")
+    let client = ParcelXClient(baseURL: c.parcelxBaseURL, accessKey: c.parcelxAccessKey, secretKey: c.parcelxSecretKey, transport: gate)
     let service = ParcelXOrderService(client: client, logs: logs, orders: RPCClient(runDir: c.runDir, service: ServiceName.order, poolSize: 4),
                                       createQueue: createQueue, cancelQueue: cancelQueue, log: env.log, defaultAttempts: QueueDefaults.standard.attempts)
 
@@ -58,8 +67,23 @@ ServiceHost.main(name: ServiceName.parcelx) { env in
     m.describe("oops_provider_calls_total", "ParcelX calls by operation and outcome.")
     m.describe("oops_provider_call_duration_seconds", "ParcelX call latency by operation.")
     m.describe("oops_alert_firing", "1 while an alert fires.")
+    m.describe("oops_provider_calls_in_flight", "ParcelX calls sent and not yet answered.")
+    m.describe("oops_provider_calls_waiting", "ParcelX calls held back by the provider limits, a Retry-After pause or an open breaker.")
+    m.describe("oops_provider_window", "ParcelX calls allowed at once now (halved on 429, grown back by successes).")
+    m.describe("oops_provider_breaker_state", "1 for the breaker's current state (closed, open, half_open).")
+    m.describe("oops_provider_call_latency_seconds", "ParcelX latency quantiles over the latest 1024 answers.")
+    m.describe("oops_provider_resent_total", "ParcelX calls sent again after a 429 or a 503 with Retry-After.")
+    m.describe("oops_provider_breaker_opened_total", "Times the provider breaker opened.")
     m.gauges {
         var out: [(String, [String: String], Double)] = [("oops_alert_firing", ["alert": "failed_job_spike"], spike.firing ? 1 : 0)]
+        let p = gate.state
+        out += [("oops_provider_calls_in_flight", [:], Double(p.inFlight)), ("oops_provider_calls_waiting", [:], Double(p.waiting)),
+                ("oops_provider_window", [:], Double(p.window)), ("oops_provider_resent_total", [:], Double(p.resentTotal)),
+                ("oops_provider_breaker_opened_total", [:], Double(p.breakerOpenedTotal))]
+        for b in [ProviderGateState.Breaker.closed, .open, .halfOpen] {
+            out.append(("oops_provider_breaker_state", ["state": b.rawValue], p.breaker == b ? 1 : 0))
+        }
+        for (q, v) in p.latencyQuantiles { out.append(("oops_provider_call_latency_seconds", ["quantile": String(q)], v)) }
         for q in [createQueue, cancelQueue] {
             guard let counts = try? q.counts().json.objectValue else { continue }
             for (state, n) in counts { out.append(("oops_queue_jobs", ["queue": q.name, "state": state], n.doubleValue ?? 0)) }
@@ -98,8 +122,10 @@ ServiceHost.main(name: ServiceName.parcelx) { env in
     }
     let cancelWorker = try Worker(queueName: QueueNames.cancellations, prefix: QueueNames.prefix, redisURL: c.redisURL, fetchers: 1,
                                   maxInFlight: cancelInFlight, executor: executor, options: wopts) { job in
-        try await measured(QueueNames.cancellations, job) {
-            try await service.processParcelXOrderCancellation(orderId: orderId(job), job: job).serialized()
+        try await ParcelXClient.$urgent.withValue(true) {
+            try await measured(QueueNames.cancellations, job) {
+                try await service.processParcelXOrderCancellation(orderId: orderId(job), job: job).serialized()
+            }
         }
     }
     createWorker.start()
@@ -130,10 +156,18 @@ ServiceHost.main(name: ServiceName.parcelx) { env in
         }
         return found
     }
+    let provider = Method("parcelx.provider", summary: "The provider gate: calls in flight and waiting, breaker, latency quantiles",
+                          roles: [.admin, .system], params: .empty, result: .anything) { _, _ in
+        let p = gate.state
+        return ["breaker": .string(p.breaker.rawValue), "inFlight": .int(Int64(p.inFlight)), "waiting": .int(Int64(p.waiting)),
+                "window": .int(Int64(p.window)), "pausedForMs": .int(Int64(p.pausedForMs)), "resentTotal": .int(Int64(p.resentTotal)),
+                "breakerOpenedTotal": .int(Int64(p.breakerOpenedTotal)),
+                "latencySeconds": .object(Dictionary(uniqueKeysWithValues: p.latencyQuantiles.map { ("p\(Int($0.0 * 100))", JSON.double($0.1)) }))]
+    }
     let queues = [QueueNames.orders: createQueue, QueueNames.cancellations: cancelQueue]
     let alerts = Method("queues.alerts", summary: "Alert states of the queue consumers (failed-job spike)", roles: [.admin, .system],
                         params: .empty, result: .anything) { _, _ in .array([spike.state]) }
-    return ServiceParts(methods: [providerLogs, alerts] + QueueAdmin.methods(queues)) {
+    return ServiceParts(methods: [providerLogs, alerts, provider] + QueueAdmin.methods(queues)) {
         var checks: [String: JSON] = [:]
         checks["store"] = store.healthCheck
         checks["redis"] = createQueue.healthCheck

@@ -1,5 +1,5 @@
 import Foundation
-import HTTPClient
+@testable import HTTPClient
 import ParcelXAPI
 import Runtime
 import TestSupport
@@ -250,5 +250,193 @@ final class CurlHTTPClientTests: XCTestCase {
         bad = CurlClientOptions()
         bad.caFile = dir.path + "/missing.pem"
         XCTAssertThrowsError(try CurlHTTPClient(options: bad))
+    }
+}
+
+/// ProviderGate in front of a real CurlHTTPClient, against a scripted provider (a small Python
+/// HTTP server that answers 429 with Retry-After as told and logs when each request came) and a
+/// socket that never answers.
+final class ProviderGateTests: XCTestCase {
+    private var dir: TempDir!
+    private var server: ChildProcess?
+    private var port: UInt16 = 0
+
+    override func setUp() { dir = TempDir("gate") }
+    override func tearDown() {
+        server?.kill9()
+        dir?.remove()
+    }
+
+    /// `/busy/<n>/<s>`: the first n requests to this path get 429 with `Retry-After: s`, later
+    /// ones 200. `/log`: every request so far as `[path, seconds]`.
+    private func startScriptedProvider() throws {
+        guard let py = which("python3") else { throw XCTSkip("python3 is not installed") }
+        let script = """
+        import json, sys, time, threading
+        from http.server import ThreadingHTTPServer, BaseHTTPRequestHandler
+        lock = threading.Lock(); log = []; seen = {}
+        class H(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+            def log_message(self, *a): pass
+            def answer(self, code, body, extra=()):
+                b = json.dumps(body).encode()
+                self.send_response(code)
+                for k, v in extra: self.send_header(k, v)
+                self.send_header("Content-Type", "application/json"); self.send_header("Content-Length", str(len(b)))
+                self.end_headers(); self.wfile.write(b)
+            def handle_any(self):
+                n = int(self.headers.get("Content-Length") or 0)
+                if n: self.rfile.read(n)
+                if self.path == "/log":
+                    with lock: return self.answer(200, log)
+                with lock:
+                    log.append([self.path, time.monotonic()]); seen[self.path] = seen.get(self.path, 0) + 1; k = seen[self.path]
+                parts = self.path.split("/")
+                if len(parts) == 4 and parts[1] == "busy" and k <= int(parts[2]):
+                    return self.answer(429, {"status": False, "message": "slow down"}, [("Retry-After", parts[3])])
+                self.answer(200, {"status": True})
+            do_GET = handle_any; do_POST = handle_any
+        ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
+        """
+        try script.write(toFile: dir.path + "/provider.py", atomically: true, encoding: .utf8)
+        port = freePort()
+        server = try ChildProcess(py, [dir.path + "/provider.py", "\(port)"], logFile: dir.path + "/provider.log")
+        let c = try CurlHTTPClient(options: CurlClientOptions())
+        defer { c.close() }
+        XCTAssertTrue(waitUntil { c.send(HTTPCall(method: "GET", url: "http://127.0.0.1:\(self.port)/log")).status == 200 }, "provider did not start")
+    }
+
+    private func providerLog(_ path: String) throws -> [Double] {
+        let c = try CurlHTTPClient(options: CurlClientOptions())
+        defer { c.close() }
+        let a = c.send(HTTPCall(method: "GET", url: "http://127.0.0.1:\(port)/log"))
+        let rows = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(a.body)) as? [[Any]])
+        return rows.filter { ($0[0] as? String) == path }.compactMap { $0[1] as? Double }
+    }
+
+    func testA429WithRetryAfterPausesSendingHalvesTheWindowAndCostsTheCallerNothing() throws {
+        try startScriptedProvider()
+        var limits = ProviderLimits()
+        limits.maxConcurrent = 64
+        let gate = try ProviderGate(try CurlHTTPClient(options: CurlClientOptions()), limits: limits)
+        defer { gate.stop() }
+        // Two 429s with Retry-After: 1, then 200: the caller sees one answer, the 200.
+        let a = gate.send(HTTPCall(method: "POST", url: "http://127.0.0.1:\(port)/busy/2/1", body: Array("{}".utf8)))
+        XCTAssertEqual(a.status, 200)
+        XCTAssertNil(a.failure)
+        let times = try providerLog("/busy/2/1")
+        XCTAssertEqual(times.count, 3, "sent once and again twice")
+        for i in 1..<times.count {
+            XCTAssertGreaterThanOrEqual(times[i] - times[i - 1], 0.95, "the gate waited out Retry-After before sending again")
+        }
+        let s = gate.state
+        XCTAssertEqual(s.resentTotal, 2)
+        XCTAssertLessThanOrEqual(s.window, 16, "halved twice from 64, grown back by one success at most")
+        XCTAssertEqual(s.breaker, .closed, "a 429 is backpressure, not a failure")
+
+        // Other calls made during a pause wait it out too; urgent ones go first when it ends.
+        let order = Locked([String]())
+        let done = DispatchGroup()
+        done.enter()
+        gate.start(HTTPCall(method: "GET", url: "http://127.0.0.1:\(port)/busy/1/2")) { _ in done.leave() }
+        XCTAssertTrue(waitUntil { gate.state.pausedForMs > 0 }, "the 429 paused sending")
+        for (name, urgent) in [("create-1", false), ("create-2", false), ("cancel", true)] {
+            done.enter()
+            gate.start(HTTPCall(method: "GET", url: "http://127.0.0.1:\(port)/\(name)", urgent: urgent)) { _ in
+                order.withLock { $0.append(name) }
+                done.leave()
+            }
+        }
+        XCTAssertEqual(gate.state.waiting, 4, "the three, and the refused call waiting to go again")
+        XCTAssertEqual(done.wait(timeout: .now() + 30), .success)
+        XCTAssertEqual(order.current.first, "cancel", "\(order.current)")
+        XCTAssertEqual(try providerLog("/busy/1/2").count, 2)
+        XCTAssertEqual(gate.state.resentTotal, 3)
+    }
+
+    func testAHangingProviderTimesOutOpensTheBreakerAndOneProbeClosesIt() throws {
+        try startScriptedProvider()
+        // A listening socket nobody accepts from: every call to it hangs until its timeout.
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        _ = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        XCTAssertEqual(listen(fd, 64), 0)
+        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
+        let hangPort = UInt16(bigEndian: addr.sin_port)
+
+        var o = CurlClientOptions()
+        o.totalTimeoutMs = 500
+        var limits = ProviderLimits()
+        limits.breakerFailures = 5
+        limits.breakerOpenMs = 2_000
+        let gate = try ProviderGate(try CurlHTTPClient(options: o), limits: limits)
+        defer { gate.stop() }
+        let all = DispatchGroup()
+        let answers = Locked([HTTPAnswer]())
+        for _ in 0..<5 {
+            all.enter()
+            gate.start(HTTPCall(method: "POST", url: "http://127.0.0.1:\(hangPort)/api/v3/order/create_order", body: Array("{}".utf8))) { a in
+                answers.withLock { $0.append(a) }
+                all.leave()
+            }
+        }
+        XCTAssertEqual(all.wait(timeout: .now() + 30), .success)
+        XCTAssertEqual(answers.current.map(\.failure), Array(repeating: .timedOut, count: 5), "each call timed out on its own timeout")
+        XCTAssertEqual(gate.state.breaker, .open)
+        XCTAssertEqual(gate.state.breakerOpenedTotal, 1)
+
+        // While open, a call is held, not sent and not failed; after the open time it goes as
+        // the probe, and its success closes the breaker.
+        let t0 = Date()
+        all.enter()
+        let probe = Locked<HTTPAnswer?>(nil)
+        gate.start(HTTPCall(method: "GET", url: "http://127.0.0.1:\(port)/probe")) { a in
+            probe.withLock { $0 = a }
+            all.leave()
+        }
+        XCTAssertEqual(gate.state.waiting, 1)
+        XCTAssertEqual(try providerLog("/probe").count, 0)
+        XCTAssertEqual(all.wait(timeout: .now() + 30), .success)
+        XCTAssertEqual(probe.current?.status, 200)
+        XCTAssertGreaterThanOrEqual(Date().timeIntervalSince(t0), 1.5, "held while the breaker was open")
+        XCTAssertEqual(gate.state.breaker, .closed)
+        XCTAssertEqual(try providerLog("/probe").count, 1)
+    }
+
+    func testACallHeldLongerThanTheHoldLimitFailsUnsent() throws {
+        try startScriptedProvider()
+        var limits = ProviderLimits()
+        limits.breakerFailures = 1
+        limits.breakerOpenMs = 600_000
+        limits.maxHoldMs = 300
+        let gate = try ProviderGate(try CurlHTTPClient(options: CurlClientOptions()), limits: limits)
+        defer { gate.stop() }
+        // Nothing listens on a fresh port: refused at once, and one failure opens the breaker.
+        let refused = gate.send(HTTPCall(method: "GET", url: "http://127.0.0.1:\(freePort())/"))
+        XCTAssertNil(refused.status)
+        XCTAssertEqual(gate.state.breaker, .open)
+        let held = gate.send(HTTPCall(method: "GET", url: "http://127.0.0.1:\(port)/held"))
+        guard case .notSent = held.failure else { return XCTFail("expected a call failed unsent, got \(String(describing: held.failure))") }
+        XCTAssertGreaterThanOrEqual(held.durationNanos, 300_000_000)
+        XCTAssertEqual(try providerLog("/held").count, 0, "the provider never saw it")
+        XCTAssertEqual(gate.state.waiting, 0)
+    }
+
+    func testRetryAfterValuesAndLimitsAreRangeChecked() throws {
+        XCTAssertEqual(ProviderGate.retryAfterMs("7"), 7000)
+        XCTAssertNil(ProviderGate.retryAfterMs("-1"))
+        XCTAssertNil(ProviderGate.retryAfterMs("99999999999999999999"))
+        XCTAssertNil(ProviderGate.retryAfterMs("soon"))
+        XCTAssertEqual(ProviderGate.retryAfterMs("Wed, 21 Oct 2015 07:28:00 GMT"), 0, "a date in the past means now")
+        var bad = ProviderLimits()
+        bad.maxConcurrent = 0
+        XCTAssertThrowsError(try ProviderGate(try CurlHTTPClient(options: CurlClientOptions()), limits: bad))
+        bad = ProviderLimits()
+        bad.callsPerSecond = -1
+        XCTAssertThrowsError(try ProviderGate(try CurlHTTPClient(options: CurlClientOptions()), limits: bad))
     }
 }
