@@ -29,6 +29,8 @@ public final class CurlHTTPClient: HTTPTransport, @unchecked Sendable {
     public let options: CurlClientOptions
     private let multi: UnsafeMutableRawPointer
     private let share: UnsafeMutableRawPointer
+    /// The epoll set and wake-up the loop waits on (see oops_ev_step in the shim).
+    private let events: UnsafeMutablePointer<oops_curl_ev>
     /// Calls handed over and not yet added to the multi handle, and whether the loop still runs.
     private let lock = NSLock()
     private var pending: [Transfer] = []
@@ -54,6 +56,14 @@ public final class CurlHTTPClient: HTTPTransport, @unchecked Sendable {
         guard Self.globalInit, let m = curl_multi_init(), let s = curl_share_init() else {
             throw CurlClientError(description: "libcurl could not be initialised")
         }
+        events = .allocate(capacity: 1)
+        guard oops_ev_init(events, m) == 0 else {
+            oops_ev_close(events)
+            events.deallocate()
+            curl_multi_cleanup(m)
+            curl_share_cleanup(s)
+            throw CurlClientError(description: "epoll for the HTTP client could not be set up: \(String(cString: strerror(errno)))")
+        }
         self.options = options
         multi = m
         share = s
@@ -67,6 +77,9 @@ public final class CurlHTTPClient: HTTPTransport, @unchecked Sendable {
         t.name = name
         t.start()
     }
+
+    /// Only once the loop has ended (it holds the client while it runs).
+    deinit { events.deallocate() }
 
     /// Calls handed over and not yet answered.
     public var inFlight: Int { lock.lock(); defer { lock.unlock() }; return inFlightCount }
@@ -82,7 +95,7 @@ public final class CurlHTTPClient: HTTPTransport, @unchecked Sendable {
         pending.append(t)
         inFlightCount += 1
         lock.unlock()
-        curl_multi_wakeup(multi)
+        oops_ev_wake(events)
     }
 
     /// Stops the loop: calls in flight end with a transport failure. Waits for the loop to exit.
@@ -92,12 +105,11 @@ public final class CurlHTTPClient: HTTPTransport, @unchecked Sendable {
         closing = true
         lock.unlock()
         guard first else { return }
-        curl_multi_wakeup(multi)
+        oops_ev_wake(events)
         stopped.wait()
     }
 
     private func loop() {
-        var stillRunning: Int32 = 0
         while true {
             lock.lock()
             let batch = pending
@@ -106,14 +118,14 @@ public final class CurlHTTPClient: HTTPTransport, @unchecked Sendable {
             lock.unlock()
             for t in batch { add(t) }
             if stop { break }
-            curl_multi_perform(multi, &stillRunning)
+            // Wakes on socket activity, on curl's next timeout, or on a new call; drives curl
+            // for what is ready only.
+            oops_ev_step(events, multi, 1000)
             var left: Int32 = 0
             while let msg = curl_multi_info_read(multi, &left) {
                 guard msg.pointee.msg == CURLMSG_DONE, let easy = msg.pointee.easy_handle else { continue }
                 done(easy, code: oops_msg_result(msg))
             }
-            // Wakes on socket activity, on curl's next timeout, or on curl_multi_wakeup.
-            curl_multi_poll(multi, nil, 0, 1000, nil)
         }
         for (easy, t) in running {
             curl_multi_remove_handle(multi, easy)
@@ -128,6 +140,7 @@ public final class CurlHTTPClient: HTTPTransport, @unchecked Sendable {
         idleHandles.removeAll()
         curl_multi_cleanup(multi)
         curl_share_cleanup(share)
+        oops_ev_close(events)
         stopped.signal()
     }
 

@@ -17,9 +17,9 @@ final class ParcelXCrashSystemTests: XCTestCase {
         try killMidBatch(orders: 200, latencyMs: 200) { sys, _ in sys.sandboxShipments().count >= 60 }
     }
 
-    /// Hundreds of provider calls in flight on one process (1 s apart at the provider), killed.
+    /// Hundreds of provider calls in flight on one process (the provider answers after 8 s), killed.
     func testKillingParcelXSvcWithHundredsOfCallsInFlightLeavesOneShipmentPerOrder() throws {
-        try killMidBatch(orders: 600, latencyMs: 3000, extraEnv: ["OOPS_RATE_USER_PER_S": "100000", "OOPS_RATE_USER_BURST": "100000",
+        try killMidBatch(orders: 600, latencyMs: 8000, extraEnv: ["OOPS_RATE_USER_PER_S": "100000", "OOPS_RATE_USER_BURST": "100000",
                                                                    "OOPS_RATE_IP_PER_S": "100000", "OOPS_RATE_IP_BURST": "100000",
                                                                    "PARCELX_TIMEOUT_MS": "10000", "PARCELX_TOTAL_TIMEOUT_MS": "15000"]) { _, probe in
             ((try? probe.queueCounts()["parcelx-orders-queue"]?["active"]?.intValue) ?? 0) >= 300
