@@ -46,4 +46,42 @@ final class ProviderBackpressureSystemTests: XCTestCase {
         XCTAssertEqual(logs.status, 200, logs.text)
         XCTAssertFalse(logs.text.contains("\"httpStatus\":429"), logs.text)
     }
+
+    func testAProviderThatHangsTimesOutOnTimeAndOpensTheBreaker() throws {
+        // Calls time out after 1 s; three failures in a row open the breaker for a minute.
+        let sys = try OOPSSystem(extraEnv: ["PARCELX_TOTAL_TIMEOUT_MS": "1000", "PARCELX_BREAKER_FAILURES": "3",
+                                            "PARCELX_BREAKER_OPEN_MS": "60000"])
+        defer { sys.stop() }
+        XCTAssertEqual(sys.configureSandbox(latencyMs: 20_000), 200)
+        let m = sys.merchant("hang", balancePaise: 1_000_000)
+        var ids: [String] = []
+        for i in 0..<6 {
+            let r = sys.call("POST", "/orders/create", token: m.token, body: OOPSSystem.orderBody("HANG-\(i)"))
+            XCTAssertEqual(r.status, 201, r.text)
+            ids.append(r.body["id"]?.stringValue ?? "")
+        }
+        func metrics() -> [String: Double] { (try? ObservabilitySystemTests.parse(sys.operatorGet("/metrics").text)) ?? [:] }
+        XCTAssertTrue(waitUntil(timeoutMs: 60_000, intervalMs: 200) {
+            ObservabilitySystemTests.sum(metrics(), "oops_provider_breaker_state", ["state=\"open\""]) == 1
+        }, "the breaker opens")
+        XCTAssertEqual(ObservabilitySystemTests.sum(metrics(), "oops_provider_breaker_opened_total"), 1)
+        // Every call that went out timed out on its own timeout, long before the provider would answer.
+        var timeouts: [Int64] = []
+        for id in ids {
+            let logs = sys.call("GET", "/admin/orders/\(id)/provider-logs", token: sys.adminToken())
+            for e in logs.body["entries"]?.arrayValue ?? [] where e["response"]?["outcome"] == "timeout" {
+                timeouts.append(e["response"]?["durationMs"]?.intValue ?? -1)
+            }
+        }
+        XCTAssertGreaterThanOrEqual(timeouts.count, 3, "timed-out calls in the audit log")
+        for ms in timeouts { XCTAssertTrue((900...10_000).contains(ms), "a call timed out after \(ms) ms") }
+        // While it is open, nothing more is sent: the count of calls the sandbox saw stands still.
+        let seen = { (HTTP.request("GET", sys.sandbox + "/__sandbox/stats").body["endpoints"]?.objectValue ?? [:]).values
+            .reduce(Int64(0)) { $0 + ($1["calls"]?.intValue ?? 0) } }
+        let before = seen()
+        usleep(3_000_000)
+        XCTAssertEqual(seen(), before, "no call goes to the provider while the breaker is open")
+        XCTAssertGreaterThan(ObservabilitySystemTests.sum(metrics(), "oops_provider_calls_waiting"), 0, "calls are held, not failed")
+        for id in ids { XCTAssertEqual(sys.call("GET", "/orders/\(id)", token: m.token).body["status"], "pending") }
+    }
 }
