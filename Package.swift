@@ -28,6 +28,7 @@ let package = Package(
         .systemLibrary(name: "CSodium", pkgConfig: "libsodium", providers: [.apt(["libsodium-dev"])]),
         // http-parser ships no pkg-config file; its module map names the library.
         .systemLibrary(name: "CHTTP", providers: [.apt(["libhttp-parser-dev"])]),
+        .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
         .systemLibrary(name: "CMongoC", pkgConfig: "libmongoc-1.0", providers: [.apt(["libmongoc-dev", "libbson-dev"])]),
 
         // Shared libraries, named by what they do.
@@ -39,6 +40,7 @@ let package = Package(
         .target(name: "Redis", dependencies: ["CHiredis", "Runtime"], swiftSettings: optimized),
         .target(name: "Queue", dependencies: ["Redis", "JSON", "Runtime"], swiftSettings: optimized),
         .target(name: "HTTPServer", dependencies: ["CHTTP", "Runtime"], swiftSettings: optimized),
+        .target(name: "HTTPClient", dependencies: ["CCurl"], swiftSettings: optimized),
         .target(name: "ParcelXAPI", dependencies: ["JSON"], swiftSettings: optimized),
         .target(name: "Domain", dependencies: ["JSON", "RPC", "Runtime"], swiftSettings: optimized),
 
@@ -46,11 +48,11 @@ let package = Package(
         .executableTarget(name: "AuthSvc", dependencies: ["RPC", "Runtime", "Store", "Crypto", "Domain"], swiftSettings: optimized),
         .executableTarget(name: "WalletSvc", dependencies: ["RPC", "Runtime", "Store", "Domain"], swiftSettings: optimized),
         .executableTarget(name: "OrderSvc", dependencies: ["RPC", "Runtime", "Store", "Queue", "Domain", "Crypto", "CSQLite"], swiftSettings: optimized),
-        .executableTarget(name: "ParcelXSvc", dependencies: ["RPC", "Runtime", "Store", "Queue", "Domain", "ParcelXAPI"], swiftSettings: optimized),
+        .executableTarget(name: "ParcelXSvc", dependencies: ["RPC", "Runtime", "Store", "Queue", "Domain", "ParcelXAPI", "HTTPClient"], swiftSettings: optimized),
         .executableTarget(name: "Gateway", dependencies: ["RPC", "Runtime", "HTTPServer", "Crypto", "Domain", "Queue", "Redis"], swiftSettings: optimized),
         .executableTarget(name: "ParcelXSandbox", dependencies: ["HTTPServer", "Runtime", "ParcelXAPI", "JSON"], swiftSettings: optimized),
         .executableTarget(name: "oopsctl", dependencies: ["RPC", "Runtime", "JSON", "Domain", "Store"], swiftSettings: optimized),
-        .executableTarget(name: "bench", dependencies: ["RPC", "Runtime", "JSON", "Store", "Queue", "Redis", "Domain", "Crypto", "CSQLite", "ParcelXAPI"], swiftSettings: optimized),
+        .executableTarget(name: "bench", dependencies: ["RPC", "Runtime", "JSON", "Store", "Queue", "Redis", "Domain", "Crypto", "CSQLite", "ParcelXAPI", "HTTPClient"], swiftSettings: optimized),
 
         // Test helpers shared by test targets: redis-server on a free port, temp dirs, child processes.
         .target(name: "TestSupport", dependencies: ["Runtime", "JSON", "Store"], path: "Tests/Support"),
@@ -63,6 +65,7 @@ let package = Package(
         .testTarget(name: "StoreTests", dependencies: ["Store", "JSON", "Runtime", "TestSupport"]),
         .testTarget(name: "QueueTests", dependencies: ["Queue", "Redis", "JSON", "Runtime", "TestSupport"]),
         .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "Runtime", "TestSupport", "JSON", "ParcelXAPI"]),
+        .testTarget(name: "HTTPClientTests", dependencies: ["HTTPClient", "Runtime", "TestSupport", "ParcelXAPI"]),
         .testTarget(name: "CryptoTests", dependencies: ["Crypto", "JSON"]),
         .testTarget(name: "DomainTests", dependencies: ["Domain", "ParcelXAPI", "JSON"]),
         .testTarget(name: "SystemTests", dependencies: ["JSON", "RPC", "Runtime", "Redis", "Queue", "TestSupport", "Crypto", "Store"]),

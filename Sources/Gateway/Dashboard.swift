@@ -263,6 +263,16 @@ enum Dashboard {
                 + "(threshold \(a["threshold"]?.intValue ?? 0))\(a["since"]?.stringValue.map { ", since " + H.h($0) } ?? ""). "
                 + "See the failed jobs below and the provider logs.</div>\n"
         }
+        // The provider gate of a ParcelXSvc instance: calls in flight, held back, breaker, latency.
+        if let p = try? g.client(ServiceName.parcelx).call("parcelx.provider", .object([:]), ctx: u.ctx) {
+            let breaker = p["breaker"]?.stringValue ?? "?"
+            func ms(_ k: String) -> String { String(format: "%.0f ms", (p["latencySeconds"]?[k]?.doubleValue ?? 0) * 1000) }
+            s += "<section class=\"card\" id=\"provider\" data-provider-breaker=\"\(H.h(breaker))\"><header><h2>Provider (ParcelX)</h2></header><dl>"
+            s += "<dt>Breaker</dt><dd>\(H.h(breaker))</dd>"
+            s += "<dt>Calls in flight</dt><dd data-provider-in-flight>\(p["inFlight"]?.intValue ?? 0)</dd>"
+            s += "<dt>Calls held back</dt><dd>\(p["waiting"]?.intValue ?? 0)\((p["pausedForMs"]?.intValue ?? 0) > 0 ? " (paused by Retry-After)" : "")</dd>"
+            s += "<dt>Latency p50 / p90 / p99</dt><dd>\(ms("p50")) / \(ms("p90")) / \(ms("p99"))</dd></dl></section>\n"
+        }
         for q in queues {
             s += "<section class=\"card\" id=\"\(H.h(q))\"><header><h2><a href=\"/admin/queues/\(H.u(q))/waiting\">\(H.h(q))</a></h2>"
             s += pauseBadge(ov, q) + "<span class=\"spacer\"></span>" + pauseForms(ov, q, u, back: "/admin/queues") + "</header>"

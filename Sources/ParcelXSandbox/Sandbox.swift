@@ -59,6 +59,15 @@ final class Sandbox: Sendable {
         guard ParcelXAuth.matches(req.header(ParcelXAuth.headerName), accessKey: accessKey, secretKey: secretKey) else {
             return (unauthorized(), "unauthorized", [:])
         }
+        if config.throttleCalls > 0, state.withLock({ s -> Bool in
+            guard s.config.throttleCalls > 0 else { return false }
+            s.config.throttleCalls -= 1
+            return true
+        }) {
+            var r = envelope(429, false, .text("Too many requests: slow down."))
+            r.headers.append(("Retry-After", String(config.retryAfterS)))
+            return (r, "throttled", [:])
+        }
         if config.failureRate > 0 && Double.random(in: 0..<1) < config.failureRate {
             return (serverError(), "random_failure", [:])
         }
@@ -302,6 +311,12 @@ final class Sandbox: Sendable {
             case "timeoutMs":
                 guard let n = v.intValue, n >= 0, n <= 600_000 else { return bad("timeoutMs must be an integer in 0...600000") }
                 c.timeoutMs = Int(n)
+            case "throttleCalls":
+                guard let n = v.intValue, n >= 0, n <= 1_000_000 else { return bad("throttleCalls must be an integer in 0...1000000") }
+                c.throttleCalls = Int(n)
+            case "retryAfterS":
+                guard let n = v.intValue, n >= 0, n <= 3600 else { return bad("retryAfterS must be an integer in 0...3600") }
+                c.retryAfterS = Int(n)
             default:
                 return bad("unknown setting \(k)")
             }
@@ -317,7 +332,9 @@ final class Sandbox: Sendable {
     /// Sleeps up to `ms`, waking early when the process shuts down.
     private func pause(ms: Int) {
         let deadline = Deadline.after(ms: ms)
-        while !deadline.hasPassed && !stopping.current { usleep(UInt32(min(deadline.remainingMs, 20)) * 1000 + 100) }
+        // Wakes every 200 ms at most to notice a stop: a thousand calls held for a second must
+        // not cost the sandbox 50,000 wake-ups a second.
+        while !deadline.hasPassed && !stopping.current { usleep(UInt32(min(deadline.remainingMs, 200)) * 1000 + 100) }
     }
 
     private func respond<T: Encodable>(_ status: Int, _ value: T) -> HTTPResponse {
@@ -343,7 +360,8 @@ final class Sandbox: Sendable {
     }
 
     private static func configJSON(_ c: SandboxConfig) -> JSON {
-        ["latencyMs": .int(Int64(c.latencyMs)), "failureRate": .double(c.failureRate), "timeoutMs": .int(Int64(c.timeoutMs))]
+        ["latencyMs": .int(Int64(c.latencyMs)), "failureRate": .double(c.failureRate), "timeoutMs": .int(Int64(c.timeoutMs)),
+         "throttleCalls": .int(Int64(c.throttleCalls)), "retryAfterS": .int(Int64(c.retryAfterS))]
     }
 
     /// `YYYY-MM-DD HH:MM:SS` in UTC, the provider's event date style.

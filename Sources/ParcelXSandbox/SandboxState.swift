@@ -22,6 +22,9 @@ struct SandboxConfig: Sendable, Equatable {
     var failureRate: Double
     /// How long a `[sandbox:timeout]` create waits before answering.
     var timeoutMs: Int
+    /// The next this many provider calls answer 429 with `Retry-After: retryAfterS` (counts down).
+    var throttleCalls = 0
+    var retryAfterS = 1
 }
 
 /// Call counts for one endpoint.

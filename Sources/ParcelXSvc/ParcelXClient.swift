@@ -1,7 +1,5 @@
 import Foundation
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
+import HTTPClient
 import JSON
 import ParcelXAPI
 
@@ -34,75 +32,61 @@ struct ProviderExchange: Sendable {
     var timedOut: Bool
 }
 
-/// The ParcelX HTTP client: one URLSession with connect/idle and total timeouts, the
-/// `access-token` header on every call, typed operations. It never logs; callers store the
-/// exchange in the audit log.
+/// The ParcelX HTTP client: typed operations over an `HTTPTransport` (in service, one
+/// `CurlHTTPClient` whose single loop thread carries every call in flight), the `access-token`
+/// header on every call. It never logs; callers store the exchange in the audit log.
 final class ParcelXClient: Sendable {
     let baseURL: String
     private let token: String
-    private let session: URLSession
-    let requestTimeoutS: Double
+    let transport: any HTTPTransport
+    /// Set for the calls of cancellation jobs: they go before creates wherever calls wait.
+    @TaskLocal static var urgent = false
 
-    init(baseURL: String, accessKey: String, secretKey: String, requestTimeoutS: Double, totalTimeoutS: Double, maxConnections: Int) {
+    init(baseURL: String, accessKey: String, secretKey: String, transport: any HTTPTransport) {
         self.baseURL = baseURL
         token = ParcelXAuth.accessToken(accessKey: accessKey, secretKey: secretKey)
-        session = URLSession(configuration: ParcelXSession.configuration(maxConnections: maxConnections, requestTimeoutS: requestTimeoutS,
-                                                                          totalTimeoutS: totalTimeoutS))
-        self.requestTimeoutS = requestTimeoutS
+        self.transport = transport
     }
 
-    /// Performs one operation; always returns the exchange (for the log), and the parsed body or an error.
-    func perform(_ op: ParcelXOperation, body: JSON?, queryValue: String? = nil) -> ProviderExchange {
-        let ep = op.endpoint
-        let url = ep.url(baseURL: baseURL, value: queryValue)
-        var req = URLRequest(url: URL(string: url)!)
-        req.httpMethod = ep.method
-        req.setValue(token, forHTTPHeaderField: ParcelXAuth.headerName)
-        req.setValue("application/json", forHTTPHeaderField: "Content-Type")
-        req.setValue("application/json", forHTTPHeaderField: "Accept")
-        if let b = body { req.httpBody = Data(b.serializedBytes()) }
-        var ex = ProviderExchange(operation: op, method: ep.method, url: url,
-                                  requestHeaders: [(ParcelXAuth.headerName, ParcelXAuth.redactedValue), ("Content-Type", "application/json")],
-                                  requestBody: body, httpStatus: nil, responseBody: nil, responseText: nil, durationMs: 0, error: nil, timedOut: false)
-        let t0 = Date()
-        let done = DispatchSemaphore(value: 0)
-        let result = ResultBox()
-        let task = session.dataTask(with: req) { data, resp, err in
-            result.set(data: data, status: (resp as? HTTPURLResponse)?.statusCode, error: err)
-            done.signal()
+    /// The exchange as it is logged before the call: what will be sent, secret redacted.
+    func request(_ op: ParcelXOperation, body: JSON?, queryValue: String? = nil) -> ProviderExchange {
+        ProviderExchange(operation: op, method: op.endpoint.method, url: op.endpoint.url(baseURL: baseURL, value: queryValue),
+                         requestHeaders: [(ParcelXAuth.headerName, ParcelXAuth.redactedValue), ("Content-Type", "application/json")],
+                         requestBody: body, httpStatus: nil, responseBody: nil, responseText: nil, durationMs: 0, error: nil, timedOut: false)
+    }
+
+    /// Starts one operation; `completion` gets the exchange (for the log) with the parsed body or
+    /// an error. It runs on the transport's thread: hand anything slow elsewhere.
+    func start(_ op: ParcelXOperation, body: JSON?, queryValue: String? = nil, completion: @escaping @Sendable (ProviderExchange) -> Void) {
+        let ex = request(op, body: body, queryValue: queryValue)
+        let call = HTTPCall(method: ex.method, url: ex.url,
+                            headers: [(ParcelXAuth.headerName, token), ("Content-Type", "application/json"), ("Accept", "application/json")],
+                            body: body.map { $0.serializedBytes() }, urgent: Self.urgent)
+        transport.start(call) { answer in completion(Self.exchange(ex, answer)) }
+    }
+
+    /// Performs one operation; always returns the exchange. The calling task is suspended, not
+    /// its thread, while the provider answers.
+    func perform(_ op: ParcelXOperation, body: JSON?, queryValue: String? = nil) async -> ProviderExchange {
+        await withCheckedContinuation { (k: CheckedContinuation<ProviderExchange, Never>) in
+            start(op, body: body, queryValue: queryValue) { k.resume(returning: $0) }
         }
-        task.resume()
-        done.wait()
-        ex.durationMs = Int(Date().timeIntervalSince(t0) * 1000)
-        let (data, status, err) = result.get()
-        if let e = err as? URLError {
-            ex.error = e.code == .timedOut ? "timeout" : "transport: \(e.code.rawValue)"
-            ex.timedOut = e.code == .timedOut
-            return ex
-        } else if let e = err {
-            ex.error = "transport: \(e.localizedDescription)"
+    }
+
+    /// The logged exchange for an answer: a timeout or a broken call is an error (outcome unknown),
+    /// otherwise the status and the body, parsed as JSON when it is JSON.
+    static func exchange(_ sent: ProviderExchange, _ answer: HTTPAnswer) -> ProviderExchange {
+        var ex = sent
+        ex.durationMs = Int(answer.durationNanos / 1_000_000)
+        if let f = answer.failure {
+            ex.error = f.description
+            ex.timedOut = f == .timedOut
             return ex
         }
-        ex.httpStatus = status
-        if let d = data {
-            let bytes = [UInt8](d.prefix(1 << 20))
-            if let j = try? JSONParser.parse(bytes, maxDepth: 32) { ex.responseBody = j } else { ex.responseText = String(decoding: bytes.prefix(4096), as: UTF8.self) }
+        ex.httpStatus = answer.status
+        if !answer.body.isEmpty {
+            if let j = try? JSONParser.parse(answer.body, maxDepth: 32) { ex.responseBody = j } else { ex.responseText = String(decoding: answer.body.prefix(4096), as: UTF8.self) }
         }
         return ex
-    }
-}
-
-private final class ResultBox: @unchecked Sendable {
-    private let lock = NSLock()
-    private var data: Data?
-    private var status: Int?
-    private var error: Error?
-    func set(data: Data?, status: Int?, error: Error?) {
-        lock.lock(); defer { lock.unlock() }
-        self.data = data; self.status = status; self.error = error
-    }
-    func get() -> (Data?, Int?, Error?) {
-        lock.lock(); defer { lock.unlock() }
-        return (data, status, error)
     }
 }

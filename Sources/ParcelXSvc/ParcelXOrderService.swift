@@ -70,13 +70,10 @@ final class ParcelXOrderService: Sendable {
     }
 
     /// Calls the provider with a request log before and a response log after.
-    private func call(_ op: ParcelXOperation, orderId: String, body: JSON?, query: String? = nil, _ j: JobInfo) throws -> (ProviderExchange, String, String) {
-        var pre = ProviderExchange(operation: op, method: op.endpoint.method, url: op.endpoint.url(baseURL: client.baseURL, value: query),
-                                   requestHeaders: [(ParcelXAuth.headerName, ParcelXAuth.redactedValue), ("Content-Type", "application/json")],
-                                   requestBody: body, httpStatus: nil, responseBody: nil, responseText: nil, durationMs: 0, error: nil, timedOut: false)
-        pre.requestBody = body
+    private func call(_ op: ParcelXOperation, orderId: String, body: JSON?, query: String? = nil, _ j: JobInfo) async throws -> (ProviderExchange, String, String) {
+        let pre = client.request(op, body: body, queryValue: query)
         let reqId = try logs.logRequest(orderId: orderId, exchange: pre, jobId: j.id, attempt: j.attempt, requestId: j.requestId)
-        let ex = client.perform(op, body: body, queryValue: query)
+        let ex = await client.perform(op, body: body, queryValue: query)
         let outcome: String
         if ex.timedOut { outcome = "timeout" }
         else if ex.error != nil { outcome = "transport_error" }
@@ -112,8 +109,8 @@ final class ParcelXOrderService: Sendable {
         let refs: (String, String)
     }
 
-    private func lookup(_ orderId: String, _ j: JobInfo) throws -> Found? {
-        let (ex, reqId, resId) = try call(.trackByClientOrderId, orderId: orderId, body: nil, query: orderId, j)
+    private func lookup(_ orderId: String, _ j: JobInfo) async throws -> Found? {
+        let (ex, reqId, resId) = try await call(.trackByClientOrderId, orderId: orderId, body: nil, query: orderId, j)
         guard ex.error == nil, let s = ex.httpStatus, (200..<300).contains(s) else { throw transportError(ex) }
         guard let b = ex.responseBody, b["status"] == true else { return nil }
         let d = b["data"]?.objectValue.map { JSON.object($0) } ?? b
@@ -124,7 +121,7 @@ final class ParcelXOrderService: Sendable {
 
     // MARK: create
 
-    func processParcelXOrder(orderId: String, job: Job) throws -> JSON {
+    func processParcelXOrder(orderId: String, job: Job) async throws -> JSON {
         let j = jobInfo(job)
         let order = try getOrder(orderId, j)
         let status = order["status"]?.stringValue ?? ""
@@ -134,7 +131,7 @@ final class ParcelXOrderService: Sendable {
         // An earlier attempt may have reached the provider: look before creating again.
         if job.attemptsMade > 0 || job.stalledCounter > 0 || !(order["parcelxRequestRefId"]?.isNull ?? true) {
             do {
-                if let found = try lookup(orderId, j), !found.cancelled {
+                if let found = try await lookup(orderId, j), !found.cancelled {
                     return try placed(orderId, awb: found.awb, courier: found.courier, refs: found.refs, j)
                 }
             } catch {
@@ -146,14 +143,14 @@ final class ParcelXOrderService: Sendable {
             }
         }
         let body = try JSON(encoding: ParcelXOrderMapper.createRequest(order: order))
-        let (ex, reqId, resId) = try call(.createOrder, orderId: orderId, body: body, j)
+        let (ex, reqId, resId) = try await call(.createOrder, orderId: orderId, body: body, j)
         let refs: [String: JSON] = ["parcelxRequestRefId": .string(reqId), "parcelxResponseRefId": .string(resId)]
         if ex.error == nil, let s = ex.httpStatus, (200..<300).contains(s), let b = ex.responseBody {
             if b["status"] == true, let awb = b["data"]?["awb_number"]?.stringValue {
                 return try placed(orderId, awb: awb, courier: b["data"]?["courier_name"]?.stringValue, refs: (reqId, resId), j)
             }
             // A refusal. If it is "already exists", an earlier attempt did create it.
-            if let found = try lookup(orderId, j), !found.cancelled {
+            if let found = try await lookup(orderId, j), !found.cancelled {
                 return try placed(orderId, awb: found.awb, courier: found.courier, refs: found.refs, j)
             }
             let msg = ParcelXMessage.first(in: b) ?? "refused by the provider"
@@ -204,12 +201,12 @@ final class ParcelXOrderService: Sendable {
 
     // MARK: cancel
 
-    func processParcelXOrderCancellation(orderId: String, job: Job) throws -> JSON {
+    func processParcelXOrderCancellation(orderId: String, job: Job) async throws -> JSON {
         let j = jobInfo(job)
         let order = try getOrder(orderId, j)
         let status = order["status"]?.stringValue ?? ""
         if status == "failed" {
-            return try cleanUpFailed(orderId, j)
+            return try await cleanUpFailed(orderId, j)
         }
         guard status == "cancel_requested" || status == "cancelled" else {
             return ["skipped": true, "status": .string(status)]
@@ -219,7 +216,7 @@ final class ParcelXOrderService: Sendable {
         if awb == nil {
             // No AWB recorded: the create may not have run, or may have reached the provider unseen.
             let found: Found?
-            do { found = try lookup(orderId, j) } catch {
+            do { found = try await lookup(orderId, j) } catch {
                 if (error is UnrecoverableError || j.isLast) && status == "cancel_requested" {
                     try refusedCancel(orderId, order: order, refs: [:], message: String(describing: error), j)
                 }
@@ -239,7 +236,7 @@ final class ParcelXOrderService: Sendable {
                            note: "cancelled before booking", j)
             return ["cancelled": true, "atProvider": false]
         }
-        let (ex, reqId, resId) = try call(.cancelOrder, orderId: orderId, body: ["awb": .string(liveAWB)], j)
+        let (ex, reqId, resId) = try await call(.cancelOrder, orderId: orderId, body: ["awb": .string(liveAWB)], j)
         refs["parcelxRequestRefId"] = .string(reqId)
         refs["parcelxResponseRefId"] = .string(resId)
         if ex.error == nil, let s = ex.httpStatus, (200..<300).contains(s), let b = ex.responseBody {
@@ -282,11 +279,11 @@ final class ParcelXOrderService: Sendable {
 
     /// A failed order whose provider calls were uncertain: cancel any shipment the provider
     /// turns out to hold. The order stays failed; its refund was made when it failed.
-    private func cleanUpFailed(_ orderId: String, _ j: JobInfo) throws -> JSON {
-        guard let found = try lookup(orderId, j), !found.cancelled else {
+    private func cleanUpFailed(_ orderId: String, _ j: JobInfo) async throws -> JSON {
+        guard let found = try await lookup(orderId, j), !found.cancelled else {
             return ["cleanup": true, "liveShipment": false]
         }
-        let (ex, _, _) = try call(.cancelOrder, orderId: orderId, body: ["awb": .string(found.awb)], j)
+        let (ex, _, _) = try await call(.cancelOrder, orderId: orderId, body: ["awb": .string(found.awb)], j)
         if ex.error == nil, let s = ex.httpStatus, (200..<300).contains(s), let b = ex.responseBody,
            b["status"] == true || (ParcelXMessage.first(in: b) ?? "").lowercased().contains("already cancel") {
             log.warn("cancelled a shipment left behind by a failed order", requestId: j.requestId, ["orderId": .string(orderId), "awb": .string(found.awb)])

@@ -5,6 +5,7 @@ import Runtime
 import Store
 import Queue
 import Domain
+import HTTPClient
 
 ServiceHost.main(name: ServiceName.parcelx) { env in
     let c = env.config
@@ -16,10 +17,38 @@ ServiceHost.main(name: ServiceName.parcelx) { env in
     env.onStop("create queue") { createQueue.close() }
     let cancelQueue = try JobQueue(name: QueueNames.cancellations, prefix: QueueNames.prefix, redisURL: c.redisURL)
     env.onStop("cancel queue") { cancelQueue.close() }
-    let client = ParcelXClient(baseURL: c.parcelxBaseURL, accessKey: c.parcelxAccessKey, secretKey: c.parcelxSecretKey,
-                               requestTimeoutS: Double(c.int("PARCELX_TIMEOUT_MS", default: 10_000)) / 1000,
-                               totalTimeoutS: Double(c.int("PARCELX_TOTAL_TIMEOUT_MS", default: 15_000)) / 1000,
-                               maxConnections: c.int("PARCELX_MAX_CONNECTIONS", default: 64))
+    /// A number from the environment, refused at start when outside its range.
+    func limit(_ key: String, default d: Int, _ range: ClosedRange<Int>) throws -> Int {
+        let v = c.int(key, default: d)
+        guard range.contains(v) else { throw RuntimeError("\(key) must be \(range.lowerBound)-\(range.upperBound), got \(v)") }
+        return v
+    }
+    // Provider calls in flight per queue: each is a task suspended on the HTTP client, holding
+    // no thread and no Redis connection. The cancel queue has its own places, so a create
+    // backlog never keeps cancellations waiting for one.
+    let createInFlight = try limit("OOPS_PARCELX_MAX_IN_FLIGHT", default: 1000, 1...100_000)
+    let cancelInFlight = try limit("OOPS_PARCELX_CANCEL_MAX_IN_FLIGHT", default: 64, 1...100_000)
+    let fetchers = try limit("OOPS_PARCELX_FETCHERS", default: 2, 1...16)
+    let executor = ThreadPoolExecutor(threads: try limit("OOPS_PARCELX_THREADS", default: 8, 1...256), name: "parcelx-job")
+    var httpOptions = CurlClientOptions()
+    httpOptions.connectTimeoutMs = c.int("PARCELX_TIMEOUT_MS", default: 10_000)
+    httpOptions.totalTimeoutMs = c.int("PARCELX_TOTAL_TIMEOUT_MS", default: 15_000)
+    httpOptions.maxConnectionsPerHost = c.int("PARCELX_MAX_CONNECTIONS", default: createInFlight + cancelInFlight)
+    let caFile = c.string("PARCELX_CA_FILE", default: "")
+    httpOptions.caFile = caFile.isEmpty ? nil : caFile
+    let http = try CurlHTTPClient(options: httpOptions, name: "parcelx-http")
+    env.onStop("provider http client") { http.close() }
+    // What the provider may be sent, and how a slow or refusing provider is backed off from.
+    var providerLimits = ProviderLimits()
+    providerLimits.callsPerSecond = Double(try limit("PARCELX_MAX_CALLS_PER_S", default: 0, 0...1_000_000))
+    providerLimits.maxConcurrent = try limit("PARCELX_MAX_CONCURRENT_CALLS", default: httpOptions.maxConnectionsPerHost, 1...100_000)
+    providerLimits.breakerFailures = try limit("PARCELX_BREAKER_FAILURES", default: 20, 1...1_000_000)
+    providerLimits.breakerOpenMs = try limit("PARCELX_BREAKER_OPEN_MS", default: 5_000, 1...3_600_000)
+    providerLimits.maxRetryAfterMs = try limit("PARCELX_MAX_RETRY_AFTER_MS", default: 60_000, 0...3_600_000)
+    providerLimits.maxHoldMs = try limit("PARCELX_MAX_HOLD_MS", default: 60_000, 1...86_400_000)
+    let gate = try ProviderGate(http, limits: providerLimits, name: "parcelx-gate")
+    env.onStop("provider gate") { gate.stop() }
+    let client = ParcelXClient(baseURL: c.parcelxBaseURL, accessKey: c.parcelxAccessKey, secretKey: c.parcelxSecretKey, transport: gate)
     let service = ParcelXOrderService(client: client, logs: logs, orders: RPCClient(runDir: c.runDir, service: ServiceName.order, poolSize: 4),
                                       createQueue: createQueue, cancelQueue: cancelQueue, log: env.log, defaultAttempts: QueueDefaults.standard.attempts)
 
@@ -44,8 +73,23 @@ ServiceHost.main(name: ServiceName.parcelx) { env in
     m.describe("oops_provider_calls_total", "ParcelX calls by operation and outcome.")
     m.describe("oops_provider_call_duration_seconds", "ParcelX call latency by operation.")
     m.describe("oops_alert_firing", "1 while an alert fires.")
+    m.describe("oops_provider_calls_in_flight", "ParcelX calls sent and not yet answered.")
+    m.describe("oops_provider_calls_waiting", "ParcelX calls held back by the provider limits, a Retry-After pause or an open breaker.")
+    m.describe("oops_provider_window", "ParcelX calls allowed at once now (halved on 429, grown back by successes).")
+    m.describe("oops_provider_breaker_state", "1 for the breaker's current state (closed, open, half_open).")
+    m.describe("oops_provider_call_latency_seconds", "ParcelX latency quantiles over the latest 1024 answers.")
+    m.describe("oops_provider_resent_total", "ParcelX calls sent again after a 429 or a 503 with Retry-After.")
+    m.describe("oops_provider_breaker_opened_total", "Times the provider breaker opened.")
     m.gauges {
         var out: [(String, [String: String], Double)] = [("oops_alert_firing", ["alert": "failed_job_spike"], spike.firing ? 1 : 0)]
+        let p = gate.state
+        out += [("oops_provider_calls_in_flight", [:], Double(p.inFlight)), ("oops_provider_calls_waiting", [:], Double(p.waiting)),
+                ("oops_provider_window", [:], Double(p.window)), ("oops_provider_resent_total", [:], Double(p.resentTotal)),
+                ("oops_provider_breaker_opened_total", [:], Double(p.breakerOpenedTotal))]
+        for b in [ProviderGateState.Breaker.closed, .open, .halfOpen] {
+            out.append(("oops_provider_breaker_state", ["state": b.rawValue], p.breaker == b ? 1 : 0))
+        }
+        for (q, v) in p.latencyQuantiles { out.append(("oops_provider_call_latency_seconds", ["quantile": String(q)], v)) }
         for q in [createQueue, cancelQueue] {
             guard let counts = try? q.counts().json.objectValue else { continue }
             for (state, n) in counts { out.append(("oops_queue_jobs", ["queue": q.name, "state": state], n.doubleValue ?? 0)) }
@@ -54,9 +98,9 @@ ServiceHost.main(name: ServiceName.parcelx) { env in
         return out
     }
     /// Counts every job outcome per queue and feeds failures to the spike alert.
-    @Sendable func measured(_ queue: String, _ job: Job, _ body: () throws -> String) throws -> String {
+    @Sendable func measured(_ queue: String, _ job: Job, _ body: () async throws -> String) async throws -> String {
         do {
-            let r = try body()
+            let r = try await body()
             m.increment("oops_queue_jobs_completed_total", ["queue": queue])
             return r
         } catch {
@@ -78,13 +122,17 @@ ServiceHost.main(name: ServiceName.parcelx) { env in
     wopts.onFinishGivenUp = { queue, _, reason in
         m.increment("oops_queue_job_finishes_given_up_total", ["queue": queue, "reason": reason.rawValue])
     }
-    let createWorker = try Worker(queueName: QueueNames.orders, prefix: QueueNames.prefix, redisURL: c.redisURL,
-                                  concurrency: c.int("OOPS_PARCELX_CREATE_CONCURRENCY", default: 16), options: wopts) { job in
-        try measured(QueueNames.orders, job) { try service.processParcelXOrder(orderId: orderId(job), job: job).serialized() }
+    let createWorker = try Worker(queueName: QueueNames.orders, prefix: QueueNames.prefix, redisURL: c.redisURL, fetchers: fetchers,
+                                  maxInFlight: createInFlight, executor: executor, options: wopts) { job in
+        try await measured(QueueNames.orders, job) { try await service.processParcelXOrder(orderId: orderId(job), job: job).serialized() }
     }
-    let cancelWorker = try Worker(queueName: QueueNames.cancellations, prefix: QueueNames.prefix, redisURL: c.redisURL,
-                                  concurrency: c.int("OOPS_PARCELX_CANCEL_CONCURRENCY", default: 4), options: wopts) { job in
-        try measured(QueueNames.cancellations, job) { try service.processParcelXOrderCancellation(orderId: orderId(job), job: job).serialized() }
+    let cancelWorker = try Worker(queueName: QueueNames.cancellations, prefix: QueueNames.prefix, redisURL: c.redisURL, fetchers: 1,
+                                  maxInFlight: cancelInFlight, executor: executor, options: wopts) { job in
+        try await ParcelXClient.$urgent.withValue(true) {
+            try await measured(QueueNames.cancellations, job) {
+                try await service.processParcelXOrderCancellation(orderId: orderId(job), job: job).serialized()
+            }
+        }
     }
     createWorker.start()
     cancelWorker.start()
@@ -108,10 +156,18 @@ ServiceHost.main(name: ServiceName.parcelx) { env in
         }
         return found
     }
+    let provider = Method("parcelx.provider", summary: "The provider gate: calls in flight and waiting, breaker, latency quantiles",
+                          roles: [.admin, .system], params: .empty, result: .anything) { _, _ in
+        let p = gate.state
+        return ["breaker": .string(p.breaker.rawValue), "inFlight": .int(Int64(p.inFlight)), "waiting": .int(Int64(p.waiting)),
+                "window": .int(Int64(p.window)), "pausedForMs": .int(Int64(p.pausedForMs)), "resentTotal": .int(Int64(p.resentTotal)),
+                "breakerOpenedTotal": .int(Int64(p.breakerOpenedTotal)),
+                "latencySeconds": .object(Dictionary(uniqueKeysWithValues: p.latencyQuantiles.map { ("p\(Int($0.0 * 100))", JSON.double($0.1)) }))]
+    }
     let queues = [QueueNames.orders: createQueue, QueueNames.cancellations: cancelQueue]
     let alerts = Method("queues.alerts", summary: "Alert states of the queue consumers (failed-job spike)", roles: [.admin, .system],
                         params: .empty, result: .anything) { _, _ in .array([spike.state]) }
-    return ServiceParts(methods: [providerLogs, alerts] + QueueAdmin.methods(queues)) {
+    return ServiceParts(methods: [providerLogs, alerts, provider] + QueueAdmin.methods(queues)) {
         var checks: [String: JSON] = [:]
         checks["store"] = store.healthCheck
         checks["redis"] = createQueue.healthCheck

@@ -56,22 +56,36 @@ public struct WorkerCounters: Sendable, Equatable {
     public init() {}
 }
 
-/// Runs a processor over one queue's jobs on `concurrency` threads, each with its own Redis
-/// connection, with lock renewal, stalled-job recovery, retries and graceful shutdown.
+/// Runs a processor over one queue's jobs, with lock renewal (all of a worker's locks in one
+/// script call), stalled-job recovery, retries and graceful shutdown. Two ways to run:
+/// - a synchronous processor on `concurrency` threads, each with its own Redis connection;
+/// - an async processor (`init(..., fetchers:maxInFlight:executor:...)`): `fetchers` threads and
+///   connections take jobs while fewer than `maxInFlight` are running, each job runs as a task
+///   on `executor`, and `fetchers` more connections write the outcomes. A job waiting on I/O holds
+///   no thread and no connection, so in-flight jobs are not bounded by either.
 public final class Worker: Sendable {
     public let queueName: String
     public let prefix: String
     public let concurrency: Int
     public let options: WorkerOptions
     let base: String
-    private let processor: @Sendable (Job) throws -> String
+    private let processor: Processor
     private let clients: [RedisClient]
+    /// Async mode: the connections outcomes are written on (never blocked on the marker).
+    private let finishClients: [RedisClient]
+    /// Async mode: free places for jobs in flight.
+    private let slots: DispatchSemaphore
     private let maintenanceClient: RedisClient
     private let state = Locked(State())
     private let workerId = UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "")
     private let logger: Logger
 
     private enum Phase { case created, running, stopping, stopped }
+
+    private enum Processor {
+        case sync(@Sendable (Job) throws -> String)
+        case async(@Sendable (Job) async throws -> String, executor: ThreadPoolExecutor, maxInFlight: Int)
+    }
 
     /// One run of a job. A job id alone does not name a run: a job retried at once can be taken
     /// by another thread while the thread of its previous run is still cleaning up.
@@ -97,6 +111,7 @@ public final class Worker: Sendable {
         var threadsAlive = 0
         var threadsInProcessor = 0
         var tokenSeq = 0
+        var finishSeq = 0
     }
 
     private enum Outcome {
@@ -110,15 +125,38 @@ public final class Worker: Sendable {
         let token: String
     }
 
-    public init(queueName: String, prefix: String = "bull", redisURL: String, concurrency: Int = 1,
-                options: WorkerOptions = .init(), processor: @escaping @Sendable (Job) throws -> String) throws {
+    public convenience init(queueName: String, prefix: String = "bull", redisURL: String, concurrency: Int = 1,
+                            options: WorkerOptions = .init(), processor: @escaping @Sendable (Job) throws -> String) throws {
+        try self.init(queueName: queueName, prefix: prefix, redisURL: redisURL, threads: concurrency, processor: .sync(processor), options: options)
+    }
+
+    /// An async worker: `fetchers` threads (1–16) take jobs, at most `maxInFlight` (1–100000) run
+    /// at once as tasks on `executor`.
+    public convenience init(queueName: String, prefix: String = "bull", redisURL: String, fetchers: Int = 1, maxInFlight: Int,
+                            executor: ThreadPoolExecutor, options: WorkerOptions = .init(),
+                            processor: @escaping @Sendable (Job) async throws -> String) throws {
+        guard (1...16).contains(fetchers), (1...100_000).contains(maxInFlight) else {
+            throw RuntimeError("worker fetchers must be 1-16 and max in flight 1-100000 (got \(fetchers), \(maxInFlight))")
+        }
+        try self.init(queueName: queueName, prefix: prefix, redisURL: redisURL, threads: fetchers,
+                      processor: .async(processor, executor: executor, maxInFlight: maxInFlight), options: options)
+    }
+
+    private init(queueName: String, prefix: String, redisURL: String, threads: Int, processor: Processor, options: WorkerOptions) throws {
         self.queueName = queueName
         self.prefix = prefix
-        self.concurrency = max(concurrency, 1)
+        self.concurrency = max(threads, 1)
         self.options = options
         self.processor = processor
         base = "\(prefix):\(queueName):"
-        clients = try (0..<max(concurrency, 1)).map { _ in try RedisClient(url: redisURL, timeoutMs: options.redisTimeoutMs) }
+        clients = try (0..<max(threads, 1)).map { _ in try RedisClient(url: redisURL, timeoutMs: options.redisTimeoutMs) }
+        if case .async(_, _, let maxInFlight) = processor {
+            finishClients = try (0..<max(threads, 1)).map { _ in try RedisClient(url: redisURL, timeoutMs: options.redisTimeoutMs) }
+            slots = DispatchSemaphore(value: maxInFlight)
+        } else {
+            finishClients = []
+            slots = DispatchSemaphore(value: 0)
+        }
         let wname = options.name ?? "w"
         maintenanceClient = try RedisClient(url: redisURL, timeoutMs: options.redisTimeoutMs,
                                             clientName: "\(prefix):\(Data(queueName.utf8).base64EncodedString()):w:\(wname)")
@@ -134,8 +172,10 @@ public final class Worker: Sendable {
             return true
         }
         guard go else { return }
+        let isAsync: Bool
+        if case .async = processor { isAsync = true } else { isAsync = false }
         for i in 0..<concurrency {
-            let t = Thread { [self] in self.processingLoop(client: clients[i]) }
+            let t = Thread { [self] in if isAsync { fetchLoop(client: clients[i]) } else { processingLoop(client: clients[i]) } }
             t.name = "worker-\(queueName)-\(i)"
             t.start()
         }
@@ -253,6 +293,7 @@ public final class Worker: Sendable {
 
     /// Runs one job to its end and returns the next job if the finish script handed one out.
     private func handle(_ f: Fetched, client: RedisClient) -> Fetched? {
+        guard case .sync(let body) = processor else { return nil }
         let run = Run(id: f.id, token: f.token)
         let accepted = state.withLock { s -> Bool in
             if s.hardStopped { return false }
@@ -269,19 +310,24 @@ public final class Worker: Sendable {
         if let defa = job.deferredFailure {
             outcome = .failed(reason: defa, unrecoverable: true)
         } else {
-            do {
-                outcome = .completed(Self.normalizedJSON(try processor(job)))
-            } catch let e as UnrecoverableError {
-                outcome = .failed(reason: e.message, unrecoverable: true)
-            } catch {
-                outcome = .failed(reason: "\(error)", unrecoverable: false)
-            }
+            do { outcome = .completed(Self.normalizedJSON(try body(job))) } catch { outcome = Self.outcome(of: error) }
         }
         state.withLock { $0.threadsInProcessor -= 1 }
-        defer { state.withLock { _ = $0.inFlight.removeValue(forKey: run) } }
         let fetchNext = state.withLock { $0.phase == .running && !$0.localPaused }
+        return finish(run, job, outcome: outcome, client: client, fetchNext: fetchNext)
+    }
+
+    private static func outcome(of error: Error) -> Outcome {
+        if let e = error as? UnrecoverableError { return .failed(reason: e.message, unrecoverable: true) }
+        return .failed(reason: "\(error)", unrecoverable: false)
+    }
+
+    /// Writes a run's outcome (unless the run lost its job) and forgets the run; returns the next
+    /// job if `fetchNext` and the finish script handed one out.
+    private func finish(_ run: Run, _ job: Job, outcome: Outcome, client: RedisClient, fetchNext: Bool) -> Fetched? {
+        defer { state.withLock { _ = $0.inFlight.removeValue(forKey: run) } }
         let nextToken = fetchNext ? self.nextToken() : ""
-        let (script, args) = finishCall(job, token: f.token, outcome: outcome, fetchNext: fetchNext, nextToken: nextToken)
+        let (script, args) = finishCall(job, token: run.token, outcome: outcome, fetchNext: fetchNext, nextToken: nextToken)
         let r: RedisReply
         switch runOwned(run, client: client, { try client.eval(script, args: args) }) {
         case .gaveUp(let why, let detail):
@@ -289,12 +335,73 @@ public final class Worker: Sendable {
             return nil
         case .done(let reply): r = reply
         }
-        options.afterFinishScript?(f.id)
+        options.afterFinishScript?(run.id)
         if case .int(let code) = r, code < 0 {
             gaveUp(run, .notOwned, ["code": .int(code)])
             return nil
         }
         return parseFetch(r, token: nextToken).0
+    }
+
+    // MARK: - async mode
+
+    /// A fetcher thread: takes a job whenever a place is free, hands it to a task, and blocks on
+    /// the marker when the queue is empty.
+    private func fetchLoop(client: RedisClient) {
+        defer { state.withLock { $0.threadsAlive -= 1 } }
+        var errorPauseMs = 0
+        while true {
+            let (stopping, paused) = state.withLock { ($0.phase != .running, $0.localPaused) }
+            if stopping { return }
+            if paused { usleep(50_000); continue }
+            guard slots.wait(timeout: .now() + .milliseconds(options.maxBlockMs)) == .success else { continue }
+            do {
+                let token = nextToken()
+                let r = try client.eval(QueueScripts.moveToActive, args: [base, String(Clock.wallMillis()), token, String(options.lockDurationMs)])
+                let (fetched, nextDue) = parseFetch(r, token: token)
+                if let f = fetched {
+                    launch(f)
+                } else {
+                    slots.signal()
+                    try waitForWork(client, nextDelayedDue: nextDue)
+                }
+                errorPauseMs = 0
+            } catch {
+                slots.signal()
+                errorPauseMs = min(max(errorPauseMs * 2, 50), 2_000)
+                logger.warn("queue worker redis call failed", ["queue": .string(queueName), "error": .string("\(error)")])
+                usleep(UInt32(errorPauseMs) * 1000)
+            }
+        }
+    }
+
+    /// Runs a fetched job as a task on the executor; its place is freed when its outcome is written.
+    private func launch(_ f: Fetched) {
+        guard case .async(let body, let executor, _) = processor else { return }
+        let run = Run(id: f.id, token: f.token)
+        let (accepted, n) = state.withLock { s -> (Bool, Int) in
+            if s.hardStopped { return (false, 0) }
+            s.inFlight[run] = InFlight()
+            s.finishSeq &+= 1
+            return (true, s.finishSeq)
+        }
+        let client = finishClients[n % finishClients.count]
+        guard accepted else {
+            release(id: f.id, token: f.token, client: client)
+            slots.signal()
+            return
+        }
+        let job = Job(id: f.id, fields: f.fields, context: JobContext(client: client, base: base))
+        Task(executorPreference: executor) { [self] in
+            let outcome: Outcome
+            if let defa = job.deferredFailure {
+                outcome = .failed(reason: defa, unrecoverable: true)
+            } else {
+                do { outcome = .completed(Self.normalizedJSON(try await body(job))) } catch { outcome = Self.outcome(of: error) }
+            }
+            _ = finish(run, job, outcome: outcome, client: client, fetchNext: false)
+            slots.signal()
+        }
     }
 
     /// Logs and counts a run whose outcome is not written; the job is left to its current owner

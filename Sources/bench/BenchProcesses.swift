@@ -69,6 +69,19 @@ final class BenchProcs: @unchecked Sendable {
 
     func log(_ key: String) -> String { (try? String(contentsOfFile: "\(dir)/\(key).log", encoding: .utf8)) ?? "" }
 
+    /// The pid of the running child started under `key`.
+    func pid(_ key: String) -> Int32? { children.withLock { $0.last { $0.0 == key && $0.1.isRunning }?.1.processIdentifier } }
+
+    /// Threads and resident memory (MiB) of a running process, from /proc.
+    static func threadsAndRSS(pid: Int32) -> (threads: Int, rssMiB: Double) {
+        guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return (0, 0) }
+        func field(_ name: String) -> Double {
+            guard let line = status.split(separator: "\n").first(where: { $0.hasPrefix(name + ":") }) else { return 0 }
+            return line.split(whereSeparator: { $0 == " " || $0 == "\t" }).dropFirst().first.flatMap { Double($0) } ?? 0
+        }
+        return (Int(field("Threads")), field("VmRSS") / 1024)
+    }
+
     /// SIGTERM, then SIGKILL after `graceMs`.
     func stop(_ key: String, graceMs: Int = 5000) {
         let ps = children.withLock { list -> [Process] in

@@ -134,7 +134,7 @@ enum E2EBench {
 
     static func run(_ report: Report, seconds: Double) throws {
         print("e2e: Gateway → OrderSvc → queue → ParcelXSvc → sandbox (\(latencyMs) ms), by concurrent clients")
-        let sys = try BenchSystem("e2e", parts: .all, extraEnv: ["OOPS_PARCELX_CREATE_CONCURRENCY": "\(workerConcurrency)"])
+        let sys = try BenchSystem("e2e", parts: .all, extraEnv: ["OOPS_PARCELX_MAX_IN_FLIGHT": "\(workerConcurrency)"])
         defer { sys.cleanup() }
         try setLatency(sys.sandboxPort, latencyMs)
         let m = try sys.merchant()

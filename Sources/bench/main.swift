@@ -5,7 +5,8 @@ import Runtime
 /// the same run (these machines are noisy; only same-run ratios mean something).
 let usage = """
 usage: bench <case> [--seconds N] [--mongodb URI]
-cases: rpc, store, auth, wallet, queue, orders, parcelx, http, e2e, all
+cases: rpc, store, auth, wallet, queue, orders, parcelx, parcelx-client, http, e2e, all
+  parcelx-client runs only the provider HTTP clients' ceilings against nginx (part of parcelx)
   --seconds N   length of each load phase (default 3)
   --mongodb URI store and orders run on this MongoDB instead of SQLite (also OOPS_BENCH_MONGODB_URI),
                 in a database of their own (oops_bench_<random>) that is dropped afterwards
@@ -58,6 +59,10 @@ do {
         print("wrote BENCHMARKS.md")
     } else if let c = cases.first(where: { $0.0 == which }) {
         try c.1(report, seconds)
+    } else if which == "parcelx-client" {
+        let sys = try BenchSystem("parcelx-client", parts: [])
+        defer { sys.cleanup() }
+        try ParcelXBench.clientCeiling(report, sys: sys, seconds: seconds)
     } else {
         print(usage)
         exit(2)

@@ -85,6 +85,12 @@ final class ObservabilitySystemTests: XCTestCase {
         XCTAssertEqual(Self.sum(after, "oops_alert_firing"), 1)
         XCTAssertEqual(Self.sum(after, "oops_service_up"), 4, "one up series per live instance")
         XCTAssertNotNil(after.keys.first { $0.hasPrefix("oops_queue_jobs{") && $0.contains("state=\"failed\"") })
+        // The provider gate: nothing in flight now, breaker closed (a 401 is an answer), latency known.
+        XCTAssertEqual(Self.sum(after, "oops_provider_calls_in_flight"), 0)
+        XCTAssertEqual(Self.sum(after, "oops_provider_breaker_state", ["state=\"closed\""]), 1)
+        XCTAssertEqual(Self.sum(after, "oops_provider_breaker_state", ["state=\"open\""]), 0)
+        XCTAssertGreaterThan(Self.sum(after, "oops_provider_call_latency_seconds", ["quantile=\"0.99\""]), 0)
+        XCTAssertTrue(page.text.contains("data-provider-breaker=\"closed\""), "the dashboard shows the provider breaker")
 
         // It clears by itself once the window has passed.
         XCTAssertTrue(waitUntil(timeoutMs: 20_000, intervalMs: 250) { sys.operatorGet("/readyz").body["alerts"]?.arrayValue?.isEmpty == true }, "alert clears")

@@ -14,11 +14,25 @@ final class ParcelXCrashSystemTests: XCTestCase {
     static let workerEnv = ["OOPS_QUEUE_LOCK_DURATION_MS": "5000", "OOPS_QUEUE_STALLED_INTERVAL_MS": "2000"]
 
     func testKillingParcelXSvcMidBatchLeavesOneShipmentPerOrder() throws {
-        let r = CheckReport("ParcelXSvc kill -9 in the middle of 200 creates")
-        let sys = try OOPSSystem(extraEnv: Self.workerEnv)
+        try killMidBatch(orders: 200, latencyMs: 200) { sys, _ in sys.sandboxShipments().count >= 60 }
+    }
+
+    /// Hundreds of provider calls in flight on one process (the provider answers after 8 s), killed.
+    func testKillingParcelXSvcWithHundredsOfCallsInFlightLeavesOneShipmentPerOrder() throws {
+        try killMidBatch(orders: 600, latencyMs: 8000, extraEnv: ["OOPS_RATE_USER_PER_S": "100000", "OOPS_RATE_USER_BURST": "100000",
+                                                                   "OOPS_RATE_IP_PER_S": "100000", "OOPS_RATE_IP_BURST": "100000",
+                                                                   "PARCELX_TIMEOUT_MS": "10000", "PARCELX_TOTAL_TIMEOUT_MS": "15000"]) { _, probe in
+            ((try? probe.queueCounts()["parcelx-orders-queue"]?["active"]?.intValue) ?? 0) >= 300
+        }
+    }
+
+    private func killMidBatch(orders total: Int, latencyMs: Int, extraEnv: [String: String] = [:],
+                              killWhen: (OOPSSystem, SystemProbe) -> Bool) throws {
+        let r = CheckReport("ParcelXSvc kill -9 in the middle of \(total) creates, provider latency \(latencyMs) ms")
+        let sys = try OOPSSystem(extraEnv: Self.workerEnv.merging(extraEnv) { a, _ in a })
         defer { sys.stop() }
         let probe = SystemProbe(sys)
-        XCTAssertEqual(sys.configureSandbox(latencyMs: 200), 200)
+        XCTAssertEqual(sys.configureSandbox(latencyMs: latencyMs), 200)
         let topup: Int64 = 10_000_000
         let m = sys.merchant("pxcrash", balancePaise: topup)
         let merchant = LoadMerchant(userId: m.userId, token: m.token, topupPaise: topup)
@@ -26,18 +40,18 @@ final class ParcelXCrashSystemTests: XCTestCase {
 
         let log = LoadLog()
         DispatchQueue.concurrentPerform(iterations: 8) { t in
-            for i in 0..<25 {
+            for i in 0..<(total / 8) {
                 let coid = "PX-\(t)-\(i)"
                 let res = sys.call("POST", "/orders/create", token: m.token, body: OOPSSystem.orderBody(coid))
                 log.add(.init(kind: .create, merchant: m.userId, clientOrderId: coid, orderId: res.body["id"]?.stringValue, status: res.status,
                               reason: res.body["error"]?["code"]?.stringValue))
             }
         }
-        r.say("200 creates sent\n" + log.summary())
-        XCTAssertEqual(log.all.filter { $0.status == 201 }.count, 200, log.summary())
+        r.say("\(total) creates sent\n" + log.summary())
+        XCTAssertEqual(log.all.filter { $0.status == 201 }.count, total, log.summary())
 
-        // Kill once a good part is booked and the workers hold jobs at the provider.
-        XCTAssertTrue(waitUntil(timeoutMs: 30_000, intervalMs: 20) { sys.sandboxShipments().count >= 60 }, "the workers book shipments")
+        // Kill once the workers hold many jobs at the provider.
+        XCTAssertTrue(waitUntil(timeoutMs: 60_000, intervalMs: 20) { killWhen(sys, probe) }, "the workers take jobs")
         let before = try probe.queueCounts()["parcelx-orders-queue"] ?? .null
         let shipmentsAtKill = sys.sandboxShipments().count
         let pid = sys.procs.child("parcelx-0")?.pid ?? 0
@@ -47,12 +61,12 @@ final class ParcelXCrashSystemTests: XCTestCase {
         let activeAtKill = Int(before["active"]?.intValue ?? 0)
         XCTAssertGreaterThan(activeAtKill, 0, "the kill hit jobs in flight")
 
-        let (settled, counts) = probe.settle(allowed: ["placed"], timeoutMs: 120_000, report: r)
+        let (settled, counts) = probe.settle(allowed: ["placed"], timeoutMs: 180_000, report: r)
         let recoveryS = Date().timeIntervalSince(killedAt)
         r.say("settled=\(settled) \(String(format: "%.1f", recoveryS)) s after the kill: orders by status \(counts)")
 
         let orders = try probe.allOrders()
-        r.check("200 orders", count: orders.count, orders.count == 200 ? [] : ["\(orders.count) orders"])
+        r.check("\(total) orders", count: orders.count, orders.count == total ? [] : ["\(orders.count) orders"])
         Invariants.ordersMatchAnswers(orders, log, r)
         Invariants.finished(orders, r, allowed: ["placed"])
         let shipments = sys.sandboxShipments()
