@@ -41,12 +41,15 @@ let package = Package(
         .target(name: "HTTPServer", dependencies: ["CHTTP", "Runtime"], swiftSettings: optimized),
         .target(name: "ParcelXAPI", dependencies: ["JSON"], swiftSettings: optimized),
         .target(name: "Domain", dependencies: ["JSON", "RPC", "Runtime"], swiftSettings: optimized),
+        // The order as a typed record and its life as one pure state machine (OrderLifecycle);
+        // OrderSvc applies it, ParcelXSvc reads the typed order and reports provider outcomes.
+        .target(name: "OrderCore", dependencies: ["JSON", "Queue", "Domain"], swiftSettings: optimized),
 
         // Processes.
         .executableTarget(name: "AuthSvc", dependencies: ["RPC", "Runtime", "Store", "Crypto", "Domain"], swiftSettings: optimized),
         .executableTarget(name: "WalletSvc", dependencies: ["RPC", "Runtime", "Store", "Domain"], swiftSettings: optimized),
-        .executableTarget(name: "OrderSvc", dependencies: ["RPC", "Runtime", "Store", "Queue", "Domain", "Crypto", "CSQLite"], swiftSettings: optimized),
-        .executableTarget(name: "ParcelXSvc", dependencies: ["RPC", "Runtime", "Store", "Queue", "Domain", "ParcelXAPI"], swiftSettings: optimized),
+        .executableTarget(name: "OrderSvc", dependencies: ["RPC", "Runtime", "Store", "Queue", "Domain", "OrderCore", "Crypto", "CSQLite"], swiftSettings: optimized),
+        .executableTarget(name: "ParcelXSvc", dependencies: ["RPC", "Runtime", "Store", "Queue", "Domain", "OrderCore", "ParcelXAPI"], swiftSettings: optimized),
         .executableTarget(name: "Gateway", dependencies: ["RPC", "Runtime", "HTTPServer", "Crypto", "Domain", "Queue", "Redis"], swiftSettings: optimized),
         .executableTarget(name: "ParcelXSandbox", dependencies: ["HTTPServer", "Runtime", "ParcelXAPI", "JSON"], swiftSettings: optimized),
         .executableTarget(name: "oopsctl", dependencies: ["RPC", "Runtime", "JSON", "Domain"], swiftSettings: optimized),
@@ -65,6 +68,7 @@ let package = Package(
         .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "Runtime", "TestSupport", "JSON", "ParcelXAPI"]),
         .testTarget(name: "CryptoTests", dependencies: ["Crypto", "JSON"]),
         .testTarget(name: "DomainTests", dependencies: ["Domain", "ParcelXAPI", "JSON"]),
+        .testTarget(name: "OrderCoreTests", dependencies: ["OrderCore", "Domain", "Queue", "JSON"]),
         .testTarget(name: "SystemTests", dependencies: ["JSON", "RPC", "Runtime", "Redis", "Queue", "TestSupport", "Crypto", "Store"]),
     ],
     swiftLanguageModes: [.v6]
