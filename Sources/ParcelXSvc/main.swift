@@ -18,7 +18,7 @@ ServiceHost.main(name: ServiceName.parcelx) { env in
                                totalTimeoutS: Double(c.int("PARCELX_TOTAL_TIMEOUT_MS", default: 15_000)) / 1000,
                                maxConnections: c.int("PARCELX_MAX_CONNECTIONS", default: 64))
     let service = ParcelXOrderService(client: client, logs: logs, orders: RPCClient(runDir: c.runDir, service: ServiceName.order, poolSize: 4),
-                                      createQueue: createQueue, cancelQueue: cancelQueue, log: env.log, defaultAttempts: QueueDefaults.standard.attempts)
+                                      log: env.log, defaultAttempts: QueueDefaults.standard.attempts)
 
     @Sendable func orderId(_ job: Job) throws -> String {
         guard let d = try? JSONParser.parse(job.dataJSON), let id = d["orderId"]?.stringValue, !id.isEmpty else {
