@@ -97,7 +97,7 @@ ServiceHost.main(name: ServiceName.parcelx) { env in
 
     let providerLogs = Method("parcelx.providerLogs", summary: "Every provider request and response for an order, secrets redacted",
                               roles: [.admin, .system], params: .object([("orderId", .id)], required: ["orderId"]), result: .anything) { p, ctx throws in
-        let orderId = p["orderId"]!.stringValue!
+        let orderId = try p.requiredString("orderId")
         let found: JSON
         do { found = try logs.logs(orderId: orderId) } catch {
             env.log.error("provider log read failed", requestId: ctx.requestId, ["error": .string(String(describing: error))])

@@ -9,3 +9,11 @@ extension JSON {
         return s
     }
 }
+
+extension JSON {
+    /// An integer param that the method's schema declared required (see `requiredString`).
+    public func requiredInt(_ key: String) throws(RPCError) -> Int64 {
+        guard let n = self[key]?.intValue else { throw RPCError.invalidParams(path: key, "is required") }
+        return n
+    }
+}
