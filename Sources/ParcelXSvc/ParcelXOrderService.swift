@@ -6,6 +6,7 @@ import Queue
 import Domain
 import OrderCore
 import ParcelXAPI
+import ParcelXCore
 
 /// The provider adapter: the two provider workflows of the seed, `processParcelXOrder` and
 /// `processParcelXOrderCancellation`, made safe against crashes and races. A job reads the typed
@@ -158,7 +159,7 @@ final class ParcelXOrderService: Sendable {
                 throw error
             }
         }
-        let body = try JSON(encoding: ParcelXOrderMapper.createRequest(order: order.json))
+        let body = try JSON(encoding: ParcelXOrderMapper.createRequest(order: order))
         let (ex, reqId, resId) = try call(.createOrder, orderId: orderId, body: body, j)
         let refs = Refs(request: reqId, response: resId)
         if case let (created, message)? = answer(ex, as: ParcelXEnvelope<ParcelXCreateOrderData>.self) {
