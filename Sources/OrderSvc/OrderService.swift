@@ -226,7 +226,12 @@ final class OrderService: Sendable {
         do {
             updated = try repo.update(old.id, where: .and([.eq("status", old.status.json), .eq("stage", .string(old.stage.rawValue))]), u)
         } catch { throw storeFailure(error, ctx) }
-        return try updated.map { (d: JSON) throws(RPCError) -> Order in try decode(d, ctx) }
+        guard let updated else { return nil }
+        // The after-image is the new order plus the time the repository stamped on it.
+        var stored = new
+        if let at = updated["updatedAt"]?.stringValue { stored.updatedAt = at }
+        if let ms = updated["updatedAtMs"]?.intValue { stored.updatedAtMs = ms }
+        return stored
     }
 
     /// Runs one effect; answers the id of the job it added.
