@@ -250,7 +250,7 @@ public struct Order: Sendable, Equatable, Codable {
     }
 
     /// Reads a stored document.
-    public init(json: JSON) throws { self = try json.decode(Order.self) }
+    public init(json: JSON) throws { self = try JSONValueDecoder.decode(Order.self, from: json) }
 
     /// The fields clients never see: internal bookkeeping.
     public static let internalFields: Set<String> = ["_id", "fingerprint", "stage", "cancelEnqueued", "cancelFrom", "createdAtMs", "updatedAtMs", "requestId"]

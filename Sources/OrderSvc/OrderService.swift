@@ -58,7 +58,7 @@ final class OrderService: Sendable {
         guard let actor = ctx.actor, actor.role == .merchant else { throw RPCError.forbidden() }
         try OrderValidation.check(payload)
         let request: OrderRequest
-        do { request = try payload.decode(OrderRequest.self) } catch {
+        do { request = try JSONValueDecoder.decode(OrderRequest.self, from: payload) } catch {
             // The schema admits only what OrderRequest reads; this is a schema that drifted from it.
             log.error("create params passed the schema but do not decode", requestId: ctx.requestId, ["error": .string(String(describing: error))])
             throw RPCError.invalidParams(path: "", "does not describe an order")
