@@ -252,6 +252,37 @@ public struct Order: Sendable, Equatable, Codable {
     /// Reads a stored document.
     public init(json: JSON) throws { self = try JSONValueDecoder.decode(Order.self, from: json) }
 
+    /// What changed from `old`, as a store update: `set` for the fields that differ, `unset` for
+    /// the optional ones that went away, and the history lines added. Only the fields
+    /// OrderLifecycle moves are compared (the merchant's part and the creation facts never change
+    /// after the insert); OrderLifecycleTests checks that this is the same as a diff of the two
+    /// stored documents for every transition of the table.
+    public func changes(from old: Order) -> (set: [String: JSON], unset: [String], appended: [OrderHistoryEntry]) {
+        var set: [String: JSON] = [:]
+        var unset: [String] = []
+        func text(_ key: CodingKeys, _ a: String?, _ b: String?, nullable: Bool) {
+            guard a != b else { return }
+            if let b { set[key.rawValue] = .string(b) } else if nullable { set[key.rawValue] = .null } else { unset.append(key.rawValue) }
+        }
+        text(.stage, old.stage.rawValue, stage.rawValue, nullable: false)
+        text(.status, old.status.rawValue, status.rawValue, nullable: false)
+        text(.providerSyncStatus, old.providerSyncStatus.rawValue, providerSyncStatus.rawValue, nullable: false)
+        text(.parcelxRequestRefId, old.parcelxRequestRefId, parcelxRequestRefId, nullable: true)
+        text(.parcelxResponseRefId, old.parcelxResponseRefId, parcelxResponseRefId, nullable: true)
+        text(.awbNumber, old.awbNumber, awbNumber, nullable: true)
+        text(.courierName, old.courierName, courierName, nullable: true)
+        text(.providerMessage, old.providerMessage, providerMessage, nullable: false)
+        text(.cancelFrom, old.cancelFrom?.rawValue, cancelFrom?.rawValue, nullable: false)
+        if old.cancelEnqueued != cancelEnqueued { set[CodingKeys.cancelEnqueued.rawValue] = .bool(cancelEnqueued) }
+        var appended: [OrderHistoryEntry] = []
+        if history.count >= old.history.count && Array(history.prefix(old.history.count)) == old.history {
+            appended = Array(history.dropFirst(old.history.count))
+        } else {
+            set[CodingKeys.history.rawValue] = (try? JSON(encoding: history)) ?? .array([])
+        }
+        return (set, unset, appended)
+    }
+
     /// The fields clients never see: internal bookkeeping.
     public static let internalFields: Set<String> = ["_id", "fingerprint", "stage", "cancelEnqueued", "cancelFrom", "createdAtMs", "updatedAtMs", "requestId"]
 

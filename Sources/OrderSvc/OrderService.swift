@@ -212,16 +212,13 @@ final class OrderService: Sendable {
 
     /// Writes the fields that differ, if the order still has the status and stage it had.
     private func write(from old: Order, to new: Order, _ ctx: RPCContext) throws(RPCError) -> Order? {
-        let a = old.json.objectValue ?? [:], b = new.json.objectValue ?? [:]
-        var u = Update()
-        for (k, v) in b where a[k] != v {
-            if k == "history", new.history.count == old.history.count + 1, let last = v.arrayValue?.last {
-                u.push[k] = last
-            } else {
-                u.set[k] = v
-            }
+        let c = new.changes(from: old)
+        var u = Update(set: c.set, unset: c.unset)
+        if c.appended.count == 1, let line = try? JSON(encoding: c.appended[0]) {
+            u.push["history"] = line
+        } else if !c.appended.isEmpty {
+            u.set["history"] = (try? JSON(encoding: new.history)) ?? .array([])
         }
-        for k in a.keys where b[k] == nil { u.unset.append(k) }
         let updated: JSON?
         do {
             updated = try repo.update(old.id, where: .and([.eq("status", old.status.json), .eq("stage", .string(old.stage.rawValue))]), u)

@@ -120,6 +120,28 @@ final class OrderLifecycleTests: XCTestCase {
         }
     }
 
+    /// The store update OrderSvc writes (`Order.changes`) turns the old document into the new one,
+    /// for every transition of the table and of acceptance.
+    func testChangesAreExactlyTheDocumentDiff() throws {
+        var cases: [(Order, OrderEvent)] = []
+        for status in OrderStatus.allCases {
+            for (_, e) in Self.events { cases.append((Self.order(status), e)) }
+            cases.append((Self.order(status, cancelEnqueued: false), .cancelEnqueued))
+        }
+        for stage in OrderStage.allCases { cases.append((Self.order(.pending, stage: stage), .enqueued)) }
+        for (old, event) in cases {
+            let new = OrderLifecycle.apply(old, event, Self.ctx).order
+            let c = new.changes(from: old)
+            var doc = old.json.objectValue ?? [:]
+            for (k, v) in c.set { doc[k] = v }
+            for k in c.unset { doc[k] = nil }
+            if !c.appended.isEmpty {
+                doc["history"] = .array((doc["history"]?.arrayValue ?? []) + (try c.appended.map { try JSON(encoding: $0) }))
+            }
+            XCTAssertEqual(JSON.object(doc), new.json, "\(old.status) × \(event)")
+        }
+    }
+
     func testStatusChangesWriteTheirHistoryLine() {
         let placed = OrderLifecycle.apply(Self.order(.pending), .providerPlaced(ProviderBooking(awb: "AWB1", courier: "Fast", refs: Self.refs)), Self.ctx).order
         XCTAssertEqual(placed.history.last, OrderHistoryEntry(status: .placed, at: Self.ctx.at, by: "system", note: "shipment booked"))
