@@ -77,15 +77,16 @@ final class OrderService: Sendable {
         let now = Clock.wallMillis()
         let order = Order(id: ID.make("ord"), userId: userId, request: request, fingerprint: fp, chargePaise: charge,
                           requestId: ctx.requestId, nowMs: now, nowISO: Clock.iso8601(millis: now))
+        let doc = order.json
         let inserted: InsertResult
-        do { inserted = try repo.insert(order.json) } catch { throw storeFailure(error, ctx) }
+        do { inserted = try repo.insert(doc) } catch { throw storeFailure(error, ctx) }
         switch inserted {
         case .duplicate(let existing):
             // The same (user, clientOrderId) arrived at the same instant elsewhere.
             return (false, try replay(existing, fingerprint: fp, ctx))
         case .created:
             do {
-                let o = try drive(order, ctx).publicJSON
+                let o = Order.publicView(try drive(order, ctx).document(updating: doc, from: order))
                 Metrics.shared.increment("oops_orders_created_total")
                 Metrics.shared.increment("oops_order_charges_paise_total", by: charge)
                 return (true, o)

@@ -139,6 +139,7 @@ final class OrderLifecycleTests: XCTestCase {
                 doc["history"] = .array((doc["history"]?.arrayValue ?? []) + (try c.appended.map { try JSON(encoding: $0) }))
             }
             XCTAssertEqual(JSON.object(doc), new.json, "\(old.status) × \(event)")
+            XCTAssertEqual(new.document(updating: old.json, from: old), new.json, "\(old.status) × \(event)")
         }
     }
 
