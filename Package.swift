@@ -43,12 +43,17 @@ let package = Package(
         .target(name: "HTTPClient", dependencies: ["CCurl"], swiftSettings: optimized),
         .target(name: "ParcelXAPI", dependencies: ["JSON"], swiftSettings: optimized),
         .target(name: "Domain", dependencies: ["JSON", "RPC", "Runtime"], swiftSettings: optimized),
+        // The order as a typed record and its life as one pure state machine (OrderLifecycle);
+        // OrderSvc applies it, ParcelXSvc reads the typed order and reports provider outcomes.
+        .target(name: "OrderCore", dependencies: ["JSON", "Queue", "Domain"], swiftSettings: optimized),
+        // The provider adapter's pure parts: a typed Order mapped to the ParcelX DTOs.
+        .target(name: "ParcelXCore", dependencies: ["Domain", "OrderCore", "ParcelXAPI"], swiftSettings: optimized),
 
         // Processes.
         .executableTarget(name: "AuthSvc", dependencies: ["RPC", "Runtime", "Store", "Crypto", "Domain"], swiftSettings: optimized),
         .executableTarget(name: "WalletSvc", dependencies: ["RPC", "Runtime", "Store", "Domain"], swiftSettings: optimized),
-        .executableTarget(name: "OrderSvc", dependencies: ["RPC", "Runtime", "Store", "Queue", "Domain", "Crypto", "CSQLite"], swiftSettings: optimized),
-        .executableTarget(name: "ParcelXSvc", dependencies: ["RPC", "Runtime", "Store", "Queue", "Domain", "ParcelXAPI", "HTTPClient"], swiftSettings: optimized),
+        .executableTarget(name: "OrderSvc", dependencies: ["RPC", "Runtime", "Store", "Queue", "Domain", "OrderCore", "Crypto", "CSQLite"], swiftSettings: optimized),
+        .executableTarget(name: "ParcelXSvc", dependencies: ["RPC", "Runtime", "Store", "Queue", "Domain", "OrderCore", "ParcelXAPI", "ParcelXCore", "HTTPClient"], swiftSettings: optimized),
         .executableTarget(name: "Gateway", dependencies: ["RPC", "Runtime", "HTTPServer", "Crypto", "Domain", "Queue", "Redis"], swiftSettings: optimized),
         .executableTarget(name: "ParcelXSandbox", dependencies: ["HTTPServer", "Runtime", "ParcelXAPI", "JSON"], swiftSettings: optimized),
         .executableTarget(name: "oopsctl", dependencies: ["RPC", "Runtime", "JSON", "Domain", "Store"], swiftSettings: optimized),
@@ -67,7 +72,9 @@ let package = Package(
         .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "Runtime", "TestSupport", "JSON", "ParcelXAPI"]),
         .testTarget(name: "HTTPClientTests", dependencies: ["HTTPClient", "Runtime", "TestSupport", "ParcelXAPI"]),
         .testTarget(name: "CryptoTests", dependencies: ["Crypto", "JSON"]),
-        .testTarget(name: "DomainTests", dependencies: ["Domain", "ParcelXAPI", "JSON"]),
+        .testTarget(name: "DomainTests", dependencies: ["Domain", "JSON"]),
+        .testTarget(name: "OrderCoreTests", dependencies: ["OrderCore", "Domain", "Queue", "JSON"]),
+        .testTarget(name: "ParcelXCoreTests", dependencies: ["ParcelXCore", "OrderCore", "ParcelXAPI", "JSON"]),
         .testTarget(name: "SystemTests", dependencies: ["JSON", "RPC", "Runtime", "Redis", "Queue", "TestSupport", "Crypto", "Store"]),
     ],
     swiftLanguageModes: [.v6]

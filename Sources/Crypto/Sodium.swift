@@ -63,7 +63,9 @@ public enum PasswordHasher {
             }
         }
         guard r == 0 else { throw CryptoError("password hashing failed (out of memory)") }
-        return String(cString: out)
+        // The hash is ASCII, NUL-terminated inside the buffer.
+        let end = out.firstIndex(of: 0) ?? out.count
+        return String(decoding: out[..<end].map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
     public static func verify(_ password: String, hash: String) -> Bool {

@@ -28,13 +28,6 @@ public enum RateCard {
     }
 }
 
-/// Order statuses (DESIGN.md section 5).
-public enum OrderStatus: String, Sendable, CaseIterable {
-    case pending, placed, failed
-    case cancelRequested = "cancel_requested"
-    case cancelled
-}
-
 /// Paise to a rupee decimal string, as the provider wants amounts (`12345` → `"123.45"`).
 public func rupees(_ paise: Int64) -> String {
     let sign = paise < 0 ? "-" : ""

@@ -5,7 +5,7 @@ import Runtime
 import Domain
 import HTTPServer
 
-/// The queue dashboard at /admin/queues (DESIGN.md section 6): server-rendered HTML with a little
+/// The queue dashboard at /admin/queues (docs/dashboard.md): server-rendered HTML with a little
 /// plain JavaScript, Bull Board's features over ParcelXSvc's `queues.*` methods. Admins only,
 /// by bearer token (scripts) or by the session cookie of `/admin/login` (browsers).
 enum Dashboard {

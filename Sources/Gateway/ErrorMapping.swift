@@ -1,7 +1,7 @@
 import JSON
 import RPC
 
-/// RPC error code → HTTP status, as DESIGN.md section 3 fixes it.
+/// RPC error code → HTTP status, as docs/design.md ("Error codes") fixes it.
 enum ErrorMapping {
     static func status(for code: Int) -> Int {
         switch code {

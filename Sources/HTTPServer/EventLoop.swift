@@ -133,7 +133,7 @@ final class EventLoop: @unchecked Sendable {
         default:
             ok = false
         }
-        return ok ? String(cString: host) : ""
+        return ok ? text(host) : ""
     }
 
     // MARK: reading and dispatching
@@ -332,7 +332,7 @@ final class EventLoop: @unchecked Sendable {
             gmtime_r(&t, &tm)
             var buf = [CChar](repeating: 0, count: 64)
             strftime(&buf, buf.count, "%a, %d %b %Y %H:%M:%S GMT", &tm)
-            dateValue = String(cString: buf)
+            dateValue = text(buf)
         }
         return dateValue
     }
@@ -421,4 +421,10 @@ func reasonPhrase(_ status: Int) -> String {
     case 505: return "HTTP Version Not Supported"
     default: return "Status"
     }
+}
+
+/// A NUL-terminated C buffer (from inet_ntop, strftime) as a String.
+private func text(_ buf: [CChar]) -> String {
+    let end = buf.firstIndex(of: 0) ?? buf.count
+    return String(decoding: buf[..<end].map { UInt8(bitPattern: $0) }, as: UTF8.self)
 }

@@ -50,6 +50,7 @@ public enum JSONValueEncoder {
         func child(_ key: String) -> Node {
             if case .object(var children) = kind {
                 if let n = children[key] { return n }
+                kind = .unset  // let go of the enum's reference, so the insert below does not copy the dictionary
                 let n = Node()
                 children[key] = n
                 kind = .object(children)
@@ -63,6 +64,7 @@ public enum JSONValueEncoder {
         func append() -> Node {
             let n = Node()
             if case .array(var items) = kind {
+                kind = .unset  // as in `child`: append in place
                 items.append(n)
                 kind = .array(items)
             } else {

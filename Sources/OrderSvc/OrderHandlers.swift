@@ -1,5 +1,6 @@
 import JSON
 import RPC
+import OrderCore
 
 /// OrderSvc's face: method declarations. Handlers parse and validate; OrderService decides.
 enum OrderHandlers {
@@ -14,11 +15,11 @@ enum OrderHandlers {
             },
             Method("orders.cancel", summary: "Request cancellation (queued); repeating it is harmless", roles: [.merchant, .admin],
                    params: OrderSchemas.orderId, result: .object([("order", OrderSchemas.order)]), errors: [-32004, -32022]) { p, ctx throws in
-                ["order": try s.cancel(orderId: p["orderId"]!.stringValue!, ctx: ctx)]
+                ["order": try s.cancel(orderId: p.requiredString("orderId"), ctx: ctx)]
             },
             Method("orders.get", summary: "One order with its status history (owner or admin)", roles: [.merchant, .admin, .system],
                    params: OrderSchemas.orderId, result: OrderSchemas.order, errors: [-32004]) { p, ctx throws in
-                try s.get(orderId: p["orderId"]!.stringValue!, ctx: ctx)
+                try s.get(orderId: p.requiredString("orderId"), ctx: ctx)
             },
             Method("orders.list", summary: "Orders newest first, with a status filter and a cursor", roles: [.merchant, .admin],
                    params: OrderSchemas.page,
@@ -27,18 +28,44 @@ enum OrderHandlers {
             },
             Method("orders.internal.get", summary: "The full order record, for the provider workers", roles: [.system],
                    params: OrderSchemas.orderId, result: .anything, errors: [-32004]) { p, _ throws in
-                guard let o = try s.repo.get(p["orderId"]!.stringValue!) else { throw RPCError.notFound("Order not found") }
+                guard let o = try s.repo.get(p.requiredString("orderId")) else { throw RPCError.notFound("Order not found") }
                 return o
             },
-            Method("orders.internal.transition", summary: "Compare-and-set of status and provider fields, with an optional refund",
-                   roles: [.system], params: OrderSchemas.transition,
-                   result: .object([("applied", .boolean), ("order", .anything)]), errors: [-32004]) { p, ctx throws in
-                try s.transition(p, ctx: ctx)
+            // Provider outcomes: ParcelXSvc says what happened; OrderSvc decides what it means.
+            Method("orders.provider.placed", summary: "The provider holds a live shipment for the order", roles: [.system],
+                   params: OrderSchemas.providerPlaced, result: OrderSchemas.providerResult, errors: [-32004]) { p, ctx throws in
+                try s.report(p.requiredString("orderId"), .providerPlaced(ProviderBooking(awb: p.requiredString("awbNumber"),
+                                                                                           courier: p["courierName"]?.stringValue, refs: refs(p))), ctx: ctx)
+            },
+            Method("orders.provider.failed", summary: "A create attempt failed: retrying, refused, or retries exhausted", roles: [.system],
+                   params: OrderSchemas.providerFailed, result: OrderSchemas.providerResult, errors: [-32004]) { p, ctx throws in
+                let f = ProviderFailure(message: p["message"]?.stringValue ?? "", refs: refs(p), mayHaveBooked: p["mayHaveBooked"] == true)
+                let event: OrderEvent
+                switch try p.requiredString("outcome") {
+                case "retrying": event = .providerAttempted(f.refs)
+                case "refused": event = .providerRefused(f)
+                default: event = .retriesExhausted(f)
+                }
+                return try s.report(p.requiredString("orderId"), event, ctx: ctx)
+            },
+            Method("orders.provider.cancelled", summary: "Nothing live is left at the provider for the order", roles: [.system],
+                   params: OrderSchemas.providerCancelled, result: OrderSchemas.providerResult, errors: [-32004]) { p, ctx throws in
+                try s.report(p.requiredString("orderId"), .providerCancelled(ProviderCancellation(refs: refs(p), awb: p["awbNumber"]?.stringValue,
+                                                                                                   atProvider: p["atProvider"] == true)), ctx: ctx)
+            },
+            Method("orders.provider.cancelRefused", summary: "The provider would not, or could not, cancel", roles: [.system],
+                   params: OrderSchemas.providerCancelRefused, result: OrderSchemas.providerResult, errors: [-32004]) { p, ctx throws in
+                try s.report(p.requiredString("orderId"), .cancelRefused(ProviderFailure(message: p["message"]?.stringValue ?? "", refs: refs(p),
+                                                                                         awb: p["awbNumber"]?.stringValue)), ctx: ctx)
             },
             Method("orders.recover", summary: "Run the recovery pass now (operators)", roles: [.admin, .system],
                    params: .empty, result: .object([("finished", .int())])) { _, _ in
                 ["finished": .int(Int64(s.recoverOnce()))]
             },
         ]
+    }
+
+    private static func refs(_ p: JSON) -> ProviderRefs {
+        ProviderRefs(requestRefId: p["parcelxRequestRefId"]?.stringValue, responseRefId: p["parcelxResponseRefId"]?.stringValue)
     }
 }

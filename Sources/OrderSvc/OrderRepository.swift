@@ -1,6 +1,7 @@
 import JSON
 import Store
 import Runtime
+import OrderCore
 
 /// Orders on the document store. Every change is a single-document atomic operation: insert
 /// if absent on `(userId, clientOrderId)`, and compare-and-set on `status` or `stage`.
@@ -35,7 +36,7 @@ struct OrderRepository: Sendable {
     }
 
     func deleteUncharged(_ id: String) throws -> Bool {
-        try store.delete(Self.collection, where: .and([.id(id), .eq("stage", "accepted")])) > 0
+        try store.delete(Self.collection, where: .and([.id(id), .eq("stage", .string(OrderStage.accepted.rawValue))])) > 0
     }
 
     func list(userId: String?, status: String?, before cursor: String?, limit: Int) throws -> [JSON] {
@@ -50,7 +51,8 @@ struct OrderRepository: Sendable {
     func unfinished(olderThanMs: Int64, limit: Int) throws -> [JSON] {
         let cutoff = Clock.wallMillis() - olderThanMs
         let f: Filter = .and([
-            .or([.in("stage", ["accepted", "charged"]), .and([.eq("status", "cancel_requested"), .ne("cancelEnqueued", true)])]),
+            .or([.in("stage", [.string(OrderStage.accepted.rawValue), .string(OrderStage.charged.rawValue)]),
+                 .and([.eq("status", OrderStatus.cancelRequested.json), .ne("cancelEnqueued", true)])]),
             .lt("updatedAtMs", .int(cutoff)),
         ])
         return try store.find(Self.collection, where: f, sort: [.asc("updatedAtMs")], limit: limit)

@@ -1,5 +1,6 @@
 import RPC
 import Domain
+import OrderCore
 
 /// The schemas of OrderSvc's methods, declared once: they validate input and document it
 /// (`rpc.discover`, and through it the Gateway's OpenAPI document).
@@ -53,8 +54,8 @@ enum OrderSchemas {
 
     static let order = Schema.object([
         ("id", .string()), ("userId", .string()), ("clientOrderId", .string()),
-        ("status", .string(oneOf: ["pending", "placed", "failed", "cancel_requested", "cancelled"])),
-        ("providerSyncStatus", .string(oneOf: ["pending", "synced", "failed"])),
+        ("status", OrderStatus.schema),
+        ("providerSyncStatus", ProviderSyncStatus.schema),
         ("parcelxRequestRefId", .nullable(.string())), ("parcelxResponseRefId", .nullable(.string())),
         ("awbNumber", .nullable(.string())), ("courierName", .nullable(.string())),
         ("chargePaise", .int()), ("consignee", .anything), ("pickupAddressId", .string()), ("payment", .anything),
@@ -63,7 +64,7 @@ enum OrderSchemas {
     ], additional: true)
 
     static let page = Schema.object([
-        ("status", .string(oneOf: ["pending", "placed", "failed", "cancel_requested", "cancelled"])),
+        ("status", OrderStatus.schema),
         ("cursor", Paging.cursor(idPrefix: "ord")),
         ("limit", Paging.limit),
         ("userId", .string(min: 1, max: 64)),
@@ -71,17 +72,24 @@ enum OrderSchemas {
 
     static let orderId = Schema.object([("orderId", .id)], required: ["orderId"])
 
-    /// The fields a provider outcome may set (ParcelXSvc, through `orders.internal.transition`).
-    static let transition = Schema.object([
+    // The provider outcomes ParcelXSvc reports (`orders.provider.*`): what happened, never a status.
+    static let awb = Schema.string(min: 1, max: 32)
+    static let refs: [(String, Schema)] = [("parcelxRequestRefId", .string(max: 64)), ("parcelxResponseRefId", .string(max: 64))]
+    static let message = Schema.string(max: 2000)
+
+    static let providerPlaced = Schema.object([("orderId", .id), ("awbNumber", awb), ("courierName", .string(max: 100))] + refs,
+                                              required: ["orderId", "awbNumber"])
+    static let providerFailed = Schema.object([
         ("orderId", .id),
-        ("from", .array(.string(oneOf: ["pending", "placed", "failed", "cancel_requested", "cancelled"]), min: 1)),
-        ("to", .string(oneOf: ["pending", "placed", "failed", "cancel_requested", "cancelled"])),
-        ("set", .object([
-            ("providerSyncStatus", .string(oneOf: ["pending", "synced", "failed"])),
-            ("parcelxRequestRefId", .string(max: 64)), ("parcelxResponseRefId", .string(max: 64)),
-            ("awbNumber", .string(max: 32)), ("courierName", .string(max: 100)), ("providerMessage", .string(max: 500)),
-        ])),
-        ("refund", .boolean),
-        ("note", .string(max: 200)),
-    ], required: ["orderId", "from"])
+        // retrying: the job tries again (only the refs are kept); refused: the provider said no;
+        // exhausted: no usable answer for the whole retry window.
+        ("outcome", .string(oneOf: ["retrying", "refused", "exhausted"])),
+        ("message", message),
+        ("mayHaveBooked", .boolean),
+    ] + refs, required: ["orderId", "outcome"])
+    static let providerCancelled = Schema.object([("orderId", .id), ("atProvider", .boolean), ("awbNumber", awb)] + refs,
+                                                 required: ["orderId", "atProvider"])
+    static let providerCancelRefused = Schema.object([("orderId", .id), ("message", message), ("awbNumber", awb)] + refs,
+                                                     required: ["orderId"])
+    static let providerResult = Schema.object([("applied", .boolean), ("status", OrderStatus.schema), ("jobs", .array(.string()))])
 }

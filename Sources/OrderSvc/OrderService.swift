@@ -6,6 +6,7 @@ import Store
 import Queue
 import Domain
 import Crypto
+import OrderCore
 
 /// Order creation and cancellation, crash-proof without multi-document transactions.
 ///
@@ -56,45 +57,36 @@ final class OrderService: Sendable {
     func create(_ payload: JSON, ctx: RPCContext) throws(RPCError) -> (created: Bool, order: JSON) {
         guard let actor = ctx.actor, actor.role == .merchant else { throw RPCError.forbidden() }
         try OrderValidation.check(payload)
+        let request: OrderRequest
+        do { request = try JSONValueDecoder.decode(OrderRequest.self, from: payload) } catch {
+            // The schema admits only what OrderRequest reads; this is a schema that drifted from it.
+            log.error("create params passed the schema but do not decode", requestId: ctx.requestId, ["error": .string(String(describing: error))])
+            throw RPCError.invalidParams(path: "", "does not describe an order")
+        }
         let userId = actor.userId
-        let clientOrderId = payload["clientOrderId"]!.stringValue!
         let fp = Self.fingerprint(payload)
 
         // A merchant with orders has an approved KYC, so a replay passes this check too; it
         // needs no money check: the insert below finds the first order and answers with it.
         try requireApprovedKYC(userId, ctx)
-        let pkg = payload["package"]!
-        let pay = payload["payment"]!
-        let isCOD = pay["mode"] == "cod"
+        let pkg = request.package
         let charge = RateCard.chargePaise(
-            weightGrams: pkg["weightGrams"]!.intValue!, lengthCm: pkg["lengthCm"]!.intValue!,
-            widthCm: pkg["widthCm"]!.intValue!, heightCm: pkg["heightCm"]!.intValue!,
-            express: payload["expressType"] == "air", codAmountPaise: isCOD ? pay["codAmountPaise"]?.intValue : nil)
+            weightGrams: pkg.weightGrams, lengthCm: pkg.lengthCm, widthCm: pkg.widthCm, heightCm: pkg.heightCm,
+            express: request.expressType == "air", codAmountPaise: request.payment.isCOD ? request.payment.codAmountPaise : nil)
 
         let now = Clock.wallMillis()
-        let nowISO = Clock.iso8601(millis: now)
-        let id = ID.make("ord")
-        var doc: [String: JSON] = [
-            "_id": .string(id), "id": .string(id), "userId": .string(userId), "clientOrderId": .string(clientOrderId),
-            "fingerprint": .string(fp), "stage": "accepted", "status": "pending", "providerSyncStatus": "pending",
-            "parcelxRequestRefId": .null, "parcelxResponseRefId": .null, "awbNumber": .null, "courierName": .null,
-            "chargePaise": .int(charge), "consignee": payload["consignee"]!, "pickupAddressId": payload["pickupAddressId"]!,
-            "payment": ["mode": pay["mode"]!, "codAmountPaise": .int(isCOD ? pay["codAmountPaise"]?.intValue ?? 0 : 0)],
-            "package": pkg, "items": payload["items"]!, "expressType": payload["expressType"] ?? "surface",
-            "history": [["status": "pending", "at": .string(nowISO), "by": .string(userId), "note": "order accepted"]],
-            "requestId": .string(ctx.requestId),
-            "createdAt": .string(nowISO), "updatedAt": .string(nowISO), "createdAtMs": .int(now), "updatedAtMs": .int(now),
-        ]
-        doc["cancelEnqueued"] = false
+        let order = Order(id: ID.make("ord"), userId: userId, request: request, fingerprint: fp, chargePaise: charge,
+                          requestId: ctx.requestId, nowMs: now, nowISO: Clock.iso8601(millis: now))
+        let doc = order.json
         let inserted: InsertResult
-        do { inserted = try repo.insert(.object(doc)) } catch { throw storeFailure(error, ctx) }
+        do { inserted = try repo.insert(doc) } catch { throw storeFailure(error, ctx) }
         switch inserted {
         case .duplicate(let existing):
             // The same (user, clientOrderId) arrived at the same instant elsewhere.
             return (false, try replay(existing, fingerprint: fp, ctx))
-        case .created(let order):
+        case .created:
             do {
-                let o = OrderView.public(try drive(order, ctx))
+                let o = Order.publicView(try drive(order, ctx).document(updating: doc, from: order))
                 Metrics.shared.increment("oops_orders_created_total")
                 Metrics.shared.increment("oops_order_charges_paise_total", by: charge)
                 return (true, o)
@@ -122,113 +114,150 @@ final class OrderService: Sendable {
         guard existing["fingerprint"]?.stringValue == fingerprint else {
             throw RPCError.conflict("client_order_id_reused", "clientOrderId was already used with a different payload")
         }
-        return OrderView.public(try drive(existing, ctx))
+        return try drive(try decode(existing, ctx), ctx).publicJSON
     }
 
     private func systemCtx(_ ctx: RPCContext) -> RPCContext {
         RPCContext(requestId: ctx.requestId, actor: .system, deadline: ctx.deadline)
     }
 
-    /// Takes an order from whatever stage it is in to `enqueued`. Idempotent.
-    func drive(_ order: JSON, _ ctx: RPCContext) throws(RPCError) -> JSON {
-        var o = order
-        let id = o["_id"]!.stringValue!
-        if o["stage"] == "accepted" {
-            do {
-                _ = try wallet.call("wallet.charge", ["userId": o["userId"]!, "orderId": .string(id), "amountPaise": o["chargePaise"]!], ctx: systemCtx(ctx))
-            } catch let e where e.reason == "insufficient_balance" {
-                do { _ = try repo.deleteUncharged(id) } catch { throw storeFailure(error, ctx) }
-                throw e
-            }
+    /// Takes an order from whatever stage it is in to `enqueued`: the charge, the create job, the
+    /// stage. Idempotent.
+    func drive(_ order: Order, _ ctx: RPCContext) throws(RPCError) -> Order {
+        do { _ = try apply(order.id, .accepted, ctx, current: order) } catch let e where e.reason == "insufficient_balance" {
+            _ = try apply(order.id, .chargeRefused, ctx, current: order)
+            throw e
         }
-        if o["stage"] == "accepted" || o["stage"] == "charged" {
-            do {
-                _ = try createQueue.add(name: QueueNames.createJob, dataJSON: JSON.object(["orderId": .string(id), "requestId": .string(ctx.requestId)]).serialized(),
-                                        options: JobOptions(jobId: "create-\(id)"))
-            } catch {
-                log.error("enqueue failed; the recovery pass will retry", requestId: ctx.requestId, ["orderId": .string(id), "error": .string(String(describing: error))])
-                throw RPCError.unavailable("Queue unavailable")
-            }
-            let moved: JSON?
-            do {
-                moved = try repo.update(id, where: .in("stage", ["accepted", "charged"]), Update(set: ["stage": "enqueued"])) ?? repo.get(id)
-            } catch { throw storeFailure(error, ctx) }
-            guard let m = moved else {
-                // Another driver of this order (a duplicate request, the recovery pass) had its
-                // charge refused and deleted the order, and a top-up landed before ours went
-                // through. The order does not exist, so the money goes back.
-                do {
-                    _ = try wallet.call("wallet.refund", ["userId": o["userId"]!, "orderId": .string(id)], ctx: systemCtx(ctx))
-                } catch let e where e.reason == "not_charged" {}
-                log.warn("an order was deleted after its charge; refunded", requestId: ctx.requestId, ["orderId": .string(id)])
-                throw RPCError.business("insufficient_balance", "The wallet balance is too low for this debit")
-            }
-            o = m
+        _ = try apply(order.id, .charged, ctx, current: order)
+        guard let done = try apply(order.id, .enqueued, ctx, current: order) else {
+            // Another driver of this order (a duplicate request, the recovery pass) had its
+            // charge refused and deleted the order, and a top-up landed before ours went
+            // through. The order does not exist, so the money goes back.
+            try run(.refund, order, ctx)
+            log.warn("an order was deleted after its charge; refunded", requestId: ctx.requestId, ["orderId": .string(order.id)])
+            throw RPCError.business("insufficient_balance", "The wallet balance is too low for this debit")
         }
-        if o["status"] == "cancel_requested" && o["cancelEnqueued"] != true {
-            try enqueueCancel(o, ctx)
-            o = (try? repo.get(id)) ?? o
-        }
-        return o
+        return done.stored
     }
 
     // MARK: cancel
 
     func cancel(orderId: String, ctx: RPCContext) throws(RPCError) -> JSON {
         guard let actor = ctx.actor else { throw RPCError.unauthenticated() }
+        guard var o = try load(orderId, ctx), actor.role == .admin || o.userId == actor.userId else {
+            throw RPCError.notFound("Order not found")
+        }
+        if o.stage != .enqueued {
+            // Still being accepted (its request is in flight, or a crash interrupted it): finish
+            // that first, so the charge is settled before a cancel can refund it and is never
+            // taken after the refund found nothing to give back.
+            do { o = try drive(o, ctx) } catch let e where e.reason == "insufficient_balance" {
+                throw RPCError.notFound("Order not found")  // refused, so it was never created
+            }
+        }
+        guard let r = try apply(orderId, .cancelRequested, ctx, current: o) else { throw RPCError.notFound("Order not found") }
+        if r.transition.outcome == .applied { Metrics.shared.increment("oops_orders_cancel_requested_total") }
+        return ((try? repo.get(orderId)) ?? nil).map(Order.publicView) ?? r.stored.publicJSON
+    }
+
+    // MARK: applying events
+
+    struct Applied {
+        /// The order the event was applied to.
+        let before: Order
+        let transition: OrderTransition
+        /// The order as stored afterwards.
+        let stored: Order
+        /// Ids of the jobs the effects added (or found).
+        let jobs: [String]
+    }
+
+    /// Applies one event to the stored order (docs/orders.md): asks OrderLifecycle, runs the
+    /// effects that precede the write (charge, refund), writes the change by compare-and-set on
+    /// the status and stage the decision was made from, then runs the rest (jobs). A lost race
+    /// reads the order again and decides again. Nil when the order does not exist.
+    func apply(_ id: String, _ event: OrderEvent, _ ctx: RPCContext, current: Order? = nil) throws(RPCError) -> Applied? {
+        var known = current
+        let lctx = OrderLifecycle.Context(by: ctx.actor?.userId ?? "system", at: Clock.nowISO(), requestId: ctx.requestId)
         for _ in 0..<5 {
-            var o: JSON
-            do {
-                guard let x = try repo.get(orderId), actor.role == .admin || x["userId"]?.stringValue == actor.userId else {
-                    throw RPCError.notFound("Order not found")
-                }
+            let o: Order
+            if let k = known { o = k; known = nil } else {
+                guard let x = try load(id, ctx) else { return nil }
                 o = x
-            } catch let e as RPCError { throw e } catch { throw storeFailure(error, ctx) }
-            if o["stage"] != "enqueued" {
-                // Still being accepted (its request is in flight, or a crash interrupted it): finish
-                // that first, so the charge is settled before a cancel can refund it and is never
-                // taken after the refund found nothing to give back.
-                do { o = try drive(o, ctx) } catch let e where e.reason == "insufficient_balance" {
-                    throw RPCError.notFound("Order not found")  // refused, so it was never created
-                }
             }
-            let status = o["status"]?.stringValue ?? ""
-            switch status {
-            case "cancel_requested", "cancelled":
-                // Repeating a cancel is harmless; make sure the job exists.
-                if status == "cancel_requested" && o["cancelEnqueued"] != true { try enqueueCancel(o, ctx) }
-                return OrderView.public((try? repo.get(orderId)) ?? o)
-            case "failed":
-                throw RPCError.business("not_cancellable", "A failed order cannot be cancelled")
-            case "pending", "placed":
-                let now = Clock.nowISO()
-                let u = Update(set: ["status": "cancel_requested", "cancelFrom": .string(status), "cancelEnqueued": false],
-                               push: ["history": ["status": "cancel_requested", "at": .string(now), "by": .string(actor.userId), "note": "cancel requested"]])
-                let updated: JSON?
-                do { updated = try repo.update(orderId, where: .eq("status", .string(status)), u) } catch { throw storeFailure(error, ctx) }
-                guard let x = updated else { continue }  // it moved meanwhile: look again
-                Metrics.shared.increment("oops_orders_cancel_requested_total")
-                try enqueueCancel(x, ctx)
-                return OrderView.public((try? repo.get(orderId)) ?? x)
-            default:
-                throw RPCError.business("not_cancellable", "The order cannot be cancelled in its current state")
+            let t = OrderLifecycle.apply(o, event, lctx)
+            if case .rejected(let reason, let message) = t.outcome { throw RPCError.business(reason, message) }
+            for e in t.effectsBeforeWrite { try run(e, o, ctx) }
+            var stored = o
+            if t.outcome == .applied {
+                guard let x = try write(from: o, to: t.order, ctx) else { continue }  // it moved meanwhile: decide again
+                stored = x
             }
+            var jobs: [String] = []
+            for e in t.effectsAfterWrite { if let j = try run(e, stored, ctx) { jobs.append(j) } }
+            return Applied(before: o, transition: t, stored: stored, jobs: jobs)
         }
         throw RPCError.conflict("concurrent_update", "The order is changing; try again")
     }
 
-    private func enqueueCancel(_ o: JSON, _ ctx: RPCContext) throws(RPCError) {
-        let id = o["_id"]!.stringValue!
-        do {
-            // A fresh id per cancel request, so a cancel after an earlier refused one is not a no-op.
-            let attempt = o["history"]?.arrayValue?.filter { $0["status"] == "cancel_requested" }.count ?? 1
-            _ = try cancelQueue.add(name: QueueNames.cancelJob, dataJSON: JSON.object(["orderId": .string(id), "requestId": .string(ctx.requestId)]).serialized(),
-                                    options: JobOptions(jobId: "cancel-\(id)-\(attempt)"))
-            _ = try repo.update(id, where: .eq("status", "cancel_requested"), Update(set: ["cancelEnqueued": true]))
-        } catch {
-            log.error("cancel enqueue failed; the recovery pass will retry", requestId: ctx.requestId, ["orderId": .string(id), "error": .string(String(describing: error))])
-            throw RPCError.unavailable("Queue unavailable")
+    private func decode(_ doc: JSON, _ ctx: RPCContext) throws(RPCError) -> Order {
+        do { return try Order(json: doc) } catch { throw storeFailure(error, ctx) }
+    }
+
+    private func load(_ id: String, _ ctx: RPCContext) throws(RPCError) -> Order? {
+        let doc: JSON?
+        do { doc = try repo.get(id) } catch { throw storeFailure(error, ctx) }
+        guard let doc else { return nil }
+        return try decode(doc, ctx)
+    }
+
+    /// Writes the fields that differ, if the order still has the status and stage it had.
+    private func write(from old: Order, to new: Order, _ ctx: RPCContext) throws(RPCError) -> Order? {
+        let c = new.changes(from: old)
+        var u = Update(set: c.set, unset: c.unset)
+        if c.appended.count == 1, let line = try? JSON(encoding: c.appended[0]) {
+            u.push["history"] = line
+        } else if !c.appended.isEmpty {
+            u.set["history"] = (try? JSON(encoding: new.history)) ?? .array([])
         }
+        let updated: JSON?
+        do {
+            updated = try repo.update(old.id, where: .and([.eq("status", old.status.json), .eq("stage", .string(old.stage.rawValue))]), u)
+        } catch { throw storeFailure(error, ctx) }
+        guard let updated else { return nil }
+        // The after-image is the new order plus the time the repository stamped on it.
+        var stored = new
+        if let at = updated["updatedAt"]?.stringValue { stored.updatedAt = at }
+        if let ms = updated["updatedAtMs"]?.intValue { stored.updatedAtMs = ms }
+        return stored
+    }
+
+    /// Runs one effect; answers the id of the job it added.
+    @discardableResult
+    private func run(_ effect: OrderEffect, _ o: Order, _ ctx: RPCContext) throws(RPCError) -> String? {
+        switch effect {
+        case .charge(let paise):
+            _ = try wallet.call("wallet.charge", ["userId": .string(o.userId), "orderId": .string(o.id), "amountPaise": .int(paise)], ctx: systemCtx(ctx))
+        case .deleteUncharged:
+            do { _ = try repo.deleteUncharged(o.id) } catch { throw storeFailure(error, ctx) }
+        case .refund:
+            do {
+                _ = try wallet.call("wallet.refund", ["userId": .string(o.userId), "orderId": .string(o.id)], ctx: systemCtx(ctx))
+            } catch let e where e.reason == "not_charged" {
+                // Nothing was taken; nothing to give back.
+            }
+        case .enqueueCreate(let job), .enqueueCancel(let job):
+            do {
+                _ = try (job.queue == createQueue.name ? createQueue : cancelQueue).add(name: job.name, dataJSON: job.dataJSON, options: job.options)
+            } catch {
+                log.error("enqueue failed; the recovery pass or the job's retry will add it again", requestId: ctx.requestId,
+                          ["orderId": .string(o.id), "jobId": .string(job.id), "error": .string(String(describing: error))])
+                throw RPCError.unavailable("Queue unavailable")
+            }
+            if job.kind == .cancel { _ = try apply(o.id, .cancelEnqueued, ctx) }
+            return job.id
+        }
+        return nil
     }
 
     // MARK: reads
@@ -240,7 +269,7 @@ final class OrderService: Sendable {
         guard let o, actor.role == .admin || actor.role == .system || o["userId"]?.stringValue == actor.userId else {
             throw RPCError.notFound("Order not found")
         }
-        return OrderView.public(o)
+        return Order.publicView(o)
     }
 
     func list(_ p: JSON, ctx: RPCContext) throws(RPCError) -> JSON {
@@ -251,48 +280,18 @@ final class OrderService: Sendable {
         do { rows = try repo.list(userId: userId, status: p["status"]?.stringValue, before: p["cursor"]?.stringValue, limit: limit + 1) } catch { throw storeFailure(error, ctx) }
         let page = Array(rows.prefix(limit))
         let next: JSON = rows.count > limit ? (page.last?["_id"] ?? .null) : .null
-        return ["items": .array(page.map(OrderView.public)), "nextCursor": next]
+        return ["items": .array(page.map(Order.publicView)), "nextCursor": next]
     }
 
     // MARK: provider outcomes (ParcelXSvc)
 
-    /// Compare-and-set of status and provider fields; a late or repeated job cannot move an order
-    /// backwards because `from` must hold. With `refund`, the charge is refunded first (at most
-    /// once, by its ledger reference) so a crash between the two leaves a retryable state.
-    func transition(_ p: JSON, ctx: RPCContext) throws(RPCError) -> JSON {
-        let id = p["orderId"]!.stringValue!
-        let from = p["from"]!.arrayValue!
-        let current: JSON
-        do {
-            guard let c = try repo.get(id) else { throw RPCError.notFound("Order not found") }
-            current = c
-        } catch let e as RPCError { throw e } catch { throw storeFailure(error, ctx) }
-        guard from.contains(current["status"] ?? .null) else {
-            return ["applied": false, "order": current]
-        }
-        if p["refund"] == true {
-            do {
-                _ = try wallet.call("wallet.refund", ["userId": current["userId"]!, "orderId": .string(id)], ctx: systemCtx(ctx))
-            } catch let e where e.reason == "not_charged" {
-                // Nothing was taken; nothing to give back.
-            }
-        }
-        var u = Update()
-        for (k, v) in p["set"]?.objectValue ?? [:] { u.set[k] = v }
-        if let to = p["to"]?.stringValue {
-            u.set["status"] = .string(to)
-            var h: [String: JSON] = ["status": .string(to), "at": .string(Clock.nowISO()), "by": .string(ctx.actor?.userId ?? "system")]
-            if let n = p["note"]?.stringValue { h["note"] = .string(n) }
-            if let m = p["set"]?["providerMessage"] { h["providerMessage"] = m }
-            u.push["history"] = .object(h)
-        }
-        let updated: JSON?
-        do { updated = try repo.update(id, where: .in("status", from), u) } catch { throw storeFailure(error, ctx) }
-        if let x = updated {
-            if let to = p["to"]?.stringValue { Metrics.shared.increment("oops_order_transitions_total", ["to": to]) }
-            return ["applied": true, "order": x]
-        }
-        return ["applied": false, "order": ((try? repo.get(id)) ?? nil) ?? current]
+    /// A provider outcome ParcelXSvc reports (`orders.provider.*`). Reporting the same outcome
+    /// again changes nothing more: the lifecycle finds the order already moved, the refund is
+    /// made at most once by its ledger reference, and a job id that exists adds nothing.
+    func report(_ orderId: String, _ event: OrderEvent, ctx: RPCContext) throws(RPCError) -> JSON {
+        guard let r = try apply(orderId, event, ctx) else { throw RPCError.notFound("Order not found") }
+        if r.stored.status != r.before.status { Metrics.shared.increment("oops_order_transitions_total", ["to": r.stored.status.rawValue]) }
+        return ["applied": .bool(r.transition.outcome == .applied), "status": r.stored.status.json, "jobs": .array(r.jobs.map { .string($0) })]
     }
 
     // MARK: recovery
@@ -305,14 +304,14 @@ final class OrderService: Sendable {
             return 0
         }
         var n = 0
-        for o in rows {
-            let ctx = RPCContext.new(actor: .system, timeoutMs: 5000, requestId: o["requestId"]?.stringValue)
+        for doc in rows {
+            let ctx = RPCContext.new(actor: .system, timeoutMs: 5000, requestId: doc["requestId"]?.stringValue)
             do {
-                _ = try drive(o, ctx)
+                _ = try drive(try decode(doc, ctx), ctx)
                 n += 1
             } catch {
                 if error.reason != "insufficient_balance" {
-                    log.warn("recovery could not finish an order yet", requestId: ctx.requestId, ["orderId": o["_id"] ?? .null, "error": .string(error.message)])
+                    log.warn("recovery could not finish an order yet", requestId: ctx.requestId, ["orderId": doc["_id"] ?? .null, "error": .string(error.message)])
                 }
             }
         }
@@ -321,15 +320,5 @@ final class OrderService: Sendable {
             Metrics.shared.increment("oops_orders_recovered_total", by: Int64(n))
         }
         return n
-    }
-}
-
-/// What clients see of an order: internal bookkeeping stripped.
-enum OrderView {
-    static let hidden: Set<String> = ["_id", "fingerprint", "stage", "cancelEnqueued", "cancelFrom", "createdAtMs", "updatedAtMs", "requestId"]
-    static func `public`(_ o: JSON) -> JSON {
-        guard var x = o.objectValue else { return o }
-        for k in hidden { x[k] = nil }
-        return .object(x)
     }
 }

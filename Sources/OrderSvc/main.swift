@@ -26,7 +26,7 @@ ServiceHost.main(name: ServiceName.order) { env in
     m.describe("oops_orders_replayed_total", "Create requests answered from an existing order (sameFingerprint=false means 409).")
     m.describe("oops_orders_refused_total", "New orders refused after they were stored (e.g. insufficient balance).")
     m.describe("oops_orders_cancel_requested_total", "Cancellations queued.")
-    m.describe("oops_order_transitions_total", "Status changes recorded from the provider workers, by new status.")
+    m.describe("oops_order_transitions_total", "Status changes from provider outcomes (orders.provider.*), by new status.")
     m.describe("oops_orders_recovered_total", "Interrupted orders finished by the recovery pass.")
     m.describe("oops_order_charges_paise_total", "Shipping charges taken for new orders, in paise.")
     // The recovery pass: at start and every few seconds, on its own timer.

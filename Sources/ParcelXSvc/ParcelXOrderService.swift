@@ -4,32 +4,34 @@ import RPC
 import Runtime
 import Queue
 import Domain
+import OrderCore
 import ParcelXAPI
+import ParcelXCore
 
-/// The two provider workflows of the seed, `processParcelXOrder` and
-/// `processParcelXOrderCancellation`, made safe against crashes and races:
+/// The provider adapter: the two provider workflows of the seed, `processParcelXOrder` and
+/// `processParcelXOrderCancellation`, made safe against crashes and races. A job reads the typed
+/// order, maps it to the ParcelX DTOs, calls the provider (a request log before, a response log
+/// after), decodes the answer into the DTOs, and reports what happened to OrderSvc
+/// (`orders.provider.placed`, `.failed`, `.cancelled`, `.cancelRefused`). It never decides an
+/// order's status: OrderLifecycle does, in OrderSvc (docs/orders.md).
 /// - at most one shipment per order: the provider's `client_order_id` is the order id, and any
 ///   attempt after an uncertain one (timeout, broken connection, a worker killed mid-call, a job
 ///   run again) first looks the order up at the provider before creating;
-/// - a cancel racing the create: a create that succeeds after the order was cancelled records
-///   the AWB and queues another cancel, so no live shipment stays behind;
-/// - money: a final failure or a successful cancel refunds the charge (at most once, by ledger
-///   reference) before the order's status moves.
+/// - a cancel racing the create: a booking reported after the order was cancelled is cancelled
+///   at the provider by the job OrderSvc adds for it, so no live shipment stays behind;
+/// - an uncertain final failure is reported as such, and OrderSvc adds a clean-up job that
+///   cancels any shipment the provider turns out to hold.
 final class ParcelXOrderService: Sendable {
     let client: ParcelXClient
     let logs: ProviderLogRepository
     let orders: RPCClient
-    let cancelQueue: JobQueue
-    let createQueue: JobQueue
     let log: Logger
     let defaultAttempts: Int
 
-    init(client: ParcelXClient, logs: ProviderLogRepository, orders: RPCClient, createQueue: JobQueue, cancelQueue: JobQueue, log: Logger, defaultAttempts: Int) {
-        self.createQueue = createQueue
+    init(client: ParcelXClient, logs: ProviderLogRepository, orders: RPCClient, log: Logger, defaultAttempts: Int) {
         self.client = client
         self.logs = logs
         self.orders = orders
-        self.cancelQueue = cancelQueue
         self.log = log
         self.defaultAttempts = defaultAttempts
     }
@@ -50,23 +52,33 @@ final class ParcelXOrderService: Sendable {
 
     private func ctx(_ j: JobInfo) -> RPCContext { .new(actor: .system, timeoutMs: 10_000, requestId: j.requestId) }
 
-    private func getOrder(_ id: String, _ j: JobInfo) throws -> JSON {
+    private func getOrder(_ id: String, _ j: JobInfo) throws -> Order {
         let r = Result { () throws(RPCError) -> JSON in try orders.call("orders.internal.get", ["orderId": .string(id)], ctx: ctx(j)) }
         switch r {
-        case .success(let o): return o
+        case .success(let o):
+            do { return try Order(json: o) } catch { throw UnrecoverableError("order \(id) cannot be read: \(error)") }
         case .failure(let e):
             if e.code == RPCError.notFoundCode { throw UnrecoverableError("order \(id) does not exist") }
             throw e
         }
     }
 
+    /// Tells OrderSvc what happened; it answers `{applied, status, jobs}`.
     @discardableResult
-    private func transition(_ id: String, from: [String], to: String?, set: [String: JSON], refund: Bool = false, note: String? = nil, _ j: JobInfo) throws -> (applied: Bool, order: JSON) {
-        var p: [String: JSON] = ["orderId": .string(id), "from": .array(from.map { .string($0) }), "set": .object(set), "refund": .bool(refund)]
-        if let to { p["to"] = .string(to) }
-        if let note { p["note"] = .string(note) }
-        let r = try orders.call("orders.internal.transition", .object(p), ctx: ctx(j))
-        return (r["applied"] == true, r["order"] ?? .null)
+    private func report(_ method: String, _ orderId: String, _ params: [String: JSON], refs: Refs?, _ j: JobInfo) throws -> JSON {
+        var p = params
+        p["orderId"] = .string(orderId)
+        if let refs {
+            p["parcelxRequestRefId"] = .string(refs.request)
+            p["parcelxResponseRefId"] = .string(refs.response)
+        }
+        return try orders.call(method, .object(p), ctx: ctx(j))
+    }
+
+    /// The request and response log ids of a provider call.
+    struct Refs {
+        let request: String
+        let response: String
     }
 
     /// Calls the provider with a request log before and a response log after.
@@ -100,23 +112,26 @@ final class ParcelXOrderService: Sendable {
         return UncertainOutcome(reason: ex.error ?? "no answer")
     }
 
-    /// Looks the order up at the provider by its `client_order_id`. Returns the live AWB, or nil
-    /// when the provider has no (live) shipment for it.
+    /// Looks the order up at the provider by its `client_order_id`. Returns the shipment the
+    /// provider holds for it (live or cancelled), or nil when it holds none.
     struct Found {
         let awb: String
         let courier: String?
         let cancelled: Bool
-        let refs: (String, String)
+        let refs: Refs
     }
 
     private func lookup(_ orderId: String, _ j: JobInfo) async throws -> Found? {
         let (ex, reqId, resId) = try await call(.trackByClientOrderId, orderId: orderId, body: nil, query: orderId, j)
         guard ex.error == nil, let s = ex.httpStatus, (200..<300).contains(s) else { throw transportError(ex) }
-        guard let b = ex.responseBody, b["status"] == true else { return nil }
-        let d = b["data"]?.objectValue.map { JSON.object($0) } ?? b
-        guard let awb = (d["awb_number"] ?? d["awb"] ?? b["awb_number"])?.stringValue, !awb.isEmpty else { return nil }
-        let code = (d["current_status"]?["status_code"] ?? b["current_status"]?["status_code"])?.intValue
-        return Found(awb: awb, courier: (d["courier_name"] ?? b["courier_name"])?.stringValue, cancelled: code == 227, refs: (reqId, resId))
+        guard let t = try? ex.responseBody?.decode(ParcelXTrackResponse.self), t.status, let awb = t.awbNumber, !awb.isEmpty else { return nil }
+        return Found(awb: awb, courier: t.courierName, cancelled: t.currentStatus?.code == .cancelled, refs: Refs(request: reqId, response: resId))
+    }
+
+    /// A 2xx answer with a body, decoded; nil for anything else.
+    private func answer<T: Decodable>(_ ex: ProviderExchange, as: T.Type) -> (T, message: String)? {
+        guard ex.error == nil, let s = ex.httpStatus, (200..<300).contains(s), let b = ex.responseBody, let v = try? b.decode(T.self) else { return nil }
+        return (v, ParcelXMessage.first(in: b) ?? "")
     }
 
     // MARK: create
@@ -124,12 +139,11 @@ final class ParcelXOrderService: Sendable {
     func processParcelXOrder(orderId: String, job: Job) async throws -> JSON {
         let j = jobInfo(job)
         let order = try getOrder(orderId, j)
-        let status = order["status"]?.stringValue ?? ""
-        guard status == "pending" else {
-            return ["skipped": true, "status": .string(status)]
+        guard OrderLifecycle.awaitsBooking(order) else {
+            return ["skipped": true, "status": order.status.json]
         }
         // An earlier attempt may have reached the provider: look before creating again.
-        if job.attemptsMade > 0 || job.stalledCounter > 0 || !(order["parcelxRequestRefId"]?.isNull ?? true) {
+        if job.attemptsMade > 0 || job.stalledCounter > 0 || order.parcelxRequestRefId != nil {
             do {
                 if let found = try await lookup(orderId, j), !found.cancelled {
                     return try placed(orderId, awb: found.awb, courier: found.courier, refs: found.refs, j)
@@ -137,66 +151,63 @@ final class ParcelXOrderService: Sendable {
             } catch {
                 // The provider cannot even be asked. On the last attempt the order fails for good.
                 if error is UnrecoverableError || j.isLast {
-                    try finalFailure(orderId, refs: [:], message: String(describing: error), j, uncertain: true)
+                    try failed(orderId, .exhausted, refs: nil, message: String(describing: error), mayHaveBooked: true, j)
                 }
                 throw error
             }
         }
         let body = try JSON(encoding: ParcelXOrderMapper.createRequest(order: order))
         let (ex, reqId, resId) = try await call(.createOrder, orderId: orderId, body: body, j)
-        let refs: [String: JSON] = ["parcelxRequestRefId": .string(reqId), "parcelxResponseRefId": .string(resId)]
-        if ex.error == nil, let s = ex.httpStatus, (200..<300).contains(s), let b = ex.responseBody {
-            if b["status"] == true, let awb = b["data"]?["awb_number"]?.stringValue {
-                return try placed(orderId, awb: awb, courier: b["data"]?["courier_name"]?.stringValue, refs: (reqId, resId), j)
+        let refs = Refs(request: reqId, response: resId)
+        if case let (created, message)? = answer(ex, as: ParcelXEnvelope<ParcelXCreateOrderData>.self) {
+            if created.status, let awb = created.data?.awbNumber {
+                return try placed(orderId, awb: awb, courier: created.data?.courierName, refs: refs, j)
             }
             // A refusal. If it is "already exists", an earlier attempt did create it.
             if let found = try await lookup(orderId, j), !found.cancelled {
                 return try placed(orderId, awb: found.awb, courier: found.courier, refs: found.refs, j)
             }
-            let msg = ParcelXMessage.first(in: b) ?? "refused by the provider"
-            try finalFailure(orderId, refs: refs, message: msg, j)
+            let msg = message.isEmpty ? "refused by the provider" : message
+            try failed(orderId, .refused, refs: refs, message: msg, mayHaveBooked: j.attempt > 1, j)
             throw UnrecoverableError("provider refused the order: \(msg)")
         }
         let err = transportError(ex)
         if err is UnrecoverableError || j.isLast {
-            try finalFailure(orderId, refs: refs, message: String(describing: err), j, uncertain: ex.httpStatus == nil)
+            try failed(orderId, .exhausted, refs: refs, message: String(describing: err), mayHaveBooked: ex.httpStatus == nil || j.attempt > 1, j)
         } else {
-            try transition(orderId, from: ["pending"], to: nil, set: refs, j)
+            try failed(orderId, .retrying, refs: refs, message: String(describing: err), mayHaveBooked: false, j)
         }
         throw err
     }
 
-    private func placed(_ orderId: String, awb: String, courier: String?, refs: (String, String), _ j: JobInfo) throws -> JSON {
-        var set: [String: JSON] = ["awbNumber": .string(awb), "providerSyncStatus": "synced",
-                                   "parcelxRequestRefId": .string(refs.0), "parcelxResponseRefId": .string(refs.1)]
-        if let c = courier { set["courierName"] = .string(c) }
-        let r = try transition(orderId, from: ["pending"], to: "placed", set: set, note: "shipment booked", j)
-        if r.applied { return ["placed": true, "awb": .string(awb)] }
-        // The order was cancelled while the provider booked it: keep the AWB and cancel the shipment.
-        let st = r.order["status"]?.stringValue ?? ""
-        if st == "cancel_requested" || st == "cancelled" {
-            try transition(orderId, from: ["cancel_requested", "cancelled"], to: nil, set: set.filter { $0.key != "providerSyncStatus" }, j)
-            _ = try cancelQueue.add(name: QueueNames.cancelJob, dataJSON: JSON.object(["orderId": .string(orderId), "requestId": .string(j.requestId)]).serialized(),
-                                    options: JobOptions(jobId: "cancel-\(orderId)-late-\(awb)"))
+    private func placed(_ orderId: String, awb: String, courier: String?, refs: Refs, _ j: JobInfo) throws -> JSON {
+        var p: [String: JSON] = ["awbNumber": .string(awb)]
+        if let c = courier { p["courierName"] = .string(c) }
+        let r = try report("orders.provider.placed", orderId, p, refs: refs, j)
+        var out: [String: JSON] = ["placed": true, "awb": .string(awb)]
+        if r["applied"] != true || r["status"] != OrderStatus.placed.json { out["status"] = r["status"] ?? .null }
+        if let jobs = r["jobs"]?.arrayValue, !jobs.isEmpty {
+            // OrderSvc found the order cancelled meanwhile and queued a cancel of this shipment.
             log.warn("shipment booked after cancellation; cancelling it", requestId: j.requestId, ["orderId": .string(orderId), "awb": .string(awb)])
-            return ["placed": true, "awb": .string(awb), "cancelQueued": true]
+            out["cancelQueued"] = true
         }
-        return ["placed": true, "awb": .string(awb), "status": .string(st)]
+        return .object(out)
     }
 
-    /// The order fails for good and its charge is refunded. When an earlier call may have
-    /// reached the provider unseen (`uncertain`), a clean-up job keeps asking the provider for a
-    /// while and cancels any shipment it finds, so a failed order never keeps a live shipment.
-    private func finalFailure(_ orderId: String, refs: [String: JSON], message: String, _ j: JobInfo, uncertain: Bool = false) throws {
-        var set = refs
-        set["providerSyncStatus"] = "failed"
-        set["providerMessage"] = .string(String(message.prefix(500)))
-        let r = try transition(orderId, from: ["pending"], to: "failed", set: set, refund: true, note: "provider refused or gave up", j)
-        if r.applied && (uncertain || j.attempt > 1) {
-            _ = try cancelQueue.add(name: QueueNames.cancelJob,
-                                    dataJSON: JSON.object(["orderId": .string(orderId), "requestId": .string(j.requestId), "cleanup": true]).serialized(),
-                                    options: JobOptions(jobId: "cancel-\(orderId)-cleanup", attempts: 12, backoff: .exponential(delayMs: 5000)))
-        }
+    enum FailureOutcome: String {
+        /// The job will try again: OrderSvc only keeps the call's references.
+        case retrying
+        /// The provider refused the order.
+        case refused
+        /// No usable answer for the whole retry window (or a failure not worth retrying).
+        case exhausted
+    }
+
+    /// Reports a failed create attempt. `mayHaveBooked`: an earlier call may have reached the
+    /// provider unseen, so OrderSvc keeps a clean-up job asking the provider for a while.
+    private func failed(_ orderId: String, _ outcome: FailureOutcome, refs: Refs?, message: String, mayHaveBooked: Bool, _ j: JobInfo) throws {
+        try report("orders.provider.failed", orderId, ["outcome": .string(outcome.rawValue), "message": .string(String(message.prefix(2000))),
+                                                       "mayHaveBooked": .bool(mayHaveBooked)], refs: refs, j)
     }
 
     // MARK: cancel
@@ -204,77 +215,67 @@ final class ParcelXOrderService: Sendable {
     func processParcelXOrderCancellation(orderId: String, job: Job) async throws -> JSON {
         let j = jobInfo(job)
         let order = try getOrder(orderId, j)
-        let status = order["status"]?.stringValue ?? ""
-        if status == "failed" {
-            return try await cleanUpFailed(orderId, j)
+        switch OrderLifecycle.cancelWork(order) {
+        case .cleanUp: return try await cleanUpFailed(orderId, j)
+        case .none: return ["skipped": true, "status": order.status.json]
+        case .cancel: break
         }
-        guard status == "cancel_requested" || status == "cancelled" else {
-            return ["skipped": true, "status": .string(status)]
-        }
-        var awb = order["awbNumber"]?.stringValue
-        var refs: [String: JSON] = [:]
+        var awb = order.awbNumber
+        var refs: Refs?
+        var foundAWB: String?
         if awb == nil {
             // No AWB recorded: the create may not have run, or may have reached the provider unseen.
             let found: Found?
             do { found = try await lookup(orderId, j) } catch {
-                if (error is UnrecoverableError || j.isLast) && status == "cancel_requested" {
-                    try refusedCancel(orderId, order: order, refs: [:], message: String(describing: error), j)
+                if error is UnrecoverableError || j.isLast {
+                    try cancelRefused(orderId, refs: nil, awb: nil, message: String(describing: error), j)
                 }
                 throw error
             }
             if let found {
-                if found.cancelled { awb = nil } else { awb = found.awb }
-                refs = ["parcelxRequestRefId": .string(found.refs.0), "parcelxResponseRefId": .string(found.refs.1)]
-                if !found.cancelled { refs["awbNumber"] = .string(found.awb) }
+                refs = found.refs
+                if !found.cancelled {
+                    awb = found.awb
+                    foundAWB = found.awb
+                }
             }
         }
         guard let liveAWB = awb else {
-            // Nothing live at the provider: the order is cancelled and the charge refunded.
-            var set = refs
-            set["providerSyncStatus"] = "synced"
-            try transition(orderId, from: ["cancel_requested", "cancelled"], to: status == "cancelled" ? nil : "cancelled", set: set, refund: true,
-                           note: "cancelled before booking", j)
+            // Nothing live at the provider.
+            try cancelled(orderId, atProvider: false, awb: nil, refs: refs, j)
             return ["cancelled": true, "atProvider": false]
         }
         let (ex, reqId, resId) = try await call(.cancelOrder, orderId: orderId, body: ["awb": .string(liveAWB)], j)
-        refs["parcelxRequestRefId"] = .string(reqId)
-        refs["parcelxResponseRefId"] = .string(resId)
-        if ex.error == nil, let s = ex.httpStatus, (200..<300).contains(s), let b = ex.responseBody {
-            let msg = ParcelXMessage.first(in: b) ?? ""
-            if b["status"] == true || msg.lowercased().contains("already cancel") {
-                var set = refs
-                set["providerSyncStatus"] = "synced"
-                try transition(orderId, from: ["cancel_requested", "cancelled"], to: status == "cancelled" ? nil : "cancelled", set: set, refund: true,
-                               note: "cancelled at the provider", j)
+        refs = Refs(request: reqId, response: resId)
+        if case let (r, message)? = answer(ex, as: ParcelXStatusResponse.self) {
+            if r.status || Self.alreadyCancelled(message) {
+                try cancelled(orderId, atProvider: true, awb: foundAWB, refs: refs, j)
                 return ["cancelled": true, "atProvider": true, "awb": .string(liveAWB)]
             }
-            try refusedCancel(orderId, order: order, refs: refs, message: msg, j)
-            throw UnrecoverableError("provider refused the cancellation: \(msg)")
+            try cancelRefused(orderId, refs: refs, awb: foundAWB, message: message, j)
+            throw UnrecoverableError("provider refused the cancellation: \(message)")
         }
         let err = transportError(ex)
         if err is UnrecoverableError || j.isLast {
-            try refusedCancel(orderId, order: order, refs: refs, message: String(describing: err), j)
+            try cancelRefused(orderId, refs: refs, awb: foundAWB, message: String(describing: err), j)
         }
         throw err
     }
 
-    /// The provider would not cancel: the order goes back to where it was, sync `failed`.
-    /// The provider would not (or could not) cancel: the order goes back to where it was, sync
-    /// `failed`. An order that was never booked is booked after all: with the AWB the lookup
-    /// found, or by a new create job (its first one ended when it saw the cancel).
-    private func refusedCancel(_ orderId: String, order: JSON, refs: [String: JSON], message: String, _ j: JobInfo) throws {
-        var set = refs
-        set["providerSyncStatus"] = "failed"
-        set["providerMessage"] = .string(String(message.prefix(500)))
-        var back = order["cancelFrom"]?.stringValue ?? "placed"
-        let knownAWB = refs["awbNumber"]?.stringValue ?? order["awbNumber"]?.stringValue
-        if back == "pending" && knownAWB != nil { back = "placed" }
-        let r = try transition(orderId, from: ["cancel_requested"], to: back, set: set, note: "provider refused the cancellation", j)
-        if r.applied && back == "pending" {
-            let n = order["history"]?.arrayValue?.count ?? 0
-            _ = try createQueue.add(name: QueueNames.createJob, dataJSON: JSON.object(["orderId": .string(orderId), "requestId": .string(j.requestId)]).serialized(),
-                                    options: JobOptions(jobId: "create-\(orderId)-after-cancel-\(n)"))
-        }
+    /// The provider's refusal that means the shipment is cancelled already.
+    static func alreadyCancelled(_ message: String) -> Bool { message.lowercased().contains("already cancel") }
+
+    private func cancelled(_ orderId: String, atProvider: Bool, awb: String?, refs: Refs?, _ j: JobInfo) throws {
+        var p: [String: JSON] = ["atProvider": .bool(atProvider)]
+        if let awb { p["awbNumber"] = .string(awb) }
+        try report("orders.provider.cancelled", orderId, p, refs: refs, j)
+    }
+
+    /// The provider would not (or could not) cancel. `awb`: a live shipment a lookup found.
+    private func cancelRefused(_ orderId: String, refs: Refs?, awb: String?, message: String, _ j: JobInfo) throws {
+        var p: [String: JSON] = ["message": .string(String(message.prefix(2000)))]
+        if let awb { p["awbNumber"] = .string(awb) }
+        try report("orders.provider.cancelRefused", orderId, p, refs: refs, j)
     }
 
     /// A failed order whose provider calls were uncertain: cancel any shipment the provider
@@ -284,8 +285,7 @@ final class ParcelXOrderService: Sendable {
             return ["cleanup": true, "liveShipment": false]
         }
         let (ex, _, _) = try await call(.cancelOrder, orderId: orderId, body: ["awb": .string(found.awb)], j)
-        if ex.error == nil, let s = ex.httpStatus, (200..<300).contains(s), let b = ex.responseBody,
-           b["status"] == true || (ParcelXMessage.first(in: b) ?? "").lowercased().contains("already cancel") {
+        if case let (r, message)? = answer(ex, as: ParcelXStatusResponse.self), r.status || Self.alreadyCancelled(message) {
             log.warn("cancelled a shipment left behind by a failed order", requestId: j.requestId, ["orderId": .string(orderId), "awb": .string(found.awb)])
             return ["cleanup": true, "liveShipment": true, "cancelled": true, "awb": .string(found.awb)]
         }

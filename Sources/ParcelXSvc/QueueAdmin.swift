@@ -49,20 +49,20 @@ enum QueueAdmin {
                    params: .object([("queue", queueName), ("state", state), ("offset", .int(min: 0, max: Paging.maxJobOffset)), ("limit", .int(min: 1, max: 200))], required: ["queue", "state"]),
                    result: .anything) { p, _ throws in
                 let x = try q(p)
-                let st = JobState(rawValue: p["state"]!.stringValue!) ?? .waiting
+                let st = JobState(rawValue: try p.requiredString("state")) ?? .waiting
                 return try wrap {
                     let jobs = try x.jobs(state: st, offset: Int(p["offset"]?.intValue ?? 0), limit: Int(p["limit"]?.intValue ?? 20))
-                    return ["queue": p["queue"]!, "state": p["state"]!, "jobs": .array(jobs.map(jobJSON))]
+                    return ["queue": .string(x.name), "state": .string(st.rawValue), "jobs": .array(jobs.map(jobJSON))]
                 }
             },
             Method("queues.job", summary: "One job with everything", roles: admin, params: jp, result: .anything, errors: [-32004]) { p, _ throws in
                 let x = try q(p)
-                guard let j = try wrap({ try x.job(id: p["jobId"]!.stringValue!) }) else { throw RPCError.notFound("No such job") }
+                guard let j = try wrap({ try x.job(id: p.requiredString("jobId")) }) else { throw RPCError.notFound("No such job") }
                 return jobJSON(j)
             },
             Method("queues.retry", summary: "Retry one failed job", roles: admin, params: jp, result: .anything) { p, _ throws in
                 let x = try q(p)
-                return ["ok": .bool(try wrap { try x.retry(id: p["jobId"]!.stringValue!) })]
+                return ["ok": .bool(try wrap { try x.retry(id: p.requiredString("jobId")) })]
             },
             Method("queues.retryAll", summary: "Retry every failed job", roles: admin, params: qp, result: .anything) { p, _ throws in
                 let x = try q(p)
@@ -70,20 +70,20 @@ enum QueueAdmin {
             },
             Method("queues.promote", summary: "Run a delayed job now", roles: admin, params: jp, result: .anything) { p, _ throws in
                 let x = try q(p)
-                return ["ok": .bool(try wrap { try x.promote(id: p["jobId"]!.stringValue!) })]
+                return ["ok": .bool(try wrap { try x.promote(id: p.requiredString("jobId")) })]
             },
             Method("queues.remove", summary: "Remove a job (not one a worker is processing: that is a conflict)", roles: admin, params: jp,
                    result: .anything, errors: [RPCError.conflictCode]) { p, _ throws in
                 let x = try q(p)
-                return ["ok": .bool(try wrap { try x.remove(id: p["jobId"]!.stringValue!) })]
+                return ["ok": .bool(try wrap { try x.remove(id: p.requiredString("jobId")) })]
             },
             Method("queues.clean", summary: "Remove jobs of a state older than a given age", roles: admin,
                    params: .object([("queue", queueName), ("state", .string(oneOf: ["completed", "failed", "delayed", "waiting", "prioritized", "paused"])),
                                     ("olderThanMs", .int(min: 0, max: maxAgeMs)), ("limit", .int(min: 0, max: 100_000))], required: ["queue", "state", "olderThanMs"]),
                    result: .anything) { p, _ throws in
                 let x = try q(p)
-                let st = JobState(rawValue: p["state"]!.stringValue!) ?? .completed
-                let ids = try wrap { try x.clean(state: st, olderThanMs: Int(p["olderThanMs"]!.intValue!), limit: Int(p["limit"]?.intValue ?? 1000)) }
+                let st = JobState(rawValue: try p.requiredString("state")) ?? .completed
+                let ids = try wrap { try x.clean(state: st, olderThanMs: Int(p.requiredInt("olderThanMs")), limit: Int(p["limit"]?.intValue ?? 1000)) }
                 return ["removed": .int(Int64(ids.count))]
             },
             Method("queues.pause", summary: "Pause a queue", roles: admin, params: qp, result: .anything) { p, _ throws in

@@ -50,7 +50,7 @@ ServiceHost.main(name: ServiceName.parcelx) { env in
     env.onStop("provider gate") { gate.stop() }
     let client = ParcelXClient(baseURL: c.parcelxBaseURL, accessKey: c.parcelxAccessKey, secretKey: c.parcelxSecretKey, transport: gate)
     let service = ParcelXOrderService(client: client, logs: logs, orders: RPCClient(runDir: c.runDir, service: ServiceName.order, poolSize: 4),
-                                      createQueue: createQueue, cancelQueue: cancelQueue, log: env.log, defaultAttempts: QueueDefaults.standard.attempts)
+                                      log: env.log, defaultAttempts: QueueDefaults.standard.attempts)
 
     @Sendable func orderId(_ job: Job) throws -> String {
         guard let d = try? JSONParser.parse(job.dataJSON), let id = d["orderId"]?.stringValue, !id.isEmpty else {
@@ -143,7 +143,7 @@ ServiceHost.main(name: ServiceName.parcelx) { env in
 
     let providerLogs = Method("parcelx.providerLogs", summary: "Every provider request and response for an order, secrets redacted",
                               roles: [.admin, .system], params: .object([("orderId", .id)], required: ["orderId"]), result: .anything) { p, ctx throws in
-        let orderId = p["orderId"]!.stringValue!
+        let orderId = try p.requiredString("orderId")
         let found: JSON
         do { found = try logs.logs(orderId: orderId) } catch {
             env.log.error("provider log read failed", requestId: ctx.requestId, ["error": .string(String(describing: error))])

@@ -17,6 +17,10 @@ public struct QueueDefaults: Sendable, Equatable {
 
     /// attempts 5, exponential backoff from 1 s, keep the last 1000 completed and 5000 failed jobs.
     public static let standard = QueueDefaults()
+
+    /// The clean-up job of a failed order (docs/queues.md) keeps asking the provider for longer
+    /// than a create: 12 attempts, exponential backoff from 5 s (about 2.8 hours in all).
+    public static let providerCleanup = QueueDefaults(attempts: 12, backoff: .exponential(delayMs: 5000))
 }
 
 /// How long to wait before the next attempt of a failed job.

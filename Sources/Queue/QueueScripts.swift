@@ -1,7 +1,7 @@
 import Redis
 
 /// The Lua scripts behind every state change, written for BullMQ's key layout (see
-/// /work/shared/bullmq-layout.md). Each takes the queue base (`prefix:name:`) as ARGV[1] and
+/// docs/queues.md). Each takes the queue base (`prefix:name:`) as ARGV[1] and
 /// builds key names itself, as BullMQ's scripts do, so all keys of a queue must share one slot.
 enum QueueScripts {
     /// Helpers shared by the scripts; prepended so that each script stays a single EVALSHA.

@@ -1,6 +1,6 @@
 import JSON
 
-/// A JSON-RPC error as it travels: one code (DESIGN.md section 3), a message that is safe to
+/// A JSON-RPC error as it travels: one code (docs/design.md, "Error codes"), a message that is safe to
 /// show a client, and `data` with `{reason, fields?, requestId?}`. Internal details never go in
 /// here; they are logged where the error is handled.
 public struct RPCError: Error, Sendable, Equatable, CustomStringConvertible {
@@ -40,7 +40,7 @@ public struct RPCError: Error, Sendable, Equatable, CustomStringConvertible {
     public static let methodNotFoundCode = -32601
     public static let invalidParamsCode = -32602
     public static let internalErrorCode = -32603
-    // Project codes (DESIGN.md section 3).
+    // Project codes (docs/design.md, "Error codes").
     public static let unauthenticatedCode = -32001
     public static let forbiddenCode = -32003
     public static let notFoundCode = -32004

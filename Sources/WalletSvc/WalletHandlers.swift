@@ -56,7 +56,7 @@ struct WalletHandlers: Sendable {
                    result: Self.postingSchema, errors: [RPCError.conflictCode, RPCError.unavailableCode]) { p, ctx in
                 let actor = try Self.actor(ctx)
                 let r = try Self.guarded {
-                    try s.topup(userId: actor.userId, amountPaise: p["amountPaise"]!.intValue!, idempotencyKey: p["idempotencyKey"]!.stringValue!,
+                    try s.topup(userId: actor.userId, amountPaise: p.requiredInt("amountPaise"), idempotencyKey: p.requiredString("idempotencyKey"),
                                 actor: actor.json, deadline: ctx.deadline)
                 }
                 return Self.json(r)
@@ -67,7 +67,7 @@ struct WalletHandlers: Sendable {
                    result: Self.postingSchema, errors: [RPCError.conflictCode, RPCError.businessRuleCode, RPCError.unavailableCode]) { p, ctx in
                 let actor = try Self.actor(ctx)
                 let r = try Self.guarded {
-                    try s.charge(userId: p["userId"]!.stringValue!, orderId: p["orderId"]!.stringValue!, amountPaise: p["amountPaise"]!.intValue!,
+                    try s.charge(userId: p.requiredString("userId"), orderId: p.requiredString("orderId"), amountPaise: p.requiredInt("amountPaise"),
                                  actor: actor.json, deadline: ctx.deadline)
                 }
                 return Self.json(r)
@@ -78,7 +78,7 @@ struct WalletHandlers: Sendable {
                    result: Self.postingSchema, errors: [RPCError.businessRuleCode, RPCError.unavailableCode]) { p, ctx in
                 let actor = try Self.actor(ctx)
                 let r = try Self.guarded {
-                    try s.refund(userId: p["userId"]!.stringValue!, orderId: p["orderId"]!.stringValue!, actor: actor.json, deadline: ctx.deadline)
+                    try s.refund(userId: p.requiredString("userId"), orderId: p.requiredString("orderId"), actor: actor.json, deadline: ctx.deadline)
                 }
                 return Self.json(r)
             },
@@ -89,11 +89,11 @@ struct WalletHandlers: Sendable {
                                    required: ["userId", "amountPaise", "reason", "adjustmentId"]),
                    result: Self.entrySchema, errors: [RPCError.conflictCode, RPCError.businessRuleCode, RPCError.unavailableCode]) { p, ctx in
                 let actor = try Self.actor(ctx)
-                let amount = p["amountPaise"]!.intValue!
+                let amount = try p.requiredInt("amountPaise")
                 guard amount != 0 else { throw RPCError.invalidParams(path: "amountPaise", "must not be zero") }
                 let r = try Self.guarded {
-                    try s.adjust(userId: p["userId"]!.stringValue!, amountPaise: amount, note: p["reason"]!.stringValue!,
-                                 adjustmentId: p["adjustmentId"]!.stringValue!, actor: actor.json, deadline: ctx.deadline)
+                    try s.adjust(userId: p.requiredString("userId"), amountPaise: amount, note: p.requiredString("reason"),
+                                 adjustmentId: p.requiredString("adjustmentId"), actor: actor.json, deadline: ctx.deadline)
                 }
                 return r.entry.publicJSON
             },

@@ -35,7 +35,7 @@ final class SQLiteMultiProcessTests: XCTestCase {
             (0..<Self.processes).allSatisfy { FileManager.default.fileExists(atPath: "\(dir.path)/ready-\($0)") }
         }
         XCTAssertTrue(ready, "children did not start")
-        FileManager.default.createFile(atPath: dir.path + "/go", contents: nil)
+        _ = FileManager.default.createFile(atPath: dir.path + "/go", contents: nil)
         var decrements = 0
         for (c, logFile) in children {
             XCTAssertTrue(waitUntil(timeoutMs: 180_000, intervalMs: 50) { !c.isRunning }, "\(c.name) did not finish")
@@ -74,7 +74,7 @@ final class SQLiteMultiProcessTests: XCTestCase {
         defer { store.close() }
         // Every child prepares too, as every service instance does at start.
         try store.prepare(Self.collections, schemaVersion: 1)
-        FileManager.default.createFile(atPath: "\(dir)/ready-\(id)", contents: nil)
+        _ = FileManager.default.createFile(atPath: "\(dir)/ready-\(id)", contents: nil)
         guard waitUntil(timeoutMs: 60_000, intervalMs: 2, { FileManager.default.fileExists(atPath: dir + "/go") }) else {
             return XCTFail("the parent never said go")
         }

@@ -6,7 +6,7 @@ import TestSupport
 
 /// The proof run: a steady load of creates, replays and cancels while every kind of process is
 /// killed with SIGKILL in turn, redis-server is restarted and the provider turns slow and
-/// failing; then, once the system settles, every invariant of DESIGN.md section 5 is checked
+/// failing; then, once the system settles, every invariant of docs/orders.md ("Invariants") is checked
 /// and printed with its count. Bounded to about three minutes; runs in CI.
 class ChaosSystemTests: XCTestCase {
     class var backend: StoreBackend { .sqlite }

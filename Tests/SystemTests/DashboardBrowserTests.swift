@@ -26,7 +26,7 @@ final class DashboardBrowserTests: XCTestCase {
         let out = TempDir("browser-out")
         defer { out.remove() }
         let file = out.path + "/out.txt"
-        FileManager.default.createFile(atPath: file, contents: nil)
+        _ = FileManager.default.createFile(atPath: file, contents: nil)
         let h = FileHandle(forWritingAtPath: file)!
         p.standardOutput = h
         p.standardError = h

@@ -30,8 +30,8 @@ extension OOPSSystem {
     }
 }
 
-/// HTTP-level tests of the Gateway against the whole process set: every route of DESIGN.md
-/// section 4 (and the dashboard's) for every kind of caller, the HTTP edge cases, and the
+/// HTTP-level tests of the Gateway against the whole process set: every route of the
+/// HTTP API (and the dashboard's) for every kind of caller, the HTTP edge cases, and the
 /// OpenAPI document against the router.
 final class GatewaySystemTests: XCTestCase {
     nonisolated(unsafe) static var system: OOPSSystem?
@@ -581,7 +581,7 @@ final class GatewaySystemTests: XCTestCase {
         let paths = doc["paths"]?.objectValue ?? [:]
         var ops: [String: Set<String>] = [:]
         for (p, item) in paths { ops[p] = Set((item.objectValue ?? [:]).keys.map { $0.uppercased() }) }
-        // Every route of DESIGN.md section 4 is documented.
+        // Every route of the HTTP API (Sources/Gateway/Routes.swift) is documented.
         let design = ["POST /auth/register", "POST /auth/login", "POST /auth/refresh", "POST /auth/logout", "GET /auth/me", "POST /kyc", "GET /kyc",
                       "GET /admin/kyc", "POST /admin/kyc/{userId}/approve", "POST /admin/kyc/{userId}/reject", "GET /wallet", "GET /wallet/transactions",
                       "POST /wallet/topup", "POST /orders/create", "POST /orders/{id}/cancel", "GET /orders/{id}", "GET /orders",

@@ -253,6 +253,48 @@ class OrderFlowSystemTests: XCTestCase {
         let charge = sys.call("GET", "/orders/\(ids.current.first!)", token: m.token).body["chargePaise"]?.intValue ?? 0
         XCTAssertEqual(balance(m.token), 100_000 - charge)
     }
+
+    /// ParcelXSvc reports provider outcomes; OrderSvc decides. A report the order has absorbed
+    /// already changes nothing: a repeated booking, a late failure after the booking, a cancel
+    /// report for an order nobody cancelled. The generic compare-and-set is gone.
+    func testProviderReportsAreIdempotentAndCannotMoveAnOrderBackwards() throws {
+        let m = sys.merchant("reports", balancePaise: 100_000)
+        let create = sys.call("POST", "/orders/create", token: m.token, body: OOPSSystem.orderBody("R-1"))
+        let id = create.body["id"]?.stringValue ?? ""
+        let placed = waitForOrder(id, token: m.token, status: "placed")
+        let awb = placed["awbNumber"]?.stringValue ?? ""
+        XCTAssertFalse(awb.isEmpty, placed.serialized())
+        let charged = balance(m.token)
+
+        let orders = RPCClient(runDir: sys.procs.runDir, service: "order")
+        let ctx = RPCContext.new(actor: .system, timeoutMs: 5000, requestId: "req-reports")
+        for _ in 0..<2 {
+            let again = try orders.call("orders.provider.placed", ["orderId": .string(id), "awbNumber": .string(awb)], ctx: ctx)
+            XCTAssertEqual(again["applied"], false, again.serialized())
+            XCTAssertEqual(again["status"], "placed")
+        }
+        let late = try orders.call("orders.provider.failed", ["orderId": .string(id), "outcome": "exhausted", "message": "late", "mayHaveBooked": true], ctx: ctx)
+        XCTAssertEqual(late["applied"], false, late.serialized())
+        XCTAssertEqual(late["jobs"], [], "no clean-up job for a booked order")
+        let stray = try orders.call("orders.provider.cancelled", ["orderId": .string(id), "atProvider": true], ctx: ctx)
+        XCTAssertEqual(stray["status"], "placed", "only a cancel request can lead to cancelled")
+
+        let after = sys.call("GET", "/orders/\(id)", token: m.token).body
+        XCTAssertEqual(after["status"], "placed")
+        XCTAssertEqual(after["awbNumber"]?.stringValue, awb)
+        XCTAssertEqual(after["history"]?.arrayValue?.count, placed["history"]?.arrayValue?.count, "no history line was added")
+        XCTAssertEqual(balance(m.token), charged, "no refund for a booked order")
+
+        do {
+            _ = try orders.call("orders.provider.placed", ["orderId": "ord_missing", "awbNumber": "X1"], ctx: ctx)
+            XCTFail("a report for an unknown order succeeded")
+        } catch { XCTAssertEqual(error.code, RPCError.notFoundCode, "\(error)") }
+        do {
+            _ = try orders.call("orders.internal.transition", ["orderId": .string(id), "from": ["placed"], "to": "cancelled"], ctx: ctx)
+            XCTFail("the generic transition still exists")
+        } catch { XCTAssertEqual(error.code, RPCError.methodNotFoundCode, "\(error)") }
+        XCTAssertEqual(sys.call("GET", "/orders/\(id)", token: m.token).body["status"], "placed")
+    }
 }
 
 /// The same tests with every service's data in MongoDB.

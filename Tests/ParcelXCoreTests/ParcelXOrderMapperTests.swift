@@ -1,12 +1,20 @@
 import Foundation
 import XCTest
 import JSON
-@testable import ParcelXAPI
+import OrderCore
+import ParcelXAPI
+@testable import ParcelXCore
 
 /// The order → provider payload mapping, field by field.
 final class ParcelXOrderMapperTests: XCTestCase {
+    /// The typed order `orders.create` would store for these params.
+    static func typed(_ params: JSON) throws -> Order {
+        Order(id: "ord_01ABC", userId: "usr_1", request: try params.decode(OrderRequest.self), fingerprint: "fp", chargePaise: 4000,
+              requestId: "req_1", nowMs: 1, nowISO: "2026-11-28T10:00:00.000Z")
+    }
+
     let order: JSON = [
-        "id": "ord_01ABC", "clientOrderId": "SHOP-42", "pickupAddressId": "WH-7", "expressType": "air",
+        "clientOrderId": "SHOP-42", "pickupAddressId": "WH-7", "expressType": "air",
         "consignee": ["name": "Ravi Kumar", "mobile": "9876543210", "email": "ravi@example.com", "address1": .string(String(repeating: "a", count: 200)),
                       "address2": "Near the park", "city": "Kolkata", "state": "West Bengal", "pincode": "700016"],
         "payment": ["mode": "cod", "codAmountPaise": 123_456],
@@ -16,7 +24,7 @@ final class ParcelXOrderMapperTests: XCTestCase {
     ]
 
     func testEveryFieldOfTheCreatePayload() throws {
-        let r = ParcelXOrderMapper.createRequest(order: order)
+        let r = ParcelXOrderMapper.createRequest(order: try Self.typed(order))
         XCTAssertEqual(r.clientOrderId, "ord_01ABC", "the provider key is the OOPS order id")
         XCTAssertEqual(r.invoiceNumber, "SHOP-42")
         XCTAssertEqual(r.consigneeName, "Ravi Kumar")
@@ -54,7 +62,7 @@ final class ParcelXOrderMapperTests: XCTestCase {
         var o = order
         o["payment"] = ["mode": "prepaid", "codAmountPaise": 0]
         o["expressType"] = "surface"
-        let r = ParcelXOrderMapper.createRequest(order: o)
+        let r = ParcelXOrderMapper.createRequest(order: try Self.typed(o))
         XCTAssertEqual(r.paymentMode, "Prepaid")
         XCTAssertEqual(r.codAmount, "0")
         let wire = try JSON(encoding: r)
@@ -72,7 +80,7 @@ final class ParcelXOrderMapperTests: XCTestCase {
         prepaid["payment"] = ["mode": "prepaid"]
         prepaid["items"] = []
         for o in [order, JSON.object(prepaid)] {
-            let r = ParcelXOrderMapper.createRequest(order: o)
+            let r = ParcelXOrderMapper.createRequest(order: try Self.typed(o))
             XCTAssertEqual(try JSON(encoding: r), try JSONParser.parse([UInt8](try JSONEncoder().encode(r))))
         }
     }
