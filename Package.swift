@@ -45,16 +45,21 @@ let package = Package(
         .target(name: "Domain", dependencies: ["JSON", "RPC", "Runtime"], swiftSettings: optimized),
         // The order as a typed record and its life as one pure state machine (OrderLifecycle);
         // OrderSvc applies it, ParcelXSvc reads the typed order and reports provider outcomes.
-        .target(name: "OrderCore", dependencies: ["JSON", "Queue", "Domain"], swiftSettings: optimized),
-        // The provider adapter's pure parts: a typed Order mapped to the ParcelX DTOs.
-        .target(name: "ParcelXCore", dependencies: ["Domain", "OrderCore", "ParcelXAPI"], swiftSettings: optimized),
+        .target(name: "OrderCore", dependencies: ["RPC", "Runtime", "Store", "Queue", "JSON", "Domain", "Crypto", "CSQLite"], swiftSettings: optimized),
+        // The provider adapter: a typed Order mapped to the ParcelX DTOs, the workers, the audit logs.
+        .target(name: "ParcelXCore", dependencies: ["RPC", "Runtime", "Store", "Queue", "Domain", "OrderCore", "ParcelXAPI", "HTTPClient"], swiftSettings: optimized),
+        // Each service's logic and wiring, as a library its unit tests import; the executables
+        // below are a one-line main each.
+        .target(name: "WalletCore", dependencies: ["RPC", "Runtime", "Store", "Domain"], swiftSettings: optimized),
+        .target(name: "AuthCore", dependencies: ["RPC", "Runtime", "Store", "Crypto", "Domain"], swiftSettings: optimized),
+        .target(name: "GatewayCore", dependencies: ["RPC", "Runtime", "HTTPServer", "Crypto", "Domain", "Queue", "Redis"], swiftSettings: optimized),
 
         // Processes.
-        .executableTarget(name: "AuthSvc", dependencies: ["RPC", "Runtime", "Store", "Crypto", "Domain"], swiftSettings: optimized),
-        .executableTarget(name: "WalletSvc", dependencies: ["RPC", "Runtime", "Store", "Domain"], swiftSettings: optimized),
-        .executableTarget(name: "OrderSvc", dependencies: ["RPC", "Runtime", "Store", "Queue", "Domain", "OrderCore", "Crypto", "CSQLite"], swiftSettings: optimized),
-        .executableTarget(name: "ParcelXSvc", dependencies: ["RPC", "Runtime", "Store", "Queue", "Domain", "OrderCore", "ParcelXAPI", "ParcelXCore", "HTTPClient"], swiftSettings: optimized),
-        .executableTarget(name: "Gateway", dependencies: ["RPC", "Runtime", "HTTPServer", "Crypto", "Domain", "Queue", "Redis"], swiftSettings: optimized),
+        .executableTarget(name: "AuthSvc", dependencies: ["AuthCore", "RPC", "Domain"], swiftSettings: optimized),
+        .executableTarget(name: "WalletSvc", dependencies: ["WalletCore", "RPC", "Domain"], swiftSettings: optimized),
+        .executableTarget(name: "OrderSvc", dependencies: ["OrderCore", "RPC", "Domain"], swiftSettings: optimized),
+        .executableTarget(name: "ParcelXSvc", dependencies: ["ParcelXCore", "RPC", "Domain"], swiftSettings: optimized),
+        .executableTarget(name: "Gateway", dependencies: ["GatewayCore"], swiftSettings: optimized),
         .executableTarget(name: "ParcelXSandbox", dependencies: ["HTTPServer", "Runtime", "ParcelXAPI", "JSON"], swiftSettings: optimized),
         .executableTarget(name: "oopsctl", dependencies: ["RPC", "Runtime", "JSON", "Domain", "Store"], swiftSettings: optimized),
         .executableTarget(name: "bench", dependencies: ["RPC", "Runtime", "JSON", "Store", "Queue", "Redis", "Domain", "Crypto", "CSQLite", "ParcelXAPI", "HTTPClient"], swiftSettings: optimized),

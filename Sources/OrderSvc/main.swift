@@ -1,43 +1,6 @@
-import Foundation
-import JSON
-import RPC
-import Runtime
-import Store
-import Queue
 import Domain
+import OrderCore
+import RPC
 
-ServiceHost.main(name: ServiceName.order) { env in
-    let store = try StoreFactory.open(service: ServiceName.order, dataDir: env.config.dataDir, mongoURI: env.config.mongoURI, log: env.log)
-    env.onStop("store") { store.close() }
-    let repo = OrderRepository(store: store)
-    try repo.prepare()
-    let createQueue = try JobQueue(name: QueueNames.orders, prefix: QueueNames.prefix, redisURL: env.config.redisURL)
-    env.onStop("create queue") { createQueue.close() }
-    let cancelQueue = try JobQueue(name: QueueNames.cancellations, prefix: QueueNames.prefix, redisURL: env.config.redisURL)
-    env.onStop("cancel queue") { cancelQueue.close() }
-    let service = OrderService(
-        repo: repo,
-        wallet: RPCClient(runDir: env.config.runDir, service: ServiceName.wallet),
-        auth: RPCClient(runDir: env.config.runDir, service: ServiceName.auth),
-        createQueue: createQueue, cancelQueue: cancelQueue, log: env.log)
-
-    let m = Metrics.shared
-    m.describe("oops_orders_created_total", "Orders accepted (new).")
-    m.describe("oops_orders_replayed_total", "Create requests answered from an existing order (sameFingerprint=false means 409).")
-    m.describe("oops_orders_refused_total", "New orders refused after they were stored (e.g. insufficient balance).")
-    m.describe("oops_orders_cancel_requested_total", "Cancellations queued.")
-    m.describe("oops_order_transitions_total", "Status changes from provider outcomes (orders.provider.*), by new status.")
-    m.describe("oops_orders_recovered_total", "Interrupted orders finished by the recovery pass.")
-    m.describe("oops_order_charges_paise_total", "Shipping charges taken for new orders, in paise.")
-    // The recovery pass: at start and every few seconds, on its own timer.
-    let interval = env.config.int("OOPS_ORDER_RECOVERY_MS", default: 5000)
-    let recovery = PeriodicTask(name: "order.recovery", intervalMs: interval, initialDelayMs: 500) { _ = service.recoverOnce() }
-    env.onStop("recovery") { recovery.stop() }
-
-    return ServiceParts(methods: OrderHandlers.methods(service)) {
-        var checks: [String: JSON] = [:]
-        checks["store"] = store.healthCheck
-        checks["redis"] = createQueue.healthCheck
-        return checks
-    }
-}
+// OrderSvc: a short main; the service's logic and wiring live in the OrderCore library (OrderProcess.swift).
+ServiceHost.main(name: ServiceName.order, build: OrderProcess.build)

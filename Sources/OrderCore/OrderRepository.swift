@@ -1,7 +1,6 @@
 import JSON
 import Store
 import Runtime
-import OrderCore
 
 /// Orders on the document store. Every change is a single-document atomic operation: insert
 /// if absent on `(userId, clientOrderId)`, and compare-and-set on `status` or `stage`.

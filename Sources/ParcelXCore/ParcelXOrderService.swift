@@ -6,7 +6,6 @@ import Queue
 import Domain
 import OrderCore
 import ParcelXAPI
-import ParcelXCore
 
 /// The provider adapter: the two provider workflows of the seed, `processParcelXOrder` and
 /// `processParcelXOrderCancellation`, made safe against crashes and races. A job reads the typed

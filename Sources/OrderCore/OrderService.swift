@@ -6,7 +6,6 @@ import Store
 import Queue
 import Domain
 import Crypto
-import OrderCore
 
 /// Order creation and cancellation, crash-proof without multi-document transactions.
 ///

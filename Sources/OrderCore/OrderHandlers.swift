@@ -1,6 +1,5 @@
 import JSON
 import RPC
-import OrderCore
 
 /// OrderSvc's face: method declarations. Handlers parse and validate; OrderService decides.
 enum OrderHandlers {

@@ -1,6 +1,5 @@
 import RPC
 import Domain
-import OrderCore
 
 /// The schemas of OrderSvc's methods, declared once: they validate input and document it
 /// (`rpc.discover`, and through it the Gateway's OpenAPI document).
