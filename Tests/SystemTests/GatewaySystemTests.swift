@@ -581,7 +581,7 @@ final class GatewaySystemTests: XCTestCase {
         let paths = doc["paths"]?.objectValue ?? [:]
         var ops: [String: Set<String>] = [:]
         for (p, item) in paths { ops[p] = Set((item.objectValue ?? [:]).keys.map { $0.uppercased() }) }
-        // Every route of the HTTP API (Sources/Gateway/Routes.swift) is documented.
+        // Every route of the HTTP API (Sources/GatewayCore/Routes.swift) is documented.
         let design = ["POST /auth/register", "POST /auth/login", "POST /auth/refresh", "POST /auth/logout", "GET /auth/me", "POST /kyc", "GET /kyc",
                       "GET /admin/kyc", "POST /admin/kyc/{userId}/approve", "POST /admin/kyc/{userId}/reject", "GET /wallet", "GET /wallet/transactions",
                       "POST /wallet/topup", "POST /orders/create", "POST /orders/{id}/cancel", "GET /orders/{id}", "GET /orders",
