@@ -56,18 +56,20 @@ final class AccountService: Sendable {
     private let tokens: TokenIssuer
     private let throttle: LoginThrottle
     private let gate: HashGate
-    private let now: @Sendable () -> Int64
+    private let clock: any WallClock
     private let log: Logger
 
     init(repo: any AuthRepository, tokens: TokenIssuer, throttle: LoginThrottle, gate: HashGate, log: Logger,
-         now: @escaping @Sendable () -> Int64 = { Clock.wallMillis() }) {
+         clock: any WallClock = SystemClock()) {
         self.repo = repo
         self.tokens = tokens
         self.throttle = throttle
         self.gate = gate
         self.log = log
-        self.now = now
+        self.clock = clock
     }
+
+    private func now() -> Int64 { clock.nowMillis() }
 
     static let invalidCredentials = RPCError(code: RPCError.unauthenticatedCode, message: "Invalid email or password",
                                              reason: "invalid_credentials")

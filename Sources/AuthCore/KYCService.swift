@@ -9,15 +9,17 @@ import Runtime
 final class KYCService: Sendable {
     private let repo: any AuthRepository
     private let box: SecretBox
-    private let now: @Sendable () -> Int64
+    private let clock: any WallClock
     private let log: Logger
 
-    init(repo: any AuthRepository, box: SecretBox, log: Logger, now: @escaping @Sendable () -> Int64 = { Clock.wallMillis() }) {
+    init(repo: any AuthRepository, box: SecretBox, log: Logger, clock: any WallClock = SystemClock()) {
         self.repo = repo
         self.box = box
         self.log = log
-        self.now = now
+        self.clock = clock
     }
+
+    private func now() -> Int64 { clock.nowMillis() }
 
     /// First submission, or a resubmission after a rejection.
     func submit(userId: String, _ v: ValidKYC) throws -> KYCRecord {

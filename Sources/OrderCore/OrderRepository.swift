@@ -6,6 +6,8 @@ import Runtime
 /// if absent on `(userId, clientOrderId)`, and compare-and-set on `status` or `stage`.
 struct OrderRepository: Sendable {
     let store: any DocumentStore
+    /// Stamps `updatedAt` and dates the recovery pass's cutoff; the service reads it too.
+    var clock: any WallClock = SystemClock()
     static let collection = "orders"
     static let schemaVersion = 1
 
@@ -27,7 +29,7 @@ struct OrderRepository: Sendable {
     /// order after the update, nil when it no longer matched.
     func update(_ id: String, where extra: Filter?, _ u: Update) throws -> JSON? {
         var u = u
-        let now = Clock.wallMillis()
+        let now = clock.nowMillis()
         u.set["updatedAt"] = .string(Clock.iso8601(millis: now))
         u.set["updatedAtMs"] = .int(now)
         let f: Filter = extra.map { .and([.id(id), $0]) } ?? .id(id)
@@ -48,7 +50,7 @@ struct OrderRepository: Sendable {
 
     /// Orders whose create or cancel pipeline did not finish (a process died between steps).
     func unfinished(olderThanMs: Int64, limit: Int) throws -> [JSON] {
-        let cutoff = Clock.wallMillis() - olderThanMs
+        let cutoff = clock.nowMillis() - olderThanMs
         let f: Filter = .and([
             .or([.in("stage", [.string(OrderStage.accepted.rawValue), .string(OrderStage.charged.rawValue)]),
                  .and([.eq("status", OrderStatus.cancelRequested.json), .ne("cancelEnqueued", true)])]),

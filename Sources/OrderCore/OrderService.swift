@@ -22,6 +22,8 @@ import Crypto
 /// Two reads are saved per new order: the duplicate check is the insert itself (the unique index
 /// on `(userId, clientOrderId)` finds the first order), and a KYC approval, which is final in
 /// AuthSvc (it only moves from `submitted`), is remembered once seen.
+///
+/// Time is read from the repository's `clock`, so a unit test can move it.
 final class OrderService: Sendable {
     let repo: OrderRepository
     let wallet: RPCClient
@@ -73,7 +75,7 @@ final class OrderService: Sendable {
             weightGrams: pkg.weightGrams, lengthCm: pkg.lengthCm, widthCm: pkg.widthCm, heightCm: pkg.heightCm,
             express: request.expressType == "air", codAmountPaise: request.payment.isCOD ? request.payment.codAmountPaise : nil)
 
-        let now = Clock.wallMillis()
+        let now = repo.clock.nowMillis()
         let order = Order(id: ID.make("ord"), userId: userId, request: request, fingerprint: fp, chargePaise: charge,
                           requestId: ctx.requestId, nowMs: now, nowISO: Clock.iso8601(millis: now))
         let doc = order.json
@@ -177,7 +179,7 @@ final class OrderService: Sendable {
     /// reads the order again and decides again. Nil when the order does not exist.
     func apply(_ id: String, _ event: OrderEvent, _ ctx: RPCContext, current: Order? = nil) throws(RPCError) -> Applied? {
         var known = current
-        let lctx = OrderLifecycle.Context(by: ctx.actor?.userId ?? "system", at: Clock.nowISO(), requestId: ctx.requestId)
+        let lctx = OrderLifecycle.Context(by: ctx.actor?.userId ?? "system", at: repo.clock.nowISO(), requestId: ctx.requestId)
         for _ in 0..<5 {
             let o: Order
             if let k = known { o = k; known = nil } else {

@@ -58,6 +58,25 @@ public enum Clock {
     public static func nowISO() -> String { iso8601(millis: wallMillis()) }
 }
 
+/// The wall clock service logic reads (record stamps, lock and retry windows, the age of
+/// stranded work), passed in so a unit test can move time: `SystemClock` in every process,
+/// TestSupport's `ManualClock` in tests. Durations and deadlines stay on the monotonic clock.
+public protocol WallClock: Sendable {
+    /// Milliseconds since the Unix epoch.
+    func nowMillis() -> Int64
+}
+
+extension WallClock {
+    /// The current time in ISO 8601 with milliseconds, UTC.
+    public func nowISO() -> String { Clock.iso8601(millis: nowMillis()) }
+}
+
+/// The real wall clock.
+public struct SystemClock: WallClock {
+    public init() {}
+    public func nowMillis() -> Int64 { Clock.wallMillis() }
+}
+
 /// A point on the monotonic clock after which work is no longer wanted.
 public struct Deadline: Sendable, Comparable {
     public let nanos: UInt64

@@ -76,7 +76,7 @@ struct LedgerEntry: Sendable, Equatable {
     var delta: Int64 { type == .credit ? amountPaise : -amountPaise }
 
     init(id: String, userId: String, type: EntryType, reason: EntryReason, ref: String, amountPaise: Int64,
-         actor: JSON, orderId: String? = nil, note: String? = nil, nowMs: Int64 = Clock.wallMillis()) {
+         actor: JSON, orderId: String? = nil, note: String? = nil, nowMs: Int64) {
         self.id = id
         self.userId = userId
         self.type = type
@@ -151,9 +151,12 @@ struct WalletRepository: Sendable {
     static let schemaVersion = 1
 
     let store: any DocumentStore
+    /// Stamps entries and locks; the service reads it too, for the age of stranded work.
+    let clock: any WallClock
 
-    init(store: any DocumentStore) {
+    init(store: any DocumentStore, clock: any WallClock = SystemClock()) {
         self.store = store
+        self.clock = clock
     }
 
     func prepare() throws {
@@ -176,7 +179,7 @@ struct WalletRepository: Sendable {
     /// The wallet, created empty on first use.
     func ensureWallet(_ userId: String) throws -> WalletDoc {
         if let w = try wallet(userId) { return w }
-        let now = Clock.nowISO()
+        let now = clock.nowISO()
         let doc: JSON = [
             "_id": .string(userId), "currency": "INR", "balancePaise": 0, "version": 0,
             "pendingRef": .null, "pendingEntryId": .null, "pendingOp": .null,
@@ -190,7 +193,8 @@ struct WalletRepository: Sendable {
 
     /// Step 2: takes the wallet's single lock for `entry`, moving the money at the same instant
     /// when `op` is `.apply`. Only succeeds if nothing changed the wallet since `seen` was read.
-    func lock(_ seen: WalletDoc, for entry: LedgerEntry, op: PendingOp, nowMs: Int64 = Clock.wallMillis()) throws -> WalletDoc? {
+    func lock(_ seen: WalletDoc, for entry: LedgerEntry, op: PendingOp) throws -> WalletDoc? {
+        let nowMs = clock.nowMillis()
         var conds: [Filter] = [.id(seen.userId), .eq("version", .int(seen.version)), .eq("pendingEntryId", .null)]
         var inc: [String: Int64] = ["version": 1]
         if op == .apply {
@@ -250,7 +254,7 @@ struct WalletRepository: Sendable {
     @discardableResult
     func markApplied(_ entryId: String, balanceAfterPaise: Int64) throws -> LedgerEntry? {
         let update = Update(set: ["state": .string(EntryState.applied.rawValue), "balanceAfterPaise": .int(balanceAfterPaise),
-                                  "appliedAt": .string(Clock.nowISO())])
+                                  "appliedAt": .string(clock.nowISO())])
         return try store.update(Self.ledger, where: .and([.id(entryId), .eq("state", .string(EntryState.pending.rawValue))]), update)
             .map(LedgerEntry.init(json:))
     }

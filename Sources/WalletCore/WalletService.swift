@@ -57,6 +57,9 @@ import Store
 ///
 /// Within one process, a striped lock per wallet keeps requests on the same wallet from
 /// spinning against each other; across processes the compare-and-set loop does that job.
+///
+/// Time (entry stamps, lock stamps, the age of stranded work) is read from the repository's
+/// `clock`, so a unit test can move it.
 final class WalletService: Sendable {
     let repo: WalletRepository
     private let log: Logger
@@ -200,7 +203,7 @@ final class WalletService: Sendable {
     /// are served, in any number of processes. Returns how many it settled or released.
     @discardableResult
     func recover(olderThanMs: Int64, batch: Int = 500) -> Int {
-        let cutoff = Clock.wallMillis() - olderThanMs
+        let cutoff = repo.clock.nowMillis() - olderThanMs
         var done = 0
         do {
             for e in try repo.pendingEntries(createdBeforeMs: cutoff, limit: batch) {
@@ -243,7 +246,8 @@ final class WalletService: Sendable {
         while true {
             try Self.check(deadline)
             let entry = LedgerEntry(id: ID.make("txn"), userId: req.userId, type: req.type, reason: req.reason, ref: req.ref,
-                                    amountPaise: req.amountPaise, actor: req.actor, orderId: req.orderId, note: req.note)
+                                    amountPaise: req.amountPaise, actor: req.actor, orderId: req.orderId, note: req.note,
+                                    nowMs: repo.clock.nowMillis())
             switch try repo.insertPending(entry) {
             case .created:
                 crashIfArmed(.afterInsert, ref: entry.ref)
