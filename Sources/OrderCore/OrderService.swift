@@ -26,16 +26,17 @@ import Crypto
 /// Time is read from the repository's `clock`, so a unit test can move it.
 final class OrderService: Sendable {
     let repo: OrderRepository
-    let wallet: RPCClient
-    let auth: RPCClient
-    let createQueue: JobQueue
-    let cancelQueue: JobQueue
+    /// WalletSvc and AuthSvc: an `RPCClient` in the process, a `Dispatcher` in unit tests.
+    let wallet: any RPCCalling
+    let auth: any RPCCalling
+    let createQueue: any JobAdding
+    let cancelQueue: any JobAdding
     let log: Logger
     /// Merchants whose KYC this process has seen approved; bounded, forgotten wholesale when full.
     private let kycApproved = Locked<Set<String>>([])
     static let kycApprovedMax = 100_000
 
-    init(repo: OrderRepository, wallet: RPCClient, auth: RPCClient, createQueue: JobQueue, cancelQueue: JobQueue, log: Logger) {
+    init(repo: OrderRepository, wallet: any RPCCalling, auth: any RPCCalling, createQueue: any JobAdding, cancelQueue: any JobAdding, log: Logger) {
         self.repo = repo
         self.wallet = wallet
         self.auth = auth

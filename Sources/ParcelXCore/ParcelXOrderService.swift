@@ -23,11 +23,12 @@ import ParcelXAPI
 final class ParcelXOrderService: Sendable {
     let client: ParcelXClient
     let logs: ProviderLogRepository
-    let orders: RPCClient
+    /// OrderSvc: an `RPCClient` in the process, its `Dispatcher` in unit tests.
+    let orders: any RPCCalling
     let log: Logger
     let defaultAttempts: Int
 
-    init(client: ParcelXClient, logs: ProviderLogRepository, orders: RPCClient, log: Logger, defaultAttempts: Int) {
+    init(client: ParcelXClient, logs: ProviderLogRepository, orders: any RPCCalling, log: Logger, defaultAttempts: Int) {
         self.client = client
         self.logs = logs
         self.orders = orders
