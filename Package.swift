@@ -78,8 +78,12 @@ let package = Package(
         .testTarget(name: "HTTPClientTests", dependencies: ["HTTPClient", "Runtime", "TestSupport", "ParcelXAPI"]),
         .testTarget(name: "CryptoTests", dependencies: ["Crypto", "JSON"]),
         .testTarget(name: "DomainTests", dependencies: ["Domain", "JSON"]),
-        .testTarget(name: "OrderCoreTests", dependencies: ["OrderCore", "Domain", "Queue", "JSON"]),
-        .testTarget(name: "ParcelXCoreTests", dependencies: ["ParcelXCore", "OrderCore", "ParcelXAPI", "JSON"]),
+        // The service cores, unit-tested in-process: MemoryStore, ManualClock, other services
+        // through their Dispatchers, no sockets or processes.
+        .testTarget(name: "WalletCoreTests", dependencies: ["WalletCore", "RPC", "Runtime", "Store", "JSON", "TestSupport"]),
+        .testTarget(name: "AuthCoreTests", dependencies: ["AuthCore", "RPC", "Runtime", "Store", "Crypto", "JSON", "TestSupport"]),
+        .testTarget(name: "OrderCoreTests", dependencies: ["OrderCore", "WalletCore", "Domain", "Queue", "RPC", "Runtime", "Store", "JSON", "TestSupport"]),
+        .testTarget(name: "ParcelXCoreTests", dependencies: ["ParcelXCore", "OrderCore", "ParcelXAPI", "HTTPClient", "Queue", "RPC", "Runtime", "Store", "JSON", "TestSupport"]),
         .testTarget(name: "SystemTests", dependencies: ["JSON", "RPC", "Runtime", "Redis", "Queue", "TestSupport", "Crypto", "Store"]),
     ],
     swiftLanguageModes: [.v6]
