@@ -67,15 +67,14 @@ let package = Package(
         // Test helpers shared by test targets: redis-server on a free port, temp dirs, child processes.
         .target(name: "TestSupport", dependencies: ["Runtime", "JSON", "Store"], path: "Tests/Support"),
 
-        // One test target per library (unit tests, and integration tests against real Redis and
-        // real sockets in files named *IntegrationTests), and SystemTests for the whole process set.
+        // Unit tests: one target per library, in-process, no servers, sockets or child processes
+        // (real SQLite files are fine).
         .testTarget(name: "JSONTests", dependencies: ["JSON"]),
         .testTarget(name: "RuntimeTests", dependencies: ["Runtime"]),
         .testTarget(name: "RPCTests", dependencies: ["RPC", "JSON", "Runtime", "TestSupport"]),
         .testTarget(name: "StoreTests", dependencies: ["Store", "JSON", "Runtime", "TestSupport"]),
         .testTarget(name: "QueueTests", dependencies: ["Queue", "Redis", "JSON", "Runtime", "TestSupport"]),
         .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "Runtime", "TestSupport", "JSON", "ParcelXAPI"]),
-        .testTarget(name: "HTTPClientTests", dependencies: ["HTTPClient", "Runtime", "TestSupport", "ParcelXAPI"]),
         .testTarget(name: "CryptoTests", dependencies: ["Crypto", "JSON"]),
         .testTarget(name: "DomainTests", dependencies: ["Domain", "JSON"]),
         // The service cores, unit-tested in-process: MemoryStore, ManualClock, other services
@@ -84,6 +83,12 @@ let package = Package(
         .testTarget(name: "AuthCoreTests", dependencies: ["AuthCore", "RPC", "Runtime", "Store", "Crypto", "JSON", "TestSupport"]),
         .testTarget(name: "OrderCoreTests", dependencies: ["OrderCore", "WalletCore", "Domain", "Queue", "RPC", "Runtime", "Store", "JSON", "TestSupport"]),
         .testTarget(name: "ParcelXCoreTests", dependencies: ["ParcelXCore", "OrderCore", "ParcelXAPI", "HTTPClient", "Queue", "RPC", "Runtime", "Store", "JSON", "TestSupport"]),
+        // Integration tests of the libraries against real parts: redis-server (and Python bullmq),
+        // real sockets (RPC, the HTTP server, libcurl against nginx), the MongoDB test server,
+        // several processes on one SQLite file.
+        .testTarget(name: "IntegrationTests", dependencies: ["RPC", "JSON", "Runtime", "Store", "Queue", "Redis", "HTTPServer", "HTTPClient",
+                                                             "ParcelXAPI", "TestSupport"]),
+        // The whole process set.
         .testTarget(name: "SystemTests", dependencies: ["JSON", "RPC", "Runtime", "Redis", "Queue", "TestSupport", "Crypto", "Store"]),
     ],
     swiftLanguageModes: [.v6]

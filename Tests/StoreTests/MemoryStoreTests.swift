@@ -1,5 +1,6 @@
 import JSON
 import Store
+import TestSupport
 import XCTest
 
 /// The in-memory test double passes the same conformance suite as SQLite and MongoDB, so a unit

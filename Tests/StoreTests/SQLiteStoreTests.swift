@@ -5,8 +5,6 @@ import Runtime
 import TestSupport
 import XCTest
 
-let testLog = Logger(service: "store-tests", instance: 0, level: .warn)
-
 /// The conformance suite against SQLite, plus what only a file-backed store has.
 final class SQLiteStoreTests: XCTestCase {
     private var dirs: [TempDir] = []

@@ -2,18 +2,22 @@ import Foundation
 import JSON
 import Runtime
 import Store
-import TestSupport
 import XCTest
 
-/// The one behaviour suite every `DocumentStore` must pass. Backend test cases hand it a factory
-/// and call each check from a test method of their own (Linux test discovery does not see
-/// inherited test methods).
-struct DocumentStoreConformance {
+/// The logger the store tests hand to the stores they open: warnings and errors only.
+public let testLog = Logger(service: "store-tests", instance: 0, level: .warn)
+
+/// The one behaviour suite every `DocumentStore` must pass (SQLite and MemoryStore in StoreTests,
+/// MongoDB in IntegrationTests). Backend test cases hand it a factory and call each check from a
+/// test method of their own (Linux test discovery does not see inherited test methods).
+public struct DocumentStoreConformance {
     /// Opens a fresh, empty store (its own file or its own collection prefix).
     let open: () throws -> any DocumentStore
 
-    static let schemaVersion = 1
-    static let collections = [
+    public init(open: @escaping () throws -> any DocumentStore) { self.open = open }
+
+    public static let schemaVersion = 1
+    public static let collections = [
         CollectionSpec("wallets"),
         CollectionSpec("orders", indexes: [
             IndexSpec(["userId", "clientOrderId"], unique: true, name: "user_client_order"),
@@ -40,7 +44,7 @@ struct DocumentStoreConformance {
         }
     }
 
-    func insertWithTakenIdReturnsTheExistingDocument() throws {
+    public func insertWithTakenIdReturnsTheExistingDocument() throws {
         let s = try prepared()
         defer { s.close() }
         XCTAssertEqual(try s.insert("wallets", ["_id": "w1", "balance": 10]), .created(["_id": "w1", "balance": 10]))
@@ -50,7 +54,7 @@ struct DocumentStoreConformance {
         XCTAssertEqual(try s.count("wallets"), 1)
     }
 
-    func insertWithTakenCompoundUniqueKeyReturnsTheHolder() throws {
+    public func insertWithTakenCompoundUniqueKeyReturnsTheHolder() throws {
         let s = try prepared()
         defer { s.close() }
         let first: JSON = ["_id": "o1", "userId": "u1", "clientOrderId": "c1", "status": "pending"]
@@ -67,7 +71,7 @@ struct DocumentStoreConformance {
         XCTAssertNil(try s.get("orders", id: "o2"))
     }
 
-    func updateThatWouldTakeAUniqueKeyIsAConflict() throws {
+    public func updateThatWouldTakeAUniqueKeyIsAConflict() throws {
         let s = try prepared()
         defer { s.close() }
         _ = try s.insert("users", ["_id": "a", "email": "a@x.in"])
@@ -76,7 +80,7 @@ struct DocumentStoreConformance {
         XCTAssertEqual(try s.get("users", id: "b")?["email"], "b@x.in")
     }
 
-    func compareAndSetReturnsTheAfterImageAndNilOnMismatch() throws {
+    public func compareAndSetReturnsTheAfterImageAndNilOnMismatch() throws {
         let s = try prepared()
         defer { s.close() }
         _ = try s.insert("orders", ["_id": "o1", "userId": "u1", "clientOrderId": "c1", "status": "pending", "version": 1])
@@ -89,7 +93,7 @@ struct DocumentStoreConformance {
     }
 
     /// 200 threads race to take `cost` from a balance; exactly the affordable number win.
-    func conditionalDecrementNeverGoesBelowZeroUnderConcurrency() throws {
+    public func conditionalDecrementNeverGoesBelowZeroUnderConcurrency() throws {
         let s = try prepared()
         defer { s.close() }
         let start: Int64 = 1000, cost: Int64 = 7, threads = 200
@@ -111,7 +115,7 @@ struct DocumentStoreConformance {
         XCTAssertEqual(try s.get("wallets", id: "w1")?["balance"], .int(start % cost))
     }
 
-    func pushAppendsAndCreatesTheArray() throws {
+    public func pushAppendsAndCreatesTheArray() throws {
         let s = try prepared()
         defer { s.close() }
         _ = try s.insert("orders", ["_id": "o1", "status": "pending"])
@@ -124,7 +128,7 @@ struct DocumentStoreConformance {
         XCTAssertEqual(after?["status"], "placed")
     }
 
-    func unsetRemovesFieldsAndSetCreatesNestedPaths() throws {
+    public func unsetRemovesFieldsAndSetCreatesNestedPaths() throws {
         let s = try prepared()
         defer { s.close() }
         _ = try s.insert("orders", ["_id": "o1", "lease": ["owner": "w1", "until": 5], "status": "pending"])
@@ -136,7 +140,7 @@ struct DocumentStoreConformance {
         XCTAssertNotNil(try s.update("orders", where: .id("o1"), Update(unset: ["nothing.here"])))
     }
 
-    func sortLimitAndCursorPagingById() throws {
+    public func sortLimitAndCursorPagingById() throws {
         let s = try prepared()
         defer { s.close() }
         let ids = (0..<25).map { String(format: "e%02d", $0) }
@@ -167,7 +171,7 @@ struct DocumentStoreConformance {
         XCTAssertEqual(try s.find("events", where: .eq("kind", "even")).count, 13)
     }
 
-    func countUpdateManyAndDelete() throws {
+    public func countUpdateManyAndDelete() throws {
         let s = try prepared()
         defer { s.close() }
         for i in 0..<10 {
@@ -187,7 +191,7 @@ struct DocumentStoreConformance {
 
     /// MongoDB's rules: `ne` and `eq null` match absent fields, ranges never cross types,
     /// booleans are not numbers.
-    func filterSemanticsMatchMongoDB() throws {
+    public func filterSemanticsMatchMongoDB() throws {
         let s = try prepared()
         defer { s.close() }
         _ = try s.insert("events", ["_id": "a", "v": 5, "flag": true, "name": "x"])
@@ -217,7 +221,7 @@ struct DocumentStoreConformance {
         XCTAssertEqual(try ids(.gte("_id", "c")), ["c", "d"])
     }
 
-    func valuesRoundTripWithTheirTypes() throws {
+    public func valuesRoundTripWithTheirTypes() throws {
         let s = try prepared()
         defer { s.close() }
         let doc: JSON = [
@@ -246,7 +250,7 @@ struct DocumentStoreConformance {
         XCTAssertEqual(try s.get("events", id: "t1"), after)
     }
 
-    func schemaVersionNewerThanTheBinaryIsRefused() throws {
+    public func schemaVersionNewerThanTheBinaryIsRefused() throws {
         let s = try open()
         defer { s.close() }
         try s.prepare(Self.collections, schemaVersion: 3)
@@ -256,7 +260,7 @@ struct DocumentStoreConformance {
         expectStoreError(.schemaTooNew) { try s.prepare(Self.collections, schemaVersion: 3) }
     }
 
-    func malformedRequestsAreRefusedAsInvalid() throws {
+    public func malformedRequestsAreRefusedAsInvalid() throws {
         let s = try prepared()
         defer { s.close() }
         expectStoreError(.invalid) { _ = try s.find("events", where: .eq("a'b", 1)) }
@@ -274,7 +278,7 @@ struct DocumentStoreConformance {
         XCTAssertEqual(try s.get("events", id: "e1"), ["_id": "e1", "a": ["b": 1]])
     }
 
-    func closedStoreIsUnavailable() throws {
+    public func closedStoreIsUnavailable() throws {
         let s = try prepared()
         try s.ping()
         s.close()

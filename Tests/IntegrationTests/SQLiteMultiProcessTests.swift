@@ -25,7 +25,7 @@ final class SQLiteMultiProcessTests: XCTestCase {
         var children: [(ChildProcess, String)] = []
         for k in 0..<Self.processes {
             let logFile = "\(dir.path)/child-\(k).log"
-            let c = try ChildProcess(exe, ["StoreTests.SQLiteMultiProcessTests/testChildWriterProcess"],
+            let c = try ChildProcess(exe, ["IntegrationTests.SQLiteMultiProcessTests/testChildWriterProcess"],
                                      env: ["OOPS_STORE_CHILD_DIR": dir.path, "OOPS_STORE_CHILD_ID": String(k)],
                                      logFile: logFile, name: "store-child-\(k)")
             children.append((c, logFile))
