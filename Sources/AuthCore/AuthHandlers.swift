@@ -59,12 +59,12 @@ enum AuthHandlers {
             .typed("auth.logout", summary: "Revoke the caller's refresh token and every token rotated from the same login",
                    roles: [.merchant, .admin], params: .object([("refreshToken", tokenParam)], required: ["refreshToken"]),
                    result: .empty, errors: [RPCError.invalidParamsCode, unauth, RPCError.notFoundCode]) { (p: RefreshParams, ctx) in
-                try accounts.logout(token: p.refreshToken, actor: ctx.actor!)
+                try accounts.logout(token: p.refreshToken, actor: try ctx.requireActor())
                 return JSON.object([:])
             },
             .typed("auth.me", summary: "The caller's profile and KYC status", roles: [.merchant, .admin], params: .empty,
                    result: .object([("user", userSchema)], required: ["user"]), errors: [unauth]) { (_: Empty, ctx) in
-                let (u, k) = try accounts.me(actor: ctx.actor!)
+                let (u, k) = try accounts.me(actor: try ctx.requireActor())
                 return JSON.object(["user": userView(u, kycStatus: k)])
             },
             .typed("users.ensureAdmin", summary: "Create the admin, or make an existing user admin with this password",

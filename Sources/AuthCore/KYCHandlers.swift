@@ -75,12 +75,12 @@ enum KYCHandlers {
             .typed("kyc.submit", summary: "Submit (or, after a rejection, resubmit) the caller's KYC", roles: [.merchant],
                    params: submitParams, result: viewSchema,
                    errors: [RPCError.invalidParamsCode, business, RPCError.conflictCode]) { (p: KYCSubmission, ctx) in
-                let actor = ctx.actor!
+                let actor = try ctx.requireActor()
                 return view(try kyc.submit(userId: actor.userId, try p.validated()), userId: actor.userId)
             },
             .typed("kyc.get", summary: "The caller's KYC with sensitive numbers masked", roles: [.merchant], params: .empty,
                    result: viewSchema) { (_: Empty, ctx) in
-                let actor = ctx.actor!
+                let actor = try ctx.requireActor()
                 return view(try kyc.get(userId: actor.userId), userId: actor.userId)
             },
             .typed("kyc.list", summary: "KYC files for review, newest submission first", roles: [.admin],
@@ -93,14 +93,14 @@ enum KYCHandlers {
             },
             .typed("kyc.approve", summary: "Approve a submitted KYC", roles: [.admin], params: userIdParams, result: viewSchema,
                    errors: [RPCError.invalidParamsCode, RPCError.notFoundCode, business]) { (p: UserParams, ctx) in
-                view(try kyc.approve(userId: p.userId, by: ctx.actor!), userId: p.userId)
+                view(try kyc.approve(userId: p.userId, by: try ctx.requireActor()), userId: p.userId)
             },
             .typed("kyc.reject", summary: "Reject a submitted KYC with a reason the merchant will see", roles: [.admin],
                    params: .object([("userId", .id), ("reason", .string(min: 1, max: 500))], required: ["userId", "reason"]),
                    result: viewSchema, errors: [RPCError.invalidParamsCode, RPCError.notFoundCode, business]) { (p: RejectParams, ctx) in
                 let reason = p.reason.trimmingCharacters(in: .whitespacesAndNewlines)
                 guard !reason.isEmpty else { throw RPCError.invalidParams(path: "reason", "must not be empty") }
-                return view(try kyc.reject(userId: p.userId, reason: reason, by: ctx.actor!), userId: p.userId)
+                return view(try kyc.reject(userId: p.userId, reason: reason, by: try ctx.requireActor()), userId: p.userId)
             },
             .typed("kyc.status", summary: "A user's KYC status (OrderSvc asks before accepting an order)", roles: [.system, .admin],
                    params: userIdParams,

@@ -31,6 +31,13 @@ public struct RPCContext: Sendable {
         self.deadline = deadline
     }
 
+    /// The caller, for a handler whose method declares roles (the dispatcher has then checked
+    /// there is one); -32001 rather than a crash if a handler is ever reached without.
+    public func requireActor() throws(RPCError) -> Actor {
+        guard let actor else { throw RPCError.unauthenticated() }
+        return actor
+    }
+
     public static func new(actor: Actor? = .system, timeoutMs: Int = 2000, requestId: String? = nil) -> RPCContext {
         RPCContext(requestId: requestId ?? ID.make("req"), actor: actor, deadline: .after(ms: timeoutMs))
     }

@@ -125,10 +125,7 @@ struct WalletHandlers: Sendable {
 
     // MARK: helpers
 
-    static func actor(_ ctx: RPCContext) throws -> Actor {
-        guard let a = ctx.actor else { throw RPCError.unauthenticated() }
-        return a
-    }
+    static func actor(_ ctx: RPCContext) throws -> Actor { try ctx.requireActor() }
 
     /// Whose wallet a read is about: a merchant only ever sees their own (naming someone else
     /// answers like a wallet that does not exist); an admin may name any.

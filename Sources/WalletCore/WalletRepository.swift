@@ -5,13 +5,13 @@ import Store
 
 /// What a locked wallet is in the middle of: moving money for its pending entry, or deciding
 /// that the pending entry is refused and removing it.
-enum PendingOp: String, Sendable {
+enum PendingOp: String, Codable, Sendable {
     case apply
     case void
 }
 
 /// One merchant's wallet as stored: the balance and the single-slot lock of the apply protocol.
-struct WalletDoc: Sendable, Equatable {
+struct WalletDoc: Codable, Sendable, Equatable {
     var userId: String
     var balancePaise: Int64
     var version: Int64
@@ -21,30 +21,20 @@ struct WalletDoc: Sendable, Equatable {
     var createdAt: String
     var updatedAt: String
 
-    init(json: JSON) throws {
-        guard let id = json["_id"]?.stringValue, let bal = json["balancePaise"]?.intValue, let ver = json["version"]?.intValue else {
-            throw StoreError(.internal, "a wallet document is malformed")
-        }
-        userId = id
-        balancePaise = bal
-        version = ver
-        pendingRef = json["pendingRef"]?.stringValue
-        pendingEntryId = json["pendingEntryId"]?.stringValue
-        pendingOp = json["pendingOp"]?.stringValue.flatMap(PendingOp.init(rawValue:))
-        createdAt = json["createdAt"]?.stringValue ?? ""
-        updatedAt = json["updatedAt"]?.stringValue ?? createdAt
+    enum CodingKeys: String, CodingKey {
+        case userId = "_id", balancePaise, version, pendingRef, pendingEntryId, pendingOp, createdAt, updatedAt
     }
 
     var isLocked: Bool { pendingEntryId != nil }
 }
 
 /// Direction of an entry as the ledger shows it.
-enum EntryType: String, Sendable {
+enum EntryType: String, Codable, Sendable {
     case credit, debit
 }
 
 /// Why money moved.
-enum EntryReason: String, Sendable, CaseIterable {
+enum EntryReason: String, Codable, Sendable, CaseIterable {
     case topup
     case orderCharge = "order_charge"
     case orderRefund = "order_refund"
@@ -52,12 +42,12 @@ enum EntryReason: String, Sendable, CaseIterable {
 }
 
 /// Where an entry is in the apply protocol. A refused entry is deleted, so there is no third state.
-enum EntryState: String, Sendable {
+enum EntryState: String, Codable, Sendable {
     case pending, applied
 }
 
 /// One ledger entry as stored. `amountPaise` is always positive; `type` gives the sign.
-struct LedgerEntry: Sendable, Equatable {
+struct LedgerEntry: Codable, Sendable, Equatable {
     var id: String
     var userId: String
     var type: EntryType
@@ -71,6 +61,10 @@ struct LedgerEntry: Sendable, Equatable {
     var actor: JSON
     var orderId: String?
     var note: String?
+
+    enum CodingKeys: String, CodingKey {
+        case id = "_id", userId, type, reason, ref, amountPaise, state, balanceAfterPaise, createdAt, createdAtMs, actor, orderId, note
+    }
 
     /// The signed change this entry makes to the balance.
     var delta: Int64 { type == .credit ? amountPaise : -amountPaise }
@@ -92,41 +86,12 @@ struct LedgerEntry: Sendable, Equatable {
         self.note = note
     }
 
-    init(json: JSON) throws {
-        guard let id = json["_id"]?.stringValue, let uid = json["userId"]?.stringValue,
-              let type = json["type"]?.stringValue.flatMap(EntryType.init(rawValue:)),
-              let reason = json["reason"]?.stringValue.flatMap(EntryReason.init(rawValue:)),
-              let ref = json["ref"]?.stringValue, let amount = json["amountPaise"]?.intValue,
-              let state = json["state"]?.stringValue.flatMap(EntryState.init(rawValue:)) else {
-            throw StoreError(.internal, "a ledger entry is malformed")
-        }
-        self.id = id
-        self.userId = uid
-        self.type = type
-        self.reason = reason
-        self.ref = ref
-        self.amountPaise = amount
-        self.state = state
-        self.balanceAfterPaise = json["balanceAfterPaise"]?.intValue
-        self.createdAt = json["createdAt"]?.stringValue ?? ""
-        self.createdAtMs = json["createdAtMs"]?.intValue ?? 0
-        self.actor = json["actor"] ?? .null
-        self.orderId = json["orderId"]?.stringValue
-        self.note = json["note"]?.stringValue
-    }
-
     /// The stored form. `delta` is kept next to the amount so an operator reading the raw
     /// collection sees the sign without knowing the convention.
-    var document: JSON {
-        var o: [String: JSON] = [
-            "_id": .string(id), "userId": .string(userId), "type": .string(type.rawValue), "reason": .string(reason.rawValue),
-            "ref": .string(ref), "amountPaise": .int(amountPaise), "delta": .int(delta), "state": .string(state.rawValue),
-            "createdAt": .string(createdAt), "createdAtMs": .int(createdAtMs), "actor": actor,
-        ]
-        if let b = balanceAfterPaise { o["balanceAfterPaise"] = .int(b) }
-        if let orderId { o["orderId"] = .string(orderId) }
-        if let note { o["note"] = .string(note) }
-        return .object(o)
+    func document() throws -> JSON {
+        var doc = try JSON(encoding: self)
+        doc["delta"] = .int(delta)
+        return doc
     }
 
     /// The form callers see (only applied entries are ever shown).
@@ -159,6 +124,18 @@ struct WalletRepository: Sendable {
         self.clock = clock
     }
 
+    /// A stored document as its record; one that does not decode is an internal store error.
+    private static func record<T: Decodable>(_ type: T.Type, _ doc: JSON, what: String) throws -> T {
+        do {
+            return try JSONValueDecoder.decode(T.self, from: doc)
+        } catch {
+            throw StoreError(.internal, "\(what) is malformed", detail: String(describing: error))
+        }
+    }
+
+    static func wallet(_ doc: JSON) throws -> WalletDoc { try record(WalletDoc.self, doc, what: "a wallet document") }
+    static func entry(_ doc: JSON) throws -> LedgerEntry { try record(LedgerEntry.self, doc, what: "a ledger entry") }
+
     func prepare() throws {
         try store.prepare([
             CollectionSpec(Self.wallets, indexes: [IndexSpec(["lockedAtMs"])]),
@@ -173,7 +150,7 @@ struct WalletRepository: Sendable {
     // MARK: wallets
 
     func wallet(_ userId: String) throws -> WalletDoc? {
-        try store.get(Self.wallets, id: userId).map(WalletDoc.init(json:))
+        try store.get(Self.wallets, id: userId).map(Self.wallet)
     }
 
     /// The wallet, created empty on first use.
@@ -186,8 +163,8 @@ struct WalletRepository: Sendable {
             "createdAt": .string(now), "updatedAt": .string(now),
         ]
         switch try store.insert(Self.wallets, doc) {
-        case .created(let d): return try WalletDoc(json: d)
-        case .duplicate(let d): return try WalletDoc(json: d)
+        case .created(let d): return try Self.wallet(d)
+        case .duplicate(let d): return try Self.wallet(d)
         }
     }
 
@@ -205,7 +182,7 @@ struct WalletRepository: Sendable {
         let update = Update(set: ["pendingRef": .string(entry.ref), "pendingEntryId": .string(entry.id), "pendingOp": .string(op.rawValue),
                                   "lockedAtMs": .int(nowMs), "updatedAt": .string(Clock.iso8601(millis: nowMs))],
                             inc: inc)
-        return try store.update(Self.wallets, where: .and(conds), update).map(WalletDoc.init(json:))
+        return try store.update(Self.wallets, where: .and(conds), update).map(Self.wallet)
     }
 
     /// Step 4: releases the lock held for `entryId` (and only that one: the same ref may lock the
@@ -214,7 +191,7 @@ struct WalletRepository: Sendable {
     func unlock(_ userId: String, entryId: String) throws -> WalletDoc? {
         let update = Update(set: ["pendingRef": .null, "pendingEntryId": .null, "pendingOp": .null, "lockedAtMs": .null])
         return try store.update(Self.wallets, where: .and([.id(userId), .eq("pendingEntryId", .string(entryId))]), update)
-            .map(WalletDoc.init(json:))
+            .map(Self.wallet)
     }
 
     func walletIds() throws -> [String] {
@@ -224,7 +201,7 @@ struct WalletRepository: Sendable {
     /// Wallets whose lock is older than `beforeMs`: their holder probably died.
     func lockedWallets(lockedBeforeMs: Int64, limit: Int) throws -> [WalletDoc] {
         try store.find(Self.wallets, where: .lt("lockedAtMs", .int(lockedBeforeMs)), sort: [.asc("lockedAtMs")], limit: limit)
-            .map(WalletDoc.init(json:))
+            .map(Self.wallet)
     }
 
     // MARK: ledger
@@ -236,18 +213,18 @@ struct WalletRepository: Sendable {
 
     /// Step 1: stores the pending entry unless its ref is taken.
     func insertPending(_ entry: LedgerEntry) throws -> Inserted {
-        switch try store.insert(Self.ledger, entry.document) {
+        switch try store.insert(Self.ledger, entry.document()) {
         case .created: return .created
-        case .duplicate(let existing): return .duplicate(try LedgerEntry(json: existing))
+        case .duplicate(let existing): return .duplicate(try Self.entry(existing))
         }
     }
 
     func entry(id: String) throws -> LedgerEntry? {
-        try store.get(Self.ledger, id: id).map(LedgerEntry.init(json:))
+        try store.get(Self.ledger, id: id).map(Self.entry)
     }
 
     func entry(ref: String) throws -> LedgerEntry? {
-        try store.findOne(Self.ledger, where: .eq("ref", .string(ref))).map(LedgerEntry.init(json:))
+        try store.findOne(Self.ledger, where: .eq("ref", .string(ref))).map(Self.entry)
     }
 
     /// Step 3: records the balance the entry produced. A no-op when someone else already did.
@@ -256,7 +233,7 @@ struct WalletRepository: Sendable {
         let update = Update(set: ["state": .string(EntryState.applied.rawValue), "balanceAfterPaise": .int(balanceAfterPaise),
                                   "appliedAt": .string(clock.nowISO())])
         return try store.update(Self.ledger, where: .and([.id(entryId), .eq("state", .string(EntryState.pending.rawValue))]), update)
-            .map(LedgerEntry.init(json:))
+            .map(Self.entry)
     }
 
     /// Removes a refused entry, never an applied one.
@@ -269,7 +246,7 @@ struct WalletRepository: Sendable {
     func appliedEntries(userId: String, beforeId: String?, limit: Int) throws -> [LedgerEntry] {
         var conds: [Filter] = [.eq("userId", .string(userId)), .eq("state", .string(EntryState.applied.rawValue))]
         if let b = beforeId { conds.append(.lt("_id", .string(b))) }
-        return try store.find(Self.ledger, where: .and(conds), sort: [.desc("_id")], limit: limit).map(LedgerEntry.init(json:))
+        return try store.find(Self.ledger, where: .and(conds), sort: [.desc("_id")], limit: limit).map(Self.entry)
     }
 
     /// Sum of applied entries, read in pages so a large ledger never sits in memory at once.
@@ -282,7 +259,7 @@ struct WalletRepository: Sendable {
             if let a = after { conds.append(.gt("_id", .string(a))) }
             let page = try store.find(Self.ledger, where: .and(conds), sort: [.asc("_id")], limit: 1000)
             for d in page {
-                let e = try LedgerEntry(json: d)
+                let e = try Self.entry(d)
                 sum += e.delta
                 count += 1
             }
@@ -294,6 +271,6 @@ struct WalletRepository: Sendable {
     /// Pending entries created before `beforeMs`, oldest first.
     func pendingEntries(createdBeforeMs: Int64, limit: Int) throws -> [LedgerEntry] {
         try store.find(Self.ledger, where: .and([.eq("state", .string(EntryState.pending.rawValue)), .lt("createdAtMs", .int(createdBeforeMs))]),
-                       sort: [.asc("createdAtMs")], limit: limit).map(LedgerEntry.init(json:))
+                       sort: [.asc("createdAtMs")], limit: limit).map(Self.entry)
     }
 }
