@@ -14,17 +14,19 @@ final class FailureSpikeMonitor: Sendable {
     let threshold: Int
     let webhook: URL?
     let log: Logger
+    private let clock: any WallClock
     private let st = Locked<(times: [Int64], firing: Bool, since: Int64?)>(([], false, nil))
 
-    init(windowMs: Int64, threshold: Int, webhook: URL?, log: Logger) {
+    init(windowMs: Int64, threshold: Int, webhook: URL?, log: Logger, clock: any WallClock = SystemClock()) {
         self.windowMs = windowMs
         self.threshold = max(1, threshold)
         self.webhook = webhook
         self.log = log
+        self.clock = clock
     }
 
     func recordFailure(queue: String) {
-        let now = Clock.wallMillis()
+        let now = clock.nowMillis()
         st.withLock { s in
             s.times.append(now)
             if s.times.count > threshold * 4 + 1000 { s.times.removeFirst(s.times.count - threshold * 4 - 1000) }
@@ -34,7 +36,7 @@ final class FailureSpikeMonitor: Sendable {
 
     /// Re-evaluates the window (called on every failure and once a second).
     func evaluate() {
-        let now = Clock.wallMillis()
+        let now = clock.nowMillis()
         let (change, count) = st.withLock { s -> (Bool?, Int) in
             s.times.removeAll { $0 < now - windowMs }
             let n = s.times.count
@@ -62,7 +64,7 @@ final class FailureSpikeMonitor: Sendable {
 
     var state: JSON {
         let s = st.current
-        let now = Clock.wallMillis()
+        let now = clock.nowMillis()
         let inWindow = s.times.filter { $0 >= now - windowMs }.count
         var o: [String: JSON] = ["name": "failed_job_spike", "firing": .bool(s.firing), "failuresInWindow": .int(Int64(inWindow)),
                                  "windowSeconds": .int(windowMs / 1000), "threshold": .int(Int64(threshold))]
@@ -79,7 +81,7 @@ final class FailureSpikeMonitor: Sendable {
         req.timeoutInterval = 5
         req.setValue("application/json", forHTTPHeaderField: "Content-Type")
         let body: JSON = ["alert": "failed_job_spike", "status": firing ? "firing" : "resolved", "failuresInWindow": .int(Int64(count)),
-                          "windowSeconds": .int(windowMs / 1000), "threshold": .int(Int64(threshold)), "at": .string(Clock.nowISO())]
+                          "windowSeconds": .int(windowMs / 1000), "threshold": .int(Int64(threshold)), "at": .string(clock.nowISO())]
         req.httpBody = Data(body.serializedBytes())
         let log = self.log
         URLSession.shared.dataTask(with: req) { _, resp, err in

@@ -7,6 +7,8 @@ import ParcelXAPI
 /// after it (success, business failure, HTTP error, timeout), the secret never stored.
 struct ProviderLogRepository: Sendable {
     let store: any DocumentStore
+    /// Stamps the logs.
+    var clock: any WallClock = SystemClock()
     static let requests = "request_logs"
     static let responses = "response_logs"
 
@@ -25,7 +27,7 @@ struct ProviderLogRepository: Sendable {
         let doc: JSON = [
             "_id": .string(id), "orderId": .string(orderId), "operation": .string(ex.operation.rawValue),
             "method": .string(ex.method), "url": .string(ex.url), "headers": .object(headers), "body": ex.requestBody ?? .null,
-            "jobId": .string(jobId), "attempt": .int(Int64(attempt)), "requestId": JSON(requestId), "createdAt": .string(Clock.nowISO()),
+            "jobId": .string(jobId), "attempt": .int(Int64(attempt)), "requestId": JSON(requestId), "createdAt": .string(clock.nowISO()),
         ]
         _ = try store.insert(Self.requests, doc)
         return id
@@ -40,7 +42,7 @@ struct ProviderLogRepository: Sendable {
             "httpStatus": ex.httpStatus.map { .int(Int64($0)) } ?? .null,
             "body": ex.responseBody ?? (ex.responseText.map { .string($0) } ?? .null),
             "error": JSON(ex.error), "message": JSON(message), "durationMs": .int(Int64(ex.durationMs)),
-            "createdAt": .string(Clock.nowISO()),
+            "createdAt": .string(clock.nowISO()),
         ]
         _ = try store.insert(Self.responses, doc)
         return id
