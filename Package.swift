@@ -65,7 +65,7 @@ let package = Package(
         .executableTarget(name: "bench", dependencies: ["RPC", "Runtime", "JSON", "Store", "Queue", "Redis", "Domain", "Crypto", "CSQLite", "ParcelXAPI", "HTTPClient"], swiftSettings: optimized),
 
         // Test helpers shared by test targets: redis-server on a free port, temp dirs, child processes.
-        .target(name: "TestSupport", dependencies: ["Runtime", "JSON", "Store"], path: "Tests/Support"),
+        .target(name: "TestSupport", dependencies: ["Runtime", "JSON", "Store", "Queue"], path: "Tests/Support"),
 
         // Unit tests: one target per library, in-process, no servers, sockets or child processes
         // (real SQLite files are fine).
@@ -82,7 +82,7 @@ let package = Package(
         .testTarget(name: "WalletCoreTests", dependencies: ["WalletCore", "RPC", "Runtime", "Store", "JSON", "TestSupport"]),
         .testTarget(name: "AuthCoreTests", dependencies: ["AuthCore", "RPC", "Runtime", "Store", "Crypto", "JSON", "TestSupport"]),
         .testTarget(name: "OrderCoreTests", dependencies: ["OrderCore", "WalletCore", "Domain", "Queue", "RPC", "Runtime", "Store", "JSON", "TestSupport"]),
-        .testTarget(name: "ParcelXCoreTests", dependencies: ["ParcelXCore", "OrderCore", "ParcelXAPI", "HTTPClient", "Queue", "RPC", "Runtime", "Store", "JSON", "TestSupport"]),
+        .testTarget(name: "ParcelXCoreTests", dependencies: ["ParcelXCore", "OrderCore", "WalletCore", "Domain", "ParcelXAPI", "HTTPClient", "Queue", "RPC", "Runtime", "Store", "JSON", "TestSupport"]),
         // Integration tests of the libraries against real parts: redis-server (and Python bullmq),
         // real sockets (RPC, the HTTP server, libcurl against nginx), the MongoDB test server,
         // several processes on one SQLite file.

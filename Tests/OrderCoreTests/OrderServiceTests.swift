@@ -9,27 +9,6 @@ import XCTest
 @testable import OrderCore
 @testable import WalletCore
 
-/// Adds jobs to a list instead of Redis, with the one rule producers rely on: a job id that
-/// exists already adds nothing.
-final class RecordingQueue: JobAdding {
-    let name: String
-    private let jobs = Locked<[(id: String, name: String, data: JSON)]>([])
-
-    init(name: String) { self.name = name }
-
-    func add(name: String, dataJSON: String, options: JobOptions) throws -> String {
-        let id = options.jobId ?? ID.make("job")
-        let data = try JSONParser.parse(dataJSON)
-        jobs.withLock { list in
-            if !list.contains(where: { $0.id == id }) { list.append((id, name, data)) }
-        }
-        return id
-    }
-
-    var ids: [String] { jobs.current.map(\.id) }
-    var all: [(id: String, name: String, data: JSON)] { jobs.current }
-}
-
 /// OrderSvc in-process: its handlers behind a Dispatcher, the order store in memory, WalletSvc's
 /// real logic behind its own Dispatcher (on its own in-memory store), AuthSvc reduced to the one
 /// method OrderSvc asks, queues that record, and a clock the test moves.

@@ -144,6 +144,32 @@ final class WalletServiceTests: XCTestCase {
         XCTAssertEqual(broken["mismatches"], [["userId": "usr_m1", "balancePaise": .int(sum + 1), "ledgerSumPaise": .int(sum)]])
     }
 
+    /// 100 charges race on one wallet that can pay for 37 of them: exactly 37 are taken, the
+    /// rest refused, and the ledger proves the balance.
+    func testConcurrentChargesNeverOverdraw() throws {
+        _ = try topup(3_700, key: "k1")
+        let taken = Locked(0), refused = Locked(0), other = Locked<[String]>([])
+        let rpc: Dispatcher = self.rpc
+        let finished = inParallel(100, timeoutSeconds: 120) { n in
+            do {
+                _ = try rpc.call("wallet.charge", ["userId": "usr_m1", "orderId": .string("ord_\(n)"), "amountPaise": 100],
+                                 ctx: RPCContext.new(actor: .system, timeoutMs: 60_000))
+                taken.withLock { $0 += 1 }
+            } catch let e as RPCError where e.reason == "insufficient_balance" {
+                refused.withLock { $0 += 1 }
+            } catch {
+                other.withLock { $0.append("\(error)") }
+            }
+        }
+        XCTAssertTrue(finished)
+        XCTAssertEqual(other.current, [])
+        XCTAssertEqual(taken.current, 37)
+        XCTAssertEqual(refused.current, 63)
+        XCTAssertEqual(try walletDoc()?["balancePaise"], 0)
+        XCTAssertEqual(try store.count(WalletRepository.ledger, where: .eq("reason", "order_charge")), 37)
+        XCTAssertEqual(try call("wallet.reconcile", [:], as: Self.admin)["ok"], true)
+    }
+
     // MARK: recovery after a crash
 
     /// A process died right after storing a pending top-up: the sweep leaves it alone while it is
