@@ -103,9 +103,9 @@ final class Gateway: Sendable {
         let vars: [String: String]
         switch router.match(method: req.method, path: req.path) {
         case .notFound:
-            return .answered(error(RPCError(code: -32004, message: "No such route", reason: "route_not_found"), requestId), routeName: "unmatched")
+            return .answered(error(RPCError(.notFound, "No such route", reason: "route_not_found"), requestId), routeName: "unmatched")
         case .methodNotAllowed(let allowed):
-            let e = RPCError(code: -32600, message: "Method not allowed", reason: "method_not_allowed")
+            let e = RPCError(.invalidRequest, "Method not allowed", reason: "method_not_allowed")
             var r = error(e, requestId, headers: [("Allow", allowed.joined(separator: ", "))])
             r.status = 405
             return .answered(r, routeName: "unmatched")
@@ -148,14 +148,14 @@ final class Gateway: Sendable {
         if !req.body.isEmpty && route.requestBody {
             let ct = (req.header("content-type") ?? "").lowercased()
             guard ct.hasPrefix("application/json") else {
-                var r = error(RPCError(code: -32600, message: "Content-Type must be application/json", reason: "unsupported_media_type"), requestId)
+                var r = error(RPCError(.invalidRequest, "Content-Type must be application/json", reason: "unsupported_media_type"), requestId)
                 r.status = 415
                 return .answered(r, routeName: name)
             }
             do {
                 body = try JSONParser.parse(req.body, maxDepth: 64)
             } catch {
-                return .answered(self.error(RPCError(code: -32700, message: "Malformed JSON: \(error.message) at byte \(error.offset)", data: ["reason": "malformed_json", "position": .int(Int64(error.offset))]), requestId), routeName: name)
+                return .answered(self.error(RPCError(code: ErrorCode.parseError.rawValue, message: "Malformed JSON: \(error.message) at byte \(error.offset)", data: ["reason": "malformed_json", "position": .int(Int64(error.offset))]), requestId), routeName: name)
             }
             // Every body is a by-name object (RPC params are); an array or a scalar would be
             // silently ignored by handlers that only read fields.
@@ -200,9 +200,9 @@ final class Gateway: Sendable {
             else { return .failure(.unauthenticated("Invalid token")) }
             return .success(Actor(userId: uid, role: role))
         } catch .expired {
-            return .failure(RPCError(code: -32001, message: "Token expired", reason: "token_expired"))
+            return .failure(RPCError(.unauthenticated, "Token expired", reason: "token_expired"))
         } catch {
-            return .failure(RPCError(code: -32001, message: "Invalid token", reason: "invalid_token"))
+            return .failure(RPCError(.unauthenticated, "Invalid token", reason: "invalid_token"))
         }
     }
 

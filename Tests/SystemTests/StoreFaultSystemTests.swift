@@ -17,7 +17,7 @@ final class StoreFaultSystemTests: XCTestCase {
         XCTAssertEqual(h["status"], "degraded", h.serialized())
         XCTAssertEqual(h["checks"]?["startup"]?["ok"], false)
         XCTAssertThrowsError(try client.call("wallet.get", ctx: .new(actor: Actor(userId: "usr_x", role: .merchant)))) { e in
-            XCTAssertEqual((e as? RPCError)?.code, RPCError.unavailableCode, "no business method is served before the store is reachable: try again later")
+            XCTAssertEqual((e as? RPCError)?.code, ErrorCode.unavailable.rawValue, "no business method is served before the store is reachable: try again later")
         }
         sleep(3)
         XCTAssertTrue(c.isRunning, "still running after retries: \(ps.log("wallet-0").suffix(400))")
