@@ -3,6 +3,7 @@ import JSON
 import RPC
 import Runtime
 import Domain
+import Queue
 import HTTPServer
 
 /// The queue dashboard at /admin/queues (docs/dashboard.md): server-rendered HTML with a little
@@ -10,7 +11,7 @@ import HTTPServer
 /// by bearer token (scripts) or by the session cookie of `/admin/login` (browsers).
 enum Dashboard {
     static let queues = [QueueNames.orders, QueueNames.cancellations]
-    static let states = ["waiting", "active", "delayed", "prioritized", "completed", "failed", "paused"]
+    static let states = JobState.shown.map(\.rawValue)
     static let cleanable = ["completed", "failed", "delayed", "waiting", "prioritized", "paused"]
     static let pageSize = 20
     /// Pages of a job list: 1 up to the last one `queues.jobs` can reach. A `page` outside them

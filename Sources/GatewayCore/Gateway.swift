@@ -190,9 +190,13 @@ final class Gateway: Sendable {
     }
 
     private func authenticate(_ req: HTTPRequest) -> Result<Actor, RPCError> {
-        guard let h = req.header("authorization"), let token = Self.bearerToken(Array(h.utf8)) else {
-            return .failure(.unauthenticated("A bearer token is required"))
-        }
+        guard let token = Self.bearerToken(req) else { return .failure(.unauthenticated("A bearer token is required")) }
+        return verifyAccessToken(token)
+    }
+
+    /// The one rule for an access token, for the API routes and the dashboard alike: signed by
+    /// AuthSvc's key, not expired, of type `access`, naming a user and a role a user can have.
+    func verifyAccessToken(_ token: [UInt8]) -> Result<Actor, RPCError> {
         do {
             let claims = try signer.verify(bytes: token, nowSeconds: Clock.wallMillis() / 1000)
             guard claims["typ"] == "access", let uid = claims["sub"]?.stringValue,
@@ -208,6 +212,10 @@ final class Gateway: Sendable {
 
     /// The token of an `Authorization: Bearer <token>` value (scheme case-insensitive, spaces and
     /// tabs around the token ignored), or nil when the value is not of that form.
+    static func bearerToken(_ req: HTTPRequest) -> [UInt8]? {
+        req.header("authorization").flatMap { bearerToken(Array($0.utf8)) }
+    }
+
     static func bearerToken(_ v: [UInt8]) -> [UInt8]? {
         let scheme = Array("bearer ".utf8)
         guard v.count >= scheme.count else { return nil }

@@ -11,7 +11,7 @@ enum QueueAdmin {
     /// The oldest age `queues.clean` takes: 100,000 days (what the dashboard's form allows), so
     /// that "now minus the age" is always a time.
     static let maxAgeMs: Int64 = 100_000 * 86_400_000
-    static let state = Schema.string(oneOf: ["waiting", "active", "delayed", "prioritized", "completed", "failed", "paused", "waiting-children"])
+    static let state = Schema.string(oneOf: JobState.listable.map(\.rawValue))
 
     static func methods(_ queues: [String: JobQueue]) -> [Method] {
         @Sendable func q(_ p: JSON) throws(RPCError) -> JobQueue {
@@ -59,7 +59,7 @@ enum QueueAdmin {
                 return ["ok": .bool(try x.remove(id: p.requiredString("jobId")))]
             },
             Method("queues.clean", summary: "Remove jobs of a state older than a given age", roles: admin,
-                   params: .object([("queue", queueName), ("state", .string(oneOf: ["completed", "failed", "delayed", "waiting", "prioritized", "paused"])),
+                   params: .object([("queue", queueName), ("state", .string(oneOf: JobState.cleanable.map(\.rawValue))),
                                     ("olderThanMs", .int(min: 0, max: maxAgeMs)), ("limit", .int(min: 0, max: 100_000))], required: ["queue", "state", "olderThanMs"]),
                    result: .anything) { p, _ throws in
                 let x = try q(p)
