@@ -62,10 +62,12 @@ let package = Package(
         .executableTarget(name: "Gateway", dependencies: ["GatewayCore"], swiftSettings: optimized),
         .executableTarget(name: "ParcelXSandbox", dependencies: ["HTTPServer", "Runtime", "ParcelXAPI", "JSON"], swiftSettings: optimized),
         .executableTarget(name: "oopsctl", dependencies: ["RPC", "Runtime", "JSON", "Domain", "Store"], swiftSettings: optimized),
-        .executableTarget(name: "bench", dependencies: ["RPC", "Runtime", "JSON", "Store", "Queue", "Redis", "Domain", "Crypto", "CSQLite", "ParcelXAPI", "HTTPClient"], swiftSettings: optimized),
+        .executableTarget(name: "bench", dependencies: ["RPC", "Runtime", "JSON", "Store", "Queue", "Redis", "Domain", "Crypto", "CSQLite", "ParcelXAPI", "HTTPClient", "Harness"], swiftSettings: optimized),
 
-        // Test helpers shared by test targets: redis-server on a free port, temp dirs, child processes.
-        .target(name: "TestSupport", dependencies: ["Runtime", "JSON", "Store"], path: "Tests/Support"),
+        // The harness tests and benchmarks share: temp dirs, free ports, child processes, redis-server.
+        .target(name: "Harness", dependencies: ["Runtime"]),
+        // Test helpers on top of it (re-exported): process sets, the whole system, MongoDB, raw HTTP.
+        .target(name: "TestSupport", dependencies: ["Harness", "Runtime", "JSON", "Store"], path: "Tests/Support"),
 
         // One test target per library (unit tests, and integration tests against real Redis and
         // real sockets in files named *IntegrationTests), and SystemTests for the whole process set.
