@@ -81,6 +81,7 @@ let package = Package(
         .testTarget(name: "CryptoTests", dependencies: ["Crypto", "JSON"]),
         .testTarget(name: "DomainTests", dependencies: ["Domain", "JSON"]),
         .testTarget(name: "OrderCoreTests", dependencies: ["OrderCore", "Domain", "Queue", "JSON"]),
+        .testTarget(name: "GatewayCoreTests", dependencies: ["GatewayCore", "RPC", "Runtime", "JSON"]),
         .testTarget(name: "ParcelXCoreTests", dependencies: ["ParcelXCore", "OrderCore", "ParcelXAPI", "JSON"]),
         .testTarget(name: "SystemTests", dependencies: ["JSON", "RPC", "Runtime", "Redis", "Queue", "TestSupport", "Crypto", "Store"]),
     ],
