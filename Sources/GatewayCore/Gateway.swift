@@ -182,7 +182,7 @@ final class Gateway: Sendable {
             }
             return HTTPResponse(status: res.status, headers: h, body: [])
         } catch {
-            if error.code == -32603 {
+            if error.code == ErrorCode.internalError.rawValue {
                 log.error("internal error from a service", requestId: requestId, ["route": .string(r.route.name)])
             }
             return self.error(error, requestId)

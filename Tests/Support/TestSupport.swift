@@ -38,14 +38,15 @@ public final class MongoServer: Sendable {
         return FileManager.default.isExecutableFile(atPath: venv) ? venv : nil
     }
 
-    /// Starts a server; throws `missingTestTool` when secantusd-py is not installed.
-    public init(testCommands: Bool = false) throws {
+    /// Starts a server (on `port`, or a free one); throws `missingTestTool` when secantusd-py is
+    /// not installed.
+    public init(testCommands: Bool = false, port: UInt16? = nil) throws {
         guard let exe = MongoServer.executable() else {
             throw missingTestTool("secantusd-py (the MongoDB-wire test server) is not installed: run ./oops test, which installs secantusdb==0.7.0b3 into .build/venv, or put it on PATH")
         }
         executable = exe
         self.testCommands = testCommands
-        port = freePort()
+        self.port = port ?? freePort()
         dir = TempDir("mongo")
         child = Locked(nil)
         try start()
