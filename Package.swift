@@ -62,10 +62,12 @@ let package = Package(
         .executableTarget(name: "Gateway", dependencies: ["GatewayCore"], swiftSettings: optimized),
         .executableTarget(name: "ParcelXSandbox", dependencies: ["HTTPServer", "Runtime", "ParcelXAPI", "JSON"], swiftSettings: optimized),
         .executableTarget(name: "oopsctl", dependencies: ["RPC", "Runtime", "JSON", "Domain", "Store"], swiftSettings: optimized),
-        .executableTarget(name: "bench", dependencies: ["RPC", "Runtime", "JSON", "Store", "Queue", "Redis", "Domain", "Crypto", "CSQLite", "ParcelXAPI", "HTTPClient"], swiftSettings: optimized),
+        .executableTarget(name: "bench", dependencies: ["RPC", "Runtime", "JSON", "Store", "Queue", "Redis", "Domain", "Crypto", "CSQLite", "ParcelXAPI", "HTTPClient", "Harness"], swiftSettings: optimized),
 
-        // Test helpers shared by test targets: redis-server on a free port, temp dirs, child processes.
-        .target(name: "TestSupport", dependencies: ["Runtime", "JSON", "Store", "Queue"], path: "Tests/Support"),
+        // The harness tests and benchmarks share: temp dirs, free ports, child processes, redis-server.
+        .target(name: "Harness", dependencies: ["Runtime"]),
+        // Test helpers on top of it (re-exported): process sets, the whole system, MongoDB, raw HTTP.
+        .target(name: "TestSupport", dependencies: ["Harness", "Runtime", "JSON", "Store", "Queue"], path: "Tests/Support"),
 
         // Unit tests: one target per library, in-process, no servers, sockets or child processes
         // (real SQLite files are fine).
@@ -83,6 +85,7 @@ let package = Package(
         .testTarget(name: "AuthCoreTests", dependencies: ["AuthCore", "RPC", "Runtime", "Store", "Crypto", "JSON", "TestSupport"]),
         .testTarget(name: "OrderCoreTests", dependencies: ["OrderCore", "WalletCore", "Domain", "Queue", "RPC", "Runtime", "Store", "JSON", "TestSupport"]),
         .testTarget(name: "ParcelXCoreTests", dependencies: ["ParcelXCore", "OrderCore", "WalletCore", "Domain", "ParcelXAPI", "HTTPClient", "Queue", "RPC", "Runtime", "Store", "JSON", "TestSupport"]),
+        .testTarget(name: "GatewayCoreTests", dependencies: ["GatewayCore", "RPC", "Runtime", "JSON"]),
         // Integration tests of the libraries against real parts: redis-server (and Python bullmq),
         // real sockets (RPC, the HTTP server, libcurl against nginx), the MongoDB test server,
         // several processes on one SQLite file.

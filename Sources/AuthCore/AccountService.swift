@@ -44,7 +44,7 @@ final class HashGate: Sendable {
             return try queue.run(kind: kind.rawValue, maxWaitNanos: maxWait, body)
         } catch is AdmissionQueue.Refusal {
             let what = kind == .register ? "sign-ups" : "logins"
-            throw RPCError(code: RPCError.unavailableCode, message: "Too many \(what) are being processed; try again shortly",
+            throw RPCError(.unavailable, "Too many \(what) are being processed; try again shortly",
                            reason: "overloaded")
         }
     }
@@ -71,7 +71,7 @@ final class AccountService: Sendable {
 
     private func now() -> Int64 { clock.nowMillis() }
 
-    static let invalidCredentials = RPCError(code: RPCError.unauthenticatedCode, message: "Invalid email or password",
+    static let invalidCredentials = RPCError(.unauthenticated, "Invalid email or password",
                                              reason: "invalid_credentials")
     static let emailTaken = RPCError.conflict("email_taken", "An account with this email already exists")
 
@@ -112,15 +112,15 @@ final class AccountService: Sendable {
         let hash = TokenIssuer.hash(refreshToken: token)
         let t = now()
         guard let rec = try repo.refresh(hash: hash) else {
-            throw RPCError(code: RPCError.unauthenticatedCode, message: "Invalid refresh token", reason: "invalid_refresh_token")
+            throw RPCError(.unauthenticated, "Invalid refresh token", reason: "invalid_refresh_token")
         }
         if rec.usedAt != nil { try reuseDetected(rec, at: t) }
         if try rec.revokedAt != nil || repo.familyHasRevoked(rec.familyId) {
             try repo.revokeFamily(rec.familyId, at: t)
-            throw RPCError(code: RPCError.unauthenticatedCode, message: "Refresh token revoked; log in again", reason: "refresh_revoked")
+            throw RPCError(.unauthenticated, "Refresh token revoked; log in again", reason: "refresh_revoked")
         }
         if rec.expiresAt <= t {
-            throw RPCError(code: RPCError.unauthenticatedCode, message: "Refresh token expired; log in again", reason: "refresh_expired")
+            throw RPCError(.unauthenticated, "Refresh token expired; log in again", reason: "refresh_expired")
         }
         // Two presentations racing: the loser sees the token as used, which is reuse.
         guard try repo.markRefreshUsed(hash: hash, at: t) else { try reuseDetected(rec, at: t) }
@@ -133,7 +133,7 @@ final class AccountService: Sendable {
         // the token just issued must die with it.
         if try repo.familyHasRevoked(rec.familyId) {
             try repo.revokeFamily(rec.familyId, at: now())
-            throw RPCError(code: RPCError.unauthenticatedCode, message: "Refresh token revoked; log in again", reason: "refresh_revoked")
+            throw RPCError(.unauthenticated, "Refresh token revoked; log in again", reason: "refresh_revoked")
         }
         return s
     }
@@ -141,7 +141,7 @@ final class AccountService: Sendable {
     private func reuseDetected(_ rec: RefreshRecord, at t: Int64) throws -> Never {
         try repo.revokeFamily(rec.familyId, at: t)
         log.warn("refresh token reused; family revoked", ["userId": .string(rec.userId), "familyId": .string(rec.familyId)])
-        throw RPCError(code: RPCError.unauthenticatedCode, message: "Refresh token already used; every session of this login is revoked",
+        throw RPCError(.unauthenticated, "Refresh token already used; every session of this login is revoked",
                        reason: "refresh_reused")
     }
 

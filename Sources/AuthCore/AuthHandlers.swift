@@ -37,28 +37,28 @@ enum AuthHandlers {
     }
 
     static func methods(_ accounts: AccountService) -> [Method] {
-        let unauth = RPCError.unauthenticatedCode
+        let unauth = ErrorCode.unauthenticated
         return [
             .typed("auth.register", summary: "Create a merchant account and sign in", roles: [],
                    params: .object([("email", emailParam), ("password", .string(min: 10, max: 128)), ("name", .string(min: 1, max: 100)),
                                     ("phone", .string(min: 1, max: 20))], required: ["email", "password", "name", "phone"]),
-                   result: sessionSchema, errors: [RPCError.invalidParamsCode, RPCError.conflictCode, RPCError.unavailableCode], ownThread: true) { (p: RegisterParams, ctx) in
+                   result: sessionSchema, errors: [.invalidParams, .conflict, .unavailable], ownThread: true) { (p: RegisterParams, ctx) in
                 sessionView(try accounts.register(email: p.email, password: p.password, name: p.name, phone: p.phone, deadline: ctx.deadline))
             },
             .typed("auth.login", summary: "Sign in with email and password; repeated failures are throttled", roles: [],
                    params: .object([("email", emailParam), ("password", .string(min: 1, max: 1024)),
                                     ("clientAddress", .string(min: 1, max: 64))], required: ["email", "password"]),
-                   result: sessionSchema, errors: [RPCError.invalidParamsCode, unauth, RPCError.rateLimitedCode, RPCError.unavailableCode], ownThread: true) { (p: LoginParams, ctx) in
+                   result: sessionSchema, errors: [.invalidParams, unauth, .rateLimited, .unavailable], ownThread: true) { (p: LoginParams, ctx) in
                 sessionView(try accounts.login(email: p.email, password: p.password, clientAddress: p.clientAddress, deadline: ctx.deadline))
             },
             .typed("auth.refresh", summary: "Exchange a refresh token for a new pair; a reused token revokes its family", roles: [],
                    params: .object([("refreshToken", tokenParam)], required: ["refreshToken"]),
-                   result: sessionSchema, errors: [RPCError.invalidParamsCode, unauth]) { (p: RefreshParams, _) in
+                   result: sessionSchema, errors: [.invalidParams, unauth]) { (p: RefreshParams, _) in
                 sessionView(try accounts.refresh(token: p.refreshToken))
             },
             .typed("auth.logout", summary: "Revoke the caller's refresh token and every token rotated from the same login",
                    roles: [.merchant, .admin], params: .object([("refreshToken", tokenParam)], required: ["refreshToken"]),
-                   result: .empty, errors: [RPCError.invalidParamsCode, unauth, RPCError.notFoundCode]) { (p: RefreshParams, ctx) in
+                   result: .empty, errors: [.invalidParams, unauth, .notFound]) { (p: RefreshParams, ctx) in
                 try accounts.logout(token: p.refreshToken, actor: try ctx.requireActor())
                 return JSON.object([:])
             },
@@ -72,7 +72,7 @@ enum AuthHandlers {
                    params: .object([("email", emailParam), ("password", .string(min: 10, max: 128)), ("name", .string(min: 1, max: 100))],
                                    required: ["email", "password", "name"]),
                    result: .object([("user", userSchema), ("created", .boolean)], required: ["user", "created"]),
-                   errors: [RPCError.invalidParamsCode, RPCError.conflictCode], ownThread: true) { (p: EnsureAdminParams, ctx) in
+                   errors: [.invalidParams, .conflict], ownThread: true) { (p: EnsureAdminParams, ctx) in
                 let r = try accounts.ensureAdmin(email: p.email, password: p.password, name: p.name, deadline: ctx.deadline)
                 return JSON.object(["user": userView(r.user, kycStatus: try accounts.kycStatus(r.user.id)), "created": .bool(r.created)])
             },

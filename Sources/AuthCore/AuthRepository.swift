@@ -58,158 +58,123 @@ final class DocumentAuthRepository: AuthRepository {
         ], schemaVersion: Self.schemaVersion)
     }
 
-    /// Turns an unreachable store into -32050 (the caller may retry); other store errors stay
-    /// internal and are logged by the dispatcher without reaching the client.
-    private func io<T>(_ body: () throws -> T) throws -> T {
-        do {
-            return try body()
-        } catch let e as StoreError where e.kind == .unavailable {
-            log.warn("store unavailable", ["error": .string(e.debugDescription)])
-            throw RPCError.unavailable("The account store is unavailable; retry shortly")
-        }
-    }
-
     func insertUser(_ u: UserRecord) throws -> Bool {
-        try io {
-            if case .created = try store.insert(Self.users, JSON(encoding: u)) { return true }
-            return false
-        }
+        if case .created = try store.insert(Self.users, JSON(encoding: u)) { return true }
+        return false
     }
 
     func user(id: String) throws -> UserRecord? {
-        try io { try store.get(Self.users, id: id)?.decode(UserRecord.self) }
+        try store.get(Self.users, id: id)?.decode(UserRecord.self)
     }
 
     func user(email: String) throws -> UserRecord? {
-        try io { try store.findOne(Self.users, where: .eq("email", .string(email)))?.decode(UserRecord.self) }
+        try store.findOne(Self.users, where: .eq("email", .string(email)))?.decode(UserRecord.self)
     }
 
     func setRoleAndPassword(userId: String, role: String, passwordHash: String, at: Int64) throws -> UserRecord? {
-        try io {
-            try store.update(Self.users, where: .id(userId),
-                             .set(["role": .string(role), "passwordHash": .string(passwordHash), "updatedAt": .int(at)]))?
-                .decode(UserRecord.self)
-        }
+        try store.update(Self.users, where: .id(userId),
+                         .set(["role": .string(role), "passwordHash": .string(passwordHash), "updatedAt": .int(at)]))?
+            .decode(UserRecord.self)
     }
 
     func insertRefresh(_ r: RefreshRecord) throws {
-        try io {
-            guard case .created = try store.insert(Self.refreshTokens, JSON(encoding: r)) else {
-                // 256 random bits colliding means the random source is broken: refuse loudly.
-                throw RuntimeError("refresh token hash collision")
-            }
+        guard case .created = try store.insert(Self.refreshTokens, JSON(encoding: r)) else {
+            // 256 random bits colliding means the random source is broken: refuse loudly.
+            throw RuntimeError("refresh token hash collision")
         }
     }
 
     func refresh(hash: String) throws -> RefreshRecord? {
-        try io { try store.get(Self.refreshTokens, id: hash)?.decode(RefreshRecord.self) }
+        try store.get(Self.refreshTokens, id: hash)?.decode(RefreshRecord.self)
     }
 
     func markRefreshUsed(hash: String, at: Int64) throws -> Bool {
-        try io {
-            try store.update(Self.refreshTokens,
-                             where: .and([.id(hash), .exists("usedAt", false), .exists("revokedAt", false)]),
-                             .set(["usedAt": .int(at)])) != nil
-        }
+        try store.update(Self.refreshTokens,
+                         where: .and([.id(hash), .exists("usedAt", false), .exists("revokedAt", false)]),
+                         .set(["usedAt": .int(at)])) != nil
     }
 
     func revokeFamily(_ familyId: String, at: Int64) throws {
-        _ = try io {
-            try store.updateMany(Self.refreshTokens, where: .and([.eq("familyId", .string(familyId)), .exists("revokedAt", false)]),
-                                 .set(["revokedAt": .int(at)]))
-        }
+        _ = try store.updateMany(Self.refreshTokens, where: .and([.eq("familyId", .string(familyId)), .exists("revokedAt", false)]),
+                             .set(["revokedAt": .int(at)]))
     }
 
     func revokeAllRefresh(userId: String, at: Int64) throws {
-        _ = try io {
-            try store.updateMany(Self.refreshTokens, where: .and([.eq("userId", .string(userId)), .exists("revokedAt", false)]),
-                                 .set(["revokedAt": .int(at)]))
-        }
+        _ = try store.updateMany(Self.refreshTokens, where: .and([.eq("userId", .string(userId)), .exists("revokedAt", false)]),
+                             .set(["revokedAt": .int(at)]))
     }
 
     func familyHasRevoked(_ familyId: String) throws -> Bool {
-        try io { try store.count(Self.refreshTokens, where: .and([.eq("familyId", .string(familyId)), .exists("revokedAt", true)])) > 0 }
+        try store.count(Self.refreshTokens, where: .and([.eq("familyId", .string(familyId)), .exists("revokedAt", true)])) > 0
     }
 
     func throttle(key: String) throws -> (state: ThrottleState, version: Int64)? {
-        try io {
-            guard let d = try store.get(Self.throttles, id: key) else { return nil }
-            return (try d.decode(ThrottleState.self), d["version"]?.intValue ?? 0)
-        }
+        guard let d = try store.get(Self.throttles, id: key) else { return nil }
+        return (try d.decode(ThrottleState.self), d["version"]?.intValue ?? 0)
     }
 
     func saveThrottle(key: String, _ s: ThrottleState, expectedVersion: Int64?) throws -> Bool {
-        try io {
-            var doc = try JSON(encoding: s)
-            guard let v = expectedVersion else {
-                doc["_id"] = .string(key)
-                doc["version"] = 1
-                if case .created = try store.insert(Self.throttles, doc) { return true }
-                return false
-            }
-            var fields = doc.objectValue ?? [:]
-            fields["version"] = .int(v + 1)
-            return try store.update(Self.throttles, where: .and([.id(key), .eq("version", .int(v))]), .set(fields)) != nil
+        var doc = try JSON(encoding: s)
+        guard let v = expectedVersion else {
+            doc["_id"] = .string(key)
+            doc["version"] = 1
+            if case .created = try store.insert(Self.throttles, doc) { return true }
+            return false
         }
+        var fields = doc.objectValue ?? [:]
+        fields["version"] = .int(v + 1)
+        return try store.update(Self.throttles, where: .and([.id(key), .eq("version", .int(v))]), .set(fields)) != nil
     }
 
     func deleteThrottle(key: String) throws {
-        _ = try io { try store.delete(Self.throttles, where: .id(key)) }
+        _ = try store.delete(Self.throttles, where: .id(key))
     }
 
     func pruneThrottles(idleSince: Int64) throws -> Int {
-        try io { try store.delete(Self.throttles, where: .lt("lastFailureMs", .int(idleSince))) }
+        try store.delete(Self.throttles, where: .lt("lastFailureMs", .int(idleSince)))
     }
 
     func kyc(userId: String) throws -> KYCRecord? {
-        try io { try store.get(Self.kyc, id: userId)?.decode(KYCRecord.self) }
+        try store.get(Self.kyc, id: userId)?.decode(KYCRecord.self)
     }
 
     func insertKYC(_ k: KYCRecord) throws -> Bool {
-        try io {
-            if case .created = try store.insert(Self.kyc, JSON(encoding: k)) { return true }
-            return false
-        }
+        if case .created = try store.insert(Self.kyc, JSON(encoding: k)) { return true }
+        return false
     }
 
     func resubmitKYC(_ k: KYCRecord, from: KYCStatus, entry: KYCHistoryEntry) throws -> KYCRecord? {
-        try io {
-            let full = try JSON(encoding: k)
-            var set: [String: JSON] = [:]
-            var unset: [String] = []
-            // Everything the submitter controls is replaced; identity, history and email are kept.
-            for key in ["status", "businessType", "legalName", "panSealed", "panMasked", "gstinSealed", "gstinMasked",
-                        "address", "bank", "submittedAt", "updatedAt"] {
-                if let v = full[key], !v.isNull { set[key] = v } else { unset.append(key) }
-            }
-            unset.append("rejectionReason")
-            return try store.update(Self.kyc, where: .and([.id(k.userId), .eq("status", .string(from.rawValue))]),
-                                    Update(set: set, unset: unset, push: ["history": entry.json]))?.decode(KYCRecord.self)
+        let full = try JSON(encoding: k)
+        var set: [String: JSON] = [:]
+        var unset: [String] = []
+        // Everything the submitter controls is replaced; identity, history and email are kept.
+        for key in ["status", "businessType", "legalName", "panSealed", "panMasked", "gstinSealed", "gstinMasked",
+                    "address", "bank", "submittedAt", "updatedAt"] {
+            if let v = full[key], !v.isNull { set[key] = v } else { unset.append(key) }
         }
+        unset.append("rejectionReason")
+        return try store.update(Self.kyc, where: .and([.id(k.userId), .eq("status", .string(from.rawValue))]),
+                                Update(set: set, unset: unset, push: ["history": entry.json]))?.decode(KYCRecord.self)
     }
 
     func transitionKYC(userId: String, from: KYCStatus, to: KYCStatus, reason: String?, entry: KYCHistoryEntry) throws -> KYCRecord? {
-        try io {
-            var set: [String: JSON] = ["status": .string(to.rawValue), "updatedAt": .int(entry.at)]
-            var unset: [String] = []
-            if let reason { set["rejectionReason"] = .string(reason) } else { unset.append("rejectionReason") }
-            return try store.update(Self.kyc, where: .and([.id(userId), .eq("status", .string(from.rawValue))]),
-                                    Update(set: set, unset: unset, push: ["history": entry.json]))?.decode(KYCRecord.self)
-        }
+        var set: [String: JSON] = ["status": .string(to.rawValue), "updatedAt": .int(entry.at)]
+        var unset: [String] = []
+        if let reason { set["rejectionReason"] = .string(reason) } else { unset.append("rejectionReason") }
+        return try store.update(Self.kyc, where: .and([.id(userId), .eq("status", .string(from.rawValue))]),
+                                Update(set: set, unset: unset, push: ["history": entry.json]))?.decode(KYCRecord.self)
     }
 
     func listKYC(status: KYCStatus?, after: (submittedAt: Int64, id: String)?, limit: Int) throws -> [KYCRecord] {
-        try io {
-            var parts: [Filter] = []
-            if let status { parts.append(.eq("status", .string(status.rawValue))) }
-            if let a = after {
-                // Sorted by submittedAt descending, ties by _id ascending (the store's tie-break).
-                parts.append(.or([.lt("submittedAt", .int(a.submittedAt)),
-                                  .and([.eq("submittedAt", .int(a.submittedAt)), .gt("_id", .string(a.id))])]))
-            }
-            return try store.find(Self.kyc, where: .and(parts), sort: [.desc("submittedAt")], limit: limit)
-                .map { try $0.decode(KYCRecord.self) }
+        var parts: [Filter] = []
+        if let status { parts.append(.eq("status", .string(status.rawValue))) }
+        if let a = after {
+            // Sorted by submittedAt descending, ties by _id ascending (the store's tie-break).
+            parts.append(.or([.lt("submittedAt", .int(a.submittedAt)),
+                              .and([.eq("submittedAt", .int(a.submittedAt)), .gt("_id", .string(a.id))])]))
         }
+        return try store.find(Self.kyc, where: .and(parts), sort: [.desc("submittedAt")], limit: limit)
+            .map { try $0.decode(KYCRecord.self) }
     }
 
     func ping() throws {

@@ -70,11 +70,11 @@ enum KYCHandlers {
     }
 
     static func methods(_ kyc: KYCService) -> [Method] {
-        let business = RPCError.businessRuleCode
+        let business = ErrorCode.businessRule
         return [
             .typed("kyc.submit", summary: "Submit (or, after a rejection, resubmit) the caller's KYC", roles: [.merchant],
                    params: submitParams, result: viewSchema,
-                   errors: [RPCError.invalidParamsCode, business, RPCError.conflictCode]) { (p: KYCSubmission, ctx) in
+                   errors: [.invalidParams, business, .conflict]) { (p: KYCSubmission, ctx) in
                 let actor = try ctx.requireActor()
                 return view(try kyc.submit(userId: actor.userId, try p.validated()), userId: actor.userId)
             },
@@ -87,17 +87,17 @@ enum KYCHandlers {
                    params: .object([("status", .string(oneOf: [KYCStatus.submitted, .approved, .rejected].map(\.rawValue))),
                                     ("cursor", .string(min: 1, max: 200)), ("limit", Paging.limit)]),
                    result: .object([("items", .array(viewSchema)), ("nextCursor", .nullable(.string()))], required: ["items", "nextCursor"]),
-                   errors: [RPCError.invalidParamsCode]) { (p: ListParams, _) in
+                   errors: [.invalidParams]) { (p: ListParams, _) in
                 let page = try kyc.list(status: p.status.flatMap(KYCStatus.init(rawValue:)), cursor: p.cursor, limit: p.limit ?? 20)
                 return JSON.object(["items": .array(page.items.map { view($0, userId: $0.userId) }), "nextCursor": JSON(page.nextCursor)])
             },
             .typed("kyc.approve", summary: "Approve a submitted KYC", roles: [.admin], params: userIdParams, result: viewSchema,
-                   errors: [RPCError.invalidParamsCode, RPCError.notFoundCode, business]) { (p: UserParams, ctx) in
+                   errors: [.invalidParams, .notFound, business]) { (p: UserParams, ctx) in
                 view(try kyc.approve(userId: p.userId, by: try ctx.requireActor()), userId: p.userId)
             },
             .typed("kyc.reject", summary: "Reject a submitted KYC with a reason the merchant will see", roles: [.admin],
                    params: .object([("userId", .id), ("reason", .string(min: 1, max: 500))], required: ["userId", "reason"]),
-                   result: viewSchema, errors: [RPCError.invalidParamsCode, RPCError.notFoundCode, business]) { (p: RejectParams, ctx) in
+                   result: viewSchema, errors: [.invalidParams, .notFound, business]) { (p: RejectParams, ctx) in
                 let reason = p.reason.trimmingCharacters(in: .whitespacesAndNewlines)
                 guard !reason.isEmpty else { throw RPCError.invalidParams(path: "reason", "must not be empty") }
                 return view(try kyc.reject(userId: p.userId, reason: reason, by: try ctx.requireActor()), userId: p.userId)
@@ -105,7 +105,7 @@ enum KYCHandlers {
             .typed("kyc.status", summary: "A user's KYC status (OrderSvc asks before accepting an order)", roles: [.system, .admin],
                    params: userIdParams,
                    result: .object([("userId", .id), ("status", .string(oneOf: KYCStatus.all))], required: ["userId", "status"]),
-                   errors: [RPCError.invalidParamsCode, RPCError.notFoundCode]) { (p: UserParams, _) in
+                   errors: [.invalidParams, .notFound]) { (p: UserParams, _) in
                 JSON.object(["userId": .string(p.userId), "status": .string(try kyc.status(userId: p.userId).rawValue)])
             },
         ]

@@ -3,6 +3,7 @@ import JSON
 import RPC
 import Runtime
 import Domain
+import Queue
 import HTTPServer
 
 /// The queue dashboard at /admin/queues (docs/dashboard.md): server-rendered HTML with a little
@@ -10,8 +11,8 @@ import HTTPServer
 /// by bearer token (scripts) or by the session cookie of `/admin/login` (browsers).
 enum Dashboard {
     static let queues = [QueueNames.orders, QueueNames.cancellations]
-    static let states = ["waiting", "active", "delayed", "prioritized", "completed", "failed", "paused"]
-    static let cleanable = ["completed", "failed", "delayed", "waiting", "prioritized", "paused"]
+    static let states = JobState.shown.map(\.rawValue)
+    static let cleanable = JobState.cleanable.map(\.rawValue)
     static let pageSize = 20
     /// Pages of a job list: 1 up to the last one `queues.jobs` can reach. A `page` outside them
     /// (or not a number) is a 400, on the HTML list as on its JSON twin.
@@ -169,7 +170,7 @@ enum Dashboard {
             do { return try body(u) } catch {
                 let status = ErrorMapping.status(for: error.code)
                 let msg = status == 404 ? "No such queue, state or job (it may have been removed)."
-                    : status >= 500 ? "A service the dashboard needs is unavailable: \(error.code == -32603 ? "internal error" : error.message)."
+                    : status >= 500 ? "A service the dashboard needs is unavailable: \(error.code == ErrorCode.internalError.rawValue ? "internal error" : error.message)."
                     : error.message
                 return errorPage(status, status == 404 ? "Not found" : "Something went wrong", msg, user: u)
             }

@@ -23,12 +23,8 @@ enum DashboardSession {
     }
 
     static func verdict(_ g: Gateway, _ req: HTTPRequest) -> Verdict {
-        let bearer: String? = {
-            guard let h = req.header("authorization"), h.lowercased().hasPrefix("bearer ") else { return nil }
-            return String(h.dropFirst(7)).trimmingCharacters(in: .whitespaces)
-        }()
         // A bearer header wins: a script that sends one means it, whatever cookies it carries.
-        guard let t = bearer else {
+        guard let token = Gateway.bearerToken(req) else {
             guard let id = cookie(req, cookieName), !id.isEmpty else { return .anonymous }
             do {
                 guard let uid = try g.sessions.user(of: id) else { return .anonymous }
@@ -38,12 +34,9 @@ enum DashboardSession {
                 return .unavailable
             }
         }
-        guard !t.isEmpty, let claims = try? g.signer.verify(t, nowSeconds: Clock.wallMillis() / 1000),
-              claims["typ"] == "access", let uid = claims["sub"]?.stringValue,
-              let role = claims["role"]?.stringValue.flatMap(Role.init(rawValue:))
-        else { return .anonymous }
-        guard role == .admin else { return .forbidden }
-        return .admin(Actor(userId: uid, role: .admin), token: t, viaCookie: false)
+        guard case .success(let a) = g.verifyAccessToken(token) else { return .anonymous }
+        guard a.role == .admin else { return .forbidden }
+        return .admin(a, token: String(decoding: token, as: UTF8.self), viaCookie: false)
     }
 
     /// One cookie's value from the `Cookie` header (the HTTP server joins repeats with "; ").

@@ -103,9 +103,9 @@ final class Gateway: Sendable {
         let vars: [String: String]
         switch router.match(method: req.method, path: req.path) {
         case .notFound:
-            return .answered(error(RPCError(code: -32004, message: "No such route", reason: "route_not_found"), requestId), routeName: "unmatched")
+            return .answered(error(RPCError(.notFound, "No such route", reason: "route_not_found"), requestId), routeName: "unmatched")
         case .methodNotAllowed(let allowed):
-            let e = RPCError(code: -32600, message: "Method not allowed", reason: "method_not_allowed")
+            let e = RPCError(.invalidRequest, "Method not allowed", reason: "method_not_allowed")
             var r = error(e, requestId, headers: [("Allow", allowed.joined(separator: ", "))])
             r.status = 405
             return .answered(r, routeName: "unmatched")
@@ -148,14 +148,14 @@ final class Gateway: Sendable {
         if !req.body.isEmpty && route.requestBody {
             let ct = (req.header("content-type") ?? "").lowercased()
             guard ct.hasPrefix("application/json") else {
-                var r = error(RPCError(code: -32600, message: "Content-Type must be application/json", reason: "unsupported_media_type"), requestId)
+                var r = error(RPCError(.invalidRequest, "Content-Type must be application/json", reason: "unsupported_media_type"), requestId)
                 r.status = 415
                 return .answered(r, routeName: name)
             }
             do {
                 body = try JSONParser.parse(req.body, maxDepth: 64)
             } catch {
-                return .answered(self.error(RPCError(code: -32700, message: "Malformed JSON: \(error.message) at byte \(error.offset)", data: ["reason": "malformed_json", "position": .int(Int64(error.offset))]), requestId), routeName: name)
+                return .answered(self.error(RPCError(code: ErrorCode.parseError.rawValue, message: "Malformed JSON: \(error.message) at byte \(error.offset)", data: ["reason": "malformed_json", "position": .int(Int64(error.offset))]), requestId), routeName: name)
             }
             // Every body is a by-name object (RPC params are); an array or a scalar would be
             // silently ignored by handlers that only read fields.
@@ -182,7 +182,7 @@ final class Gateway: Sendable {
             }
             return HTTPResponse(status: res.status, headers: h, body: [])
         } catch {
-            if error.code == -32603 {
+            if error.code == ErrorCode.internalError.rawValue {
                 log.error("internal error from a service", requestId: requestId, ["route": .string(r.route.name)])
             }
             return self.error(error, requestId)
@@ -190,9 +190,13 @@ final class Gateway: Sendable {
     }
 
     private func authenticate(_ req: HTTPRequest) -> Result<Actor, RPCError> {
-        guard let h = req.header("authorization"), let token = Self.bearerToken(Array(h.utf8)) else {
-            return .failure(.unauthenticated("A bearer token is required"))
-        }
+        guard let token = Self.bearerToken(req) else { return .failure(.unauthenticated("A bearer token is required")) }
+        return verifyAccessToken(token)
+    }
+
+    /// The one rule for an access token, for the API routes and the dashboard alike: signed by
+    /// AuthSvc's key, not expired, of type `access`, naming a user and a role a user can have.
+    func verifyAccessToken(_ token: [UInt8]) -> Result<Actor, RPCError> {
         do {
             let claims = try signer.verify(bytes: token, nowSeconds: Clock.wallMillis() / 1000)
             guard claims["typ"] == "access", let uid = claims["sub"]?.stringValue,
@@ -200,14 +204,18 @@ final class Gateway: Sendable {
             else { return .failure(.unauthenticated("Invalid token")) }
             return .success(Actor(userId: uid, role: role))
         } catch .expired {
-            return .failure(RPCError(code: -32001, message: "Token expired", reason: "token_expired"))
+            return .failure(RPCError(.unauthenticated, "Token expired", reason: "token_expired"))
         } catch {
-            return .failure(RPCError(code: -32001, message: "Invalid token", reason: "invalid_token"))
+            return .failure(RPCError(.unauthenticated, "Invalid token", reason: "invalid_token"))
         }
     }
 
     /// The token of an `Authorization: Bearer <token>` value (scheme case-insensitive, spaces and
     /// tabs around the token ignored), or nil when the value is not of that form.
+    static func bearerToken(_ req: HTTPRequest) -> [UInt8]? {
+        req.header("authorization").flatMap { bearerToken(Array($0.utf8)) }
+    }
+
     static func bearerToken(_ v: [UInt8]) -> [UInt8]? {
         let scheme = Array("bearer ".utf8)
         guard v.count >= scheme.count else { return nil }

@@ -11,8 +11,7 @@ final class HTTPMetrics: Sendable {
 
     func record(route: String, method: String, status: Int, nanos: UInt64) {
         let s = Double(nanos) / 1e9
-        var b = RPCStats.buckets.count
-        for (i, ub) in RPCStats.buckets.enumerated() where s <= ub { b = i; break }
+        let b = RPCStats.bucket(nanos: nanos)
         let key = "\(route)\u{1}\(status)"
         // In place: copying the entry out and back would copy its histogram on every request.
         series.withLock { all in HTTPMetrics.add(&all[key, default: Series()], bucket: b, seconds: s) }

@@ -3,7 +3,7 @@ import JSON
 import RPC
 import Domain
 
-/// The route table of the HTTP API (docs/design.md section 3). Each route maps onto one RPC method; the Gateway
+/// The route table of the HTTP API (docs/design.md section 4). Each route maps onto one RPC method; the Gateway
 /// adds only HTTP concerns (status codes, headers, query strings).
 enum Routes {
     static func all(_ g: Gateway) -> [Route] {

@@ -93,14 +93,14 @@ public final class HTTPServer: Sendable {
         core.phase.withLock { $0 = .draining }
         for l in loops { l.wake() }
         // Every loop has stopped listening before the socket is closed under it.
-        while core.drainingLoops.current < loops.count && core.exitedLoops.current < loops.count { usleep(2_000) }
+        let n = loops.count
+        core.loops.wait(until: { $0.draining >= n || $0.exited >= n })
         _ = Glibc.close(core.listenFD)
-        let deadline = Deadline.after(ms: core.options.drainTimeoutMs)
-        while core.inFlight.current > 0 && !deadline.hasPassed { usleep(5_000) }
-        while core.workers.running > 0 { usleep(5_000) }
+        core.inFlight.wait(until: { $0 == 0 }, deadline: .after(ms: core.options.drainTimeoutMs))
+        core.workers.waitUntilIdle()
         core.phase.withLock { $0 = .closed }
         for l in loops { l.wake() }
-        while core.exitedLoops.current < loops.count { usleep(2_000) }
+        core.loops.wait(until: { $0.exited >= n })
     }
 
     deinit { stop() }
@@ -168,8 +168,8 @@ final class ServerCore: Sendable {
     let inFlight = Locked<Int>(0)
     let connections = Locked<Int>(0)
     let phase = Locked<Phase>(.running)
-    let drainingLoops = Locked<Int>(0)
-    let exitedLoops = Locked<Int>(0)
+    /// Event loops that stopped listening, and loops whose thread returned.
+    let loops = Locked<(draining: Int, exited: Int)>((0, 0))
     let workers: WorkerPool
 
     init(handler: @escaping @Sendable (HTTPRequest) -> HTTPReply, options: HTTPServerOptions, listenFD: Int32) {
@@ -189,8 +189,8 @@ final class ServerCore: Sendable {
     }
 
     func connectionClosed() { connections.withLock { $0 -= 1 } }
-    func loopDraining() { drainingLoops.withLock { $0 += 1 } }
-    func loopExited() { exitedLoops.withLock { $0 += 1 } }
+    func loopDraining() { loops.withLock { $0.draining += 1 } }
+    func loopExited() { loops.withLock { $0.exited += 1 } }
 }
 
 /// Threads for handler work that may block, started as the load needs them (up to
@@ -202,6 +202,8 @@ final class WorkerPool: @unchecked Sendable {
     private var idle = 0
     private var threads = 0
     private var active = 0
+    /// Threads blocked in `waitUntilIdle`.
+    private var idleWaiters = 0
     private let maxThreads: Int
 
     init(maxThreads: Int) { self.maxThreads = maxThreads }
@@ -213,10 +215,20 @@ final class WorkerPool: @unchecked Sendable {
         return active + jobs.count - head
     }
 
+    /// Blocks until no job runs and none waits (the end of a drain).
+    func waitUntilIdle() {
+        cond.lock()
+        idleWaiters += 1
+        while active + jobs.count - head > 0 { cond.wait() }
+        idleWaiters -= 1
+        cond.unlock()
+    }
+
     func submit(_ job: @escaping @Sendable () -> Void) {
         cond.lock()
         jobs.append(job)
-        if idle > 0 { cond.signal() }
+        // A signal could wake a drain waiter instead of an idle thread; with one waiting, wake all.
+        if idle > 0 { if idleWaiters > 0 { cond.broadcast() } else { cond.signal() } }
         // More jobs waiting than threads about to take them: one more thread, within the bound.
         let spawn = jobs.count - head > idle && threads < maxThreads
         if spawn { threads += 1 }
@@ -243,6 +255,9 @@ final class WorkerPool: @unchecked Sendable {
             job()
             cond.lock()
             active -= 1
+            // One condition serves both idle threads and drain waiters: wake them all only when
+            // someone waits for the pool to empty.
+            if idleWaiters > 0 && active + jobs.count - head == 0 { cond.broadcast() }
         }
     }
 }

@@ -1,21 +1,6 @@
 import Runtime
 
-/// The request-id rule, in one place: a client's `X-Request-Id` is kept when it is 1–128
-/// characters of `A–Z a–z 0–9 . _ : -`; otherwise the request gets a new id.
-public enum RequestID {
-    public static func accept(_ header: String?) -> String {
-        if let h = header, isSafe(h) { return h }
-        return ID.make("req")
-    }
-
-    public static func isSafe(_ s: String) -> Bool {
-        let u = s.utf8
-        guard !u.isEmpty && u.count <= 128 else { return false }
-        return u.allSatisfy { c in
-            (c >= 0x30 && c <= 0x3A) || (c >= 0x41 && c <= 0x5A) || (c >= 0x61 && c <= 0x7A) || c == 0x2D || c == 0x5F || c == 0x2E
-        }
-    }
-}
+// The request-id rule is `RequestID` in Runtime, shared with the RPC context.
 
 /// A request the server itself refuses before any handler sees it (malformed framing, limits).
 /// It is answered like every other error: the JSON error body with `X-Request-Id`, and the

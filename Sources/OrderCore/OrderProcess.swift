@@ -25,13 +25,15 @@ public enum OrderProcess {
             createQueue: createQueue, cancelQueue: cancelQueue, log: env.log)
 
         let m = Metrics.shared
-        m.describe("oops_orders_created_total", "Orders accepted (new).")
-        m.describe("oops_orders_replayed_total", "Create requests answered from an existing order (sameFingerprint=false means 409).")
-        m.describe("oops_orders_refused_total", "New orders refused after they were stored (e.g. insufficient balance).")
-        m.describe("oops_orders_cancel_requested_total", "Cancellations queued.")
-        m.describe("oops_order_transitions_total", "Status changes from provider outcomes (orders.provider.*), by new status.")
-        m.describe("oops_orders_recovered_total", "Interrupted orders finished by the recovery pass.")
-        m.describe("oops_order_charges_paise_total", "Shipping charges taken for new orders, in paise.")
+        m.describe([
+            "oops_orders_created_total": "Orders accepted (new).",
+            "oops_orders_replayed_total": "Create requests answered from an existing order (sameFingerprint=false means 409).",
+            "oops_orders_refused_total": "New orders refused after they were stored (e.g. insufficient balance).",
+            "oops_orders_cancel_requested_total": "Cancellations queued.",
+            "oops_order_transitions_total": "Status changes from provider outcomes (orders.provider.*), by new status.",
+            "oops_orders_recovered_total": "Interrupted orders finished by the recovery pass.",
+            "oops_order_charges_paise_total": "Shipping charges taken for new orders, in paise.",
+        ])
         // The recovery pass: at start and every few seconds, on its own timer.
         let interval = env.config.int("OOPS_ORDER_RECOVERY_MS", default: 5000)
         let recovery = PeriodicTask(name: "order.recovery", intervalMs: interval, initialDelayMs: 500) { _ = service.recoverOnce() }

@@ -49,14 +49,9 @@ final class OrderService: Sendable {
         Sodium.hex(Sodium.sha256(payload.serializedBytes()))
     }
 
-    func storeFailure(_ e: Error, _ ctx: RPCContext) -> RPCError {
-        log.error("store failure", requestId: ctx.requestId, ["error": .string(String(describing: e))])
-        return RPCError.unavailable("Order store unavailable")
-    }
-
     // MARK: create
 
-    func create(_ payload: JSON, ctx: RPCContext) throws(RPCError) -> (created: Bool, order: JSON) {
+    func create(_ payload: JSON, ctx: RPCContext) throws -> (created: Bool, order: JSON) {
         guard let actor = ctx.actor, actor.role == .merchant else { throw RPCError.forbidden() }
         try OrderValidation.check(payload)
         let request: OrderRequest
@@ -80,9 +75,7 @@ final class OrderService: Sendable {
         let order = Order(id: ID.make("ord"), userId: userId, request: request, fingerprint: fp, chargePaise: charge,
                           requestId: ctx.requestId, nowMs: now, nowISO: Clock.iso8601(millis: now))
         let doc = order.json
-        let inserted: InsertResult
-        do { inserted = try repo.insert(doc) } catch { throw storeFailure(error, ctx) }
-        switch inserted {
+        switch try repo.insert(doc) {
         case .duplicate(let existing):
             // The same (user, clientOrderId) arrived at the same instant elsewhere.
             return (false, try replay(existing, fingerprint: fp, ctx))
@@ -93,13 +86,13 @@ final class OrderService: Sendable {
                 Metrics.shared.increment("oops_order_charges_paise_total", by: charge)
                 return (true, o)
             } catch {
-                Metrics.shared.increment("oops_orders_refused_total", ["reason": error.reason ?? "error"])
+                Metrics.shared.increment("oops_orders_refused_total", ["reason": (error as? RPCError)?.reason ?? "error"])
                 throw error
             }
         }
     }
 
-    private func requireApprovedKYC(_ userId: String, _ ctx: RPCContext) throws(RPCError) {
+    private func requireApprovedKYC(_ userId: String, _ ctx: RPCContext) throws {
         if kycApproved.withLock({ $0.contains(userId) }) { return }
         let kyc = try auth.call("kyc.status", ["userId": .string(userId)], ctx: systemCtx(ctx))
         guard kyc["status"] == "approved" else {
@@ -111,12 +104,12 @@ final class OrderService: Sendable {
         }
     }
 
-    private func replay(_ existing: JSON, fingerprint: String, _ ctx: RPCContext) throws(RPCError) -> JSON {
+    private func replay(_ existing: JSON, fingerprint: String, _ ctx: RPCContext) throws -> JSON {
         Metrics.shared.increment("oops_orders_replayed_total", ["sameFingerprint": existing["fingerprint"]?.stringValue == fingerprint ? "true" : "false"])
         guard existing["fingerprint"]?.stringValue == fingerprint else {
             throw RPCError.conflict("client_order_id_reused", "clientOrderId was already used with a different payload")
         }
-        return try drive(try decode(existing, ctx), ctx).publicJSON
+        return try drive(try Order(json: existing), ctx).publicJSON
     }
 
     private func systemCtx(_ ctx: RPCContext) -> RPCContext {
@@ -125,8 +118,8 @@ final class OrderService: Sendable {
 
     /// Takes an order from whatever stage it is in to `enqueued`: the charge, the create job, the
     /// stage. Idempotent.
-    func drive(_ order: Order, _ ctx: RPCContext) throws(RPCError) -> Order {
-        do { _ = try apply(order.id, .accepted, ctx, current: order) } catch let e where e.reason == "insufficient_balance" {
+    func drive(_ order: Order, _ ctx: RPCContext) throws -> Order {
+        do { _ = try apply(order.id, .accepted, ctx, current: order) } catch let e as RPCError where e.reason == "insufficient_balance" {
             _ = try apply(order.id, .chargeRefused, ctx, current: order)
             throw e
         }
@@ -144,7 +137,7 @@ final class OrderService: Sendable {
 
     // MARK: cancel
 
-    func cancel(orderId: String, ctx: RPCContext) throws(RPCError) -> JSON {
+    func cancel(orderId: String, ctx: RPCContext) throws -> JSON {
         guard let actor = ctx.actor else { throw RPCError.unauthenticated() }
         guard var o = try load(orderId, ctx), actor.role == .admin || o.userId == actor.userId else {
             throw RPCError.notFound("Order not found")
@@ -153,7 +146,7 @@ final class OrderService: Sendable {
             // Still being accepted (its request is in flight, or a crash interrupted it): finish
             // that first, so the charge is settled before a cancel can refund it and is never
             // taken after the refund found nothing to give back.
-            do { o = try drive(o, ctx) } catch let e where e.reason == "insufficient_balance" {
+            do { o = try drive(o, ctx) } catch let e as RPCError where e.reason == "insufficient_balance" {
                 throw RPCError.notFound("Order not found")  // refused, so it was never created
             }
         }
@@ -178,7 +171,7 @@ final class OrderService: Sendable {
     /// effects that precede the write (charge, refund), writes the change by compare-and-set on
     /// the status and stage the decision was made from, then runs the rest (jobs). A lost race
     /// reads the order again and decides again. Nil when the order does not exist.
-    func apply(_ id: String, _ event: OrderEvent, _ ctx: RPCContext, current: Order? = nil) throws(RPCError) -> Applied? {
+    func apply(_ id: String, _ event: OrderEvent, _ ctx: RPCContext, current: Order? = nil) throws -> Applied? {
         var known = current
         let lctx = OrderLifecycle.Context(by: ctx.actor?.userId ?? "system", at: repo.clock.nowISO(), requestId: ctx.requestId)
         for _ in 0..<5 {
@@ -202,19 +195,14 @@ final class OrderService: Sendable {
         throw RPCError.conflict("concurrent_update", "The order is changing; try again")
     }
 
-    private func decode(_ doc: JSON, _ ctx: RPCContext) throws(RPCError) -> Order {
-        do { return try Order(json: doc) } catch { throw storeFailure(error, ctx) }
-    }
-
-    private func load(_ id: String, _ ctx: RPCContext) throws(RPCError) -> Order? {
-        let doc: JSON?
-        do { doc = try repo.get(id) } catch { throw storeFailure(error, ctx) }
-        guard let doc else { return nil }
-        return try decode(doc, ctx)
+    private func load(_ id: String, _ ctx: RPCContext) throws -> Order? {
+        // A stored order that does not decode is an internal error (500), not an outage.
+        guard let doc = try repo.get(id) else { return nil }
+        return try Order(json: doc)
     }
 
     /// Writes the fields that differ, if the order still has the status and stage it had.
-    private func write(from old: Order, to new: Order, _ ctx: RPCContext) throws(RPCError) -> Order? {
+    private func write(from old: Order, to new: Order, _ ctx: RPCContext) throws -> Order? {
         let c = new.changes(from: old)
         var u = Update(set: c.set, unset: c.unset)
         if c.appended.count == 1, let line = try? JSON(encoding: c.appended[0]) {
@@ -222,11 +210,7 @@ final class OrderService: Sendable {
         } else if !c.appended.isEmpty {
             u.set["history"] = (try? JSON(encoding: new.history)) ?? .array([])
         }
-        let updated: JSON?
-        do {
-            updated = try repo.update(old.id, where: .and([.eq("status", old.status.json), .eq("stage", .string(old.stage.rawValue))]), u)
-        } catch { throw storeFailure(error, ctx) }
-        guard let updated else { return nil }
+        guard let updated = try repo.update(old.id, where: .and([.eq("status", old.status.json), .eq("stage", .string(old.stage.rawValue))]), u) else { return nil }
         // The after-image is the new order plus the time the repository stamped on it.
         var stored = new
         if let at = updated["updatedAt"]?.stringValue { stored.updatedAt = at }
@@ -236,12 +220,12 @@ final class OrderService: Sendable {
 
     /// Runs one effect; answers the id of the job it added.
     @discardableResult
-    private func run(_ effect: OrderEffect, _ o: Order, _ ctx: RPCContext) throws(RPCError) -> String? {
+    private func run(_ effect: OrderEffect, _ o: Order, _ ctx: RPCContext) throws -> String? {
         switch effect {
         case .charge(let paise):
             _ = try wallet.call("wallet.charge", ["userId": .string(o.userId), "orderId": .string(o.id), "amountPaise": .int(paise)], ctx: systemCtx(ctx))
         case .deleteUncharged:
-            do { _ = try repo.deleteUncharged(o.id) } catch { throw storeFailure(error, ctx) }
+            _ = try repo.deleteUncharged(o.id)
         case .refund:
             do {
                 _ = try wallet.call("wallet.refund", ["userId": .string(o.userId), "orderId": .string(o.id)], ctx: systemCtx(ctx))
@@ -264,22 +248,19 @@ final class OrderService: Sendable {
 
     // MARK: reads
 
-    func get(orderId: String, ctx: RPCContext) throws(RPCError) -> JSON {
+    func get(orderId: String, ctx: RPCContext) throws -> JSON {
         guard let actor = ctx.actor else { throw RPCError.unauthenticated() }
-        let o: JSON?
-        do { o = try repo.get(orderId) } catch { throw storeFailure(error, ctx) }
-        guard let o, actor.role == .admin || actor.role == .system || o["userId"]?.stringValue == actor.userId else {
+        guard let o = try repo.get(orderId), actor.role == .admin || actor.role == .system || o["userId"]?.stringValue == actor.userId else {
             throw RPCError.notFound("Order not found")
         }
         return Order.publicView(o)
     }
 
-    func list(_ p: JSON, ctx: RPCContext) throws(RPCError) -> JSON {
+    func list(_ p: JSON, ctx: RPCContext) throws -> JSON {
         guard let actor = ctx.actor else { throw RPCError.unauthenticated() }
         let limit = Int(p["limit"]?.intValue ?? Paging.defaultLimit)
         let userId = actor.role == .merchant ? actor.userId : p["userId"]?.stringValue
-        let rows: [JSON]
-        do { rows = try repo.list(userId: userId, status: p["status"]?.stringValue, before: p["cursor"]?.stringValue, limit: limit + 1) } catch { throw storeFailure(error, ctx) }
+        let rows = try repo.list(userId: userId, status: p["status"]?.stringValue, before: p["cursor"]?.stringValue, limit: limit + 1)
         let page = Array(rows.prefix(limit))
         let next: JSON = rows.count > limit ? (page.last?["_id"] ?? .null) : .null
         return ["items": .array(page.map(Order.publicView)), "nextCursor": next]
@@ -290,7 +271,7 @@ final class OrderService: Sendable {
     /// A provider outcome ParcelXSvc reports (`orders.provider.*`). Reporting the same outcome
     /// again changes nothing more: the lifecycle finds the order already moved, the refund is
     /// made at most once by its ledger reference, and a job id that exists adds nothing.
-    func report(_ orderId: String, _ event: OrderEvent, ctx: RPCContext) throws(RPCError) -> JSON {
+    func report(_ orderId: String, _ event: OrderEvent, ctx: RPCContext) throws -> JSON {
         guard let r = try apply(orderId, event, ctx) else { throw RPCError.notFound("Order not found") }
         if r.stored.status != r.before.status { Metrics.shared.increment("oops_order_transitions_total", ["to": r.stored.status.rawValue]) }
         return ["applied": .bool(r.transition.outcome == .applied), "status": r.stored.status.json, "jobs": .array(r.jobs.map { .string($0) })]
@@ -309,11 +290,11 @@ final class OrderService: Sendable {
         for doc in rows {
             let ctx = RPCContext.new(actor: .system, timeoutMs: 5000, requestId: doc["requestId"]?.stringValue)
             do {
-                _ = try drive(try decode(doc, ctx), ctx)
+                _ = try drive(try Order(json: doc), ctx)
                 n += 1
             } catch {
-                if error.reason != "insufficient_balance" {
-                    log.warn("recovery could not finish an order yet", requestId: ctx.requestId, ["orderId": doc["_id"] ?? .null, "error": .string(error.message)])
+                if (error as? RPCError)?.reason != "insufficient_balance" {
+                    log.warn("recovery could not finish an order yet", requestId: ctx.requestId, ["orderId": doc["_id"] ?? .null, "error": .string(String(describing: error))])
                 }
             }
         }

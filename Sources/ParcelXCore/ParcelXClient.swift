@@ -2,6 +2,7 @@ import Foundation
 import HTTPClient
 import JSON
 import ParcelXAPI
+import Runtime
 
 /// A non-2xx answer from the provider. 401 means bad keys: retrying cannot help.
 struct HttpError: Error, CustomStringConvertible {
@@ -10,11 +11,23 @@ struct HttpError: Error, CustomStringConvertible {
     var description: String { "ParcelX HTTP \(status): \(message)" }
 }
 
+/// What a caller sees of a failed provider call: the provider is a dependency, so any failure of
+/// it is an outage (503); its answer text stays in the audit log.
+extension HttpError: RPCErrorConvertible {
+    var errorCode: ErrorCode { .unavailable }
+    var publicMessage: String { "The provider refused the call (HTTP \(status))" }
+}
+
 /// The provider did not answer in time or the connection broke: the call may or may not have
 /// reached it, so the next attempt must look before it creates again.
 struct UncertainOutcome: Error, CustomStringConvertible {
     let reason: String
     var description: String { "ParcelX outcome unknown: \(reason)" }
+}
+
+extension UncertainOutcome: RPCErrorConvertible {
+    var errorCode: ErrorCode { .unavailable }
+    var publicMessage: String { "The provider did not answer in time" }
 }
 
 /// One provider exchange as it is logged: what was sent (secret redacted) and what came back.

@@ -58,7 +58,7 @@ final class ParcelXOrderService: Sendable {
         case .success(let o):
             do { return try Order(json: o) } catch { throw UnrecoverableError("order \(id) cannot be read: \(error)") }
         case .failure(let e):
-            if e.code == RPCError.notFoundCode { throw UnrecoverableError("order \(id) does not exist") }
+            if e.code == ErrorCode.notFound.rawValue { throw UnrecoverableError("order \(id) does not exist") }
             throw e
         }
     }

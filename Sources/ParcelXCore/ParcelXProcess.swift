@@ -67,22 +67,23 @@ public enum ParcelXProcess {
         let alertTicker = PeriodicTask(name: "alerts", intervalMs: 1000) { spike.evaluate() }
         env.onStop("alerts") { alertTicker.stop() }
         let m = Metrics.shared
-        m.describe("oops_queue_jobs", "Jobs in each state of each queue, read at scrape time.")
-        m.describe("oops_queue_jobs_completed_total", "Jobs completed by this worker process.")
-        m.describe("oops_queue_jobs_failed_total", "Jobs that failed for good (attempts exhausted or not retryable).")
-        m.describe("oops_queue_jobs_retried_total", "Failed attempts that will be retried.")
-        m.describe("oops_queue_job_finishes_given_up_total",
-                   "Job runs whose finish (outcome) was given up because the run no longer owned its job, by reason (lock_lost, released, not_owned, error).")
-        m.describe("oops_provider_calls_total", "ParcelX calls by operation and outcome.")
-        m.describe("oops_provider_call_duration_seconds", "ParcelX call latency by operation.")
-        m.describe("oops_alert_firing", "1 while an alert fires.")
-        m.describe("oops_provider_calls_in_flight", "ParcelX calls sent and not yet answered.")
-        m.describe("oops_provider_calls_waiting", "ParcelX calls held back by the provider limits, a Retry-After pause or an open breaker.")
-        m.describe("oops_provider_window", "ParcelX calls allowed at once now (halved on 429, grown back by successes).")
-        m.describe("oops_provider_breaker_state", "1 for the breaker's current state (closed, open, half_open).")
-        m.describe("oops_provider_call_latency_seconds", "ParcelX latency quantiles over the latest 1024 answers.")
-        m.describe("oops_provider_resent_total", "ParcelX calls sent again after a 429 or a 503 with Retry-After.")
-        m.describe("oops_provider_breaker_opened_total", "Times the provider breaker opened.")
+        m.describe([
+            "oops_queue_jobs": "Jobs in each state of each queue, read at scrape time.",
+            "oops_queue_jobs_completed_total": "Jobs completed by this worker process.",
+            "oops_queue_jobs_failed_total": "Jobs that failed for good (attempts exhausted or not retryable).",
+            "oops_queue_jobs_retried_total": "Failed attempts that will be retried.",
+            "oops_queue_job_finishes_given_up_total": "Job runs whose finish (outcome) was given up because the run no longer owned its job, by reason (lock_lost, released, not_owned, error).",
+            "oops_provider_calls_total": "ParcelX calls by operation and outcome.",
+            "oops_provider_call_duration_seconds": "ParcelX call latency by operation.",
+            "oops_alert_firing": "1 while an alert fires.",
+            "oops_provider_calls_in_flight": "ParcelX calls sent and not yet answered.",
+            "oops_provider_calls_waiting": "ParcelX calls held back by the provider limits, a Retry-After pause or an open breaker.",
+            "oops_provider_window": "ParcelX calls allowed at once now (halved on 429, grown back by successes).",
+            "oops_provider_breaker_state": "1 for the breaker's current state (closed, open, half_open).",
+            "oops_provider_call_latency_seconds": "ParcelX latency quantiles over the latest 1024 answers.",
+            "oops_provider_resent_total": "ParcelX calls sent again after a 429 or a 503 with Retry-After.",
+            "oops_provider_breaker_opened_total": "Times the provider breaker opened.",
+        ])
         m.gauges {
             var out: [(String, [String: String], Double)] = [("oops_alert_firing", ["alert": "failed_job_spike"], spike.firing ? 1 : 0)]
             let p = gate.state
@@ -147,11 +148,7 @@ public enum ParcelXProcess {
         let providerLogs = Method("parcelx.providerLogs", summary: "Every provider request and response for an order, secrets redacted",
                                   roles: [.admin, .system], params: .object([("orderId", .id)], required: ["orderId"]), result: .anything) { p, ctx throws in
             let orderId = try p.requiredString("orderId")
-            let found: JSON
-            do { found = try logs.logs(orderId: orderId) } catch {
-                env.log.error("provider log read failed", requestId: ctx.requestId, ["error": .string(String(describing: error))])
-                throw RPCError.unavailable("Log store unavailable")
-            }
+            let found = try logs.logs(orderId: orderId)
             if found["requestCount"] == 0 {
                 // No calls yet: tell an unknown order (404) from one the provider was not asked about.
                 _ = try service.orders.call("orders.internal.get", ["orderId": .string(orderId)],

@@ -11,95 +11,76 @@ enum QueueAdmin {
     /// The oldest age `queues.clean` takes: 100,000 days (what the dashboard's form allows), so
     /// that "now minus the age" is always a time.
     static let maxAgeMs: Int64 = 100_000 * 86_400_000
-    static let state = Schema.string(oneOf: ["waiting", "active", "delayed", "prioritized", "completed", "failed", "paused", "waiting-children"])
+    static let state = Schema.string(oneOf: JobState.listable.map(\.rawValue))
 
     static func methods(_ queues: [String: JobQueue]) -> [Method] {
         @Sendable func q(_ p: JSON) throws(RPCError) -> JobQueue {
             guard let n = p["queue"]?.stringValue, let x = queues[n] else { throw RPCError.notFound("No such queue") }
             return x
         }
-        /// Refusals of the queue become the matching RPC error; a reply no script gives is left to
-        /// the dispatcher (logged, internal error); anything else is Redis failing.
-        @Sendable func wrap<T>(_ body: () throws -> T) throws -> T {
-            do { return try body() } catch let e as RPCError { throw e } catch let e as QueueError {
-                switch e.kind {
-                case .jobActive: throw RPCError.conflict("job_active", e.message)
-                case .schedulerJob: throw RPCError.conflict("scheduler_job", e.message)
-                case .notFound: throw RPCError.notFound(e.message)
-                case .invalid: throw RPCError.invalidParams([], message: e.message)
-                case .unexpected: throw e
-                }
-            } catch {
-                throw RPCError.unavailable("Redis unavailable")
-            }
-        }
         let admin: Set<Role> = [.admin, .system]
         let qp = Schema.object([("queue", queueName)], required: ["queue"])
         let jp = Schema.object([("queue", queueName), ("jobId", .string(min: 1, max: 200))], required: ["queue", "jobId"])
         return [
             Method("queues.overview", summary: "Both queues: counts per state and the paused flag", roles: admin, params: .empty, result: .anything) { _, _ throws in
-                try wrap {
-                    .array(try QueueNames.all.map { n -> JSON in
-                        let x = queues[n]!
-                        return ["name": .string(n), "counts": try x.counts().json, "paused": .bool(try x.isPaused())]
-                    })
-                }
+                .array(try QueueNames.all.map { n -> JSON in
+                    let x = queues[n]!
+                    return ["name": .string(n), "counts": try x.counts().json, "paused": .bool(try x.isPaused())]
+                })
             },
             Method("queues.jobs", summary: "Jobs in one state, newest first, paged", roles: admin,
                    params: .object([("queue", queueName), ("state", state), ("offset", .int(min: 0, max: Paging.maxJobOffset)), ("limit", .int(min: 1, max: 200))], required: ["queue", "state"]),
                    result: .anything) { p, _ throws in
                 let x = try q(p)
                 let st = JobState(rawValue: try p.requiredString("state")) ?? .waiting
-                return try wrap {
-                    let jobs = try x.jobs(state: st, offset: Int(p["offset"]?.intValue ?? 0), limit: Int(p["limit"]?.intValue ?? 20))
-                    return ["queue": .string(x.name), "state": .string(st.rawValue), "jobs": .array(jobs.map(jobJSON))]
-                }
+                let jobs = try x.jobs(state: st, offset: Int(p["offset"]?.intValue ?? 0), limit: Int(p["limit"]?.intValue ?? 20))
+                return ["queue": .string(x.name), "state": .string(st.rawValue), "jobs": .array(jobs.map(jobJSON))]
             },
-            Method("queues.job", summary: "One job with everything", roles: admin, params: jp, result: .anything, errors: [-32004]) { p, _ throws in
+            Method("queues.job", summary: "One job with everything", roles: admin, params: jp, result: .anything, errors: [.notFound]) { p, _ throws in
                 let x = try q(p)
-                guard let j = try wrap({ try x.job(id: p.requiredString("jobId")) }) else { throw RPCError.notFound("No such job") }
+                guard let j = try x.job(id: p.requiredString("jobId")) else { throw RPCError.notFound("No such job") }
                 return jobJSON(j)
             },
             Method("queues.retry", summary: "Retry one failed job", roles: admin, params: jp, result: .anything) { p, _ throws in
                 let x = try q(p)
-                return ["ok": .bool(try wrap { try x.retry(id: p.requiredString("jobId")) })]
+                return ["ok": .bool(try x.retry(id: p.requiredString("jobId")))]
             },
             Method("queues.retryAll", summary: "Retry every failed job", roles: admin, params: qp, result: .anything) { p, _ throws in
                 let x = try q(p)
-                return ["count": .int(Int64(try wrap { try x.retryAllFailed() }))]
+                return ["count": .int(Int64(try x.retryAllFailed()))]
             },
             Method("queues.promote", summary: "Run a delayed job now", roles: admin, params: jp, result: .anything) { p, _ throws in
                 let x = try q(p)
-                return ["ok": .bool(try wrap { try x.promote(id: p.requiredString("jobId")) })]
+                return ["ok": .bool(try x.promote(id: p.requiredString("jobId")))]
             },
             Method("queues.remove", summary: "Remove a job (not one a worker is processing: that is a conflict)", roles: admin, params: jp,
-                   result: .anything, errors: [RPCError.conflictCode]) { p, _ throws in
+                   result: .anything, errors: [.conflict]) { p, _ throws in
                 let x = try q(p)
-                return ["ok": .bool(try wrap { try x.remove(id: p.requiredString("jobId")) })]
+                return ["ok": .bool(try x.remove(id: p.requiredString("jobId")))]
             },
             Method("queues.clean", summary: "Remove jobs of a state older than a given age", roles: admin,
-                   params: .object([("queue", queueName), ("state", .string(oneOf: ["completed", "failed", "delayed", "waiting", "prioritized", "paused"])),
+                   params: .object([("queue", queueName), ("state", .string(oneOf: JobState.cleanable.map(\.rawValue))),
                                     ("olderThanMs", .int(min: 0, max: maxAgeMs)), ("limit", .int(min: 0, max: 100_000))], required: ["queue", "state", "olderThanMs"]),
                    result: .anything) { p, _ throws in
                 let x = try q(p)
                 let st = JobState(rawValue: try p.requiredString("state")) ?? .completed
-                let ids = try wrap { try x.clean(state: st, olderThanMs: Int(p.requiredInt("olderThanMs")), limit: Int(p["limit"]?.intValue ?? 1000)) }
+                let ids = try x.clean(state: st, olderThanMs: Int(p.requiredInt("olderThanMs")), limit: Int(p["limit"]?.intValue ?? 1000))
                 return ["removed": .int(Int64(ids.count))]
             },
             Method("queues.pause", summary: "Pause a queue", roles: admin, params: qp, result: .anything) { p, _ throws in
                 let x = try q(p)
-                try wrap { try x.pause() }
+                try x.pause()
                 return ["paused": true]
             },
             Method("queues.resume", summary: "Resume a queue", roles: admin, params: qp, result: .anything) { p, _ throws in
                 let x = try q(p)
-                try wrap { try x.resume() }
+                try x.resume()
                 return ["paused": false]
             },
             Method("queues.events", summary: "The newest entries of a queue's events stream", roles: admin,
                    params: .object([("queue", queueName), ("count", .int(min: 1, max: 1000))], required: ["queue"]), result: .anything) { p, _ throws in
                 let x = try q(p)
-                return .array(try wrap { try x.events(count: Int(p["count"]?.intValue ?? 100)) }.map { $0.json })
+                return .array(try x.events(count: Int(p["count"]?.intValue ?? 100)).map { $0.json })
             },
         ]
     }

@@ -15,6 +15,13 @@ public enum JobState: String, Sendable, CaseIterable {
     case waitingChildren = "waiting-children"
     case paused
     case unknown
+
+    /// Every state a job can be listed in (all but `unknown`).
+    public static let listable: [JobState] = allCases.filter { $0 != .unknown }
+    /// The states the dashboard shows, in its order.
+    public static let shown: [JobState] = [.waiting, .active, .delayed, .prioritized, .completed, .failed, .paused]
+    /// The states `clean` may empty: not `active` (a worker holds those jobs).
+    public static let cleanable: [JobState] = [.completed, .failed, .delayed, .waiting, .prioritized, .paused]
 }
 
 /// One job as stored in its Redis hash: what a processor receives and what the dashboard shows.

@@ -1,4 +1,5 @@
 import JSON
+import Runtime
 
 /// The queue settings every producer and worker of this system starts from: the one place they live.
 public struct QueueDefaults: Sendable, Equatable {
@@ -197,4 +198,26 @@ public struct QueueError: Error, CustomStringConvertible, Sendable {
         self.code = code
     }
     public var description: String { message }
+}
+
+/// What a caller sees of a queue's refusal: a job a worker holds or a scheduler's pending run is
+/// a conflict, an unknown job is not found, a wrong request is invalid params, and a reply no
+/// script gives is a fault (500).
+extension QueueError: RPCErrorConvertible {
+    public var errorCode: ErrorCode {
+        switch kind {
+        case .jobActive, .schedulerJob: return .conflict
+        case .notFound: return .notFound
+        case .invalid: return .invalidParams
+        case .unexpected: return .internalError
+        }
+    }
+    public var publicMessage: String { kind == .unexpected ? ErrorCode.internalError.title : message }
+    public var publicReason: String? {
+        switch kind {
+        case .jobActive: return "job_active"
+        case .schedulerJob: return "scheduler_job"
+        default: return nil
+        }
+    }
 }

@@ -194,7 +194,7 @@ public final class Worker: Sendable {
         }
         guard wasRunning else { return }
         let grace = Deadline.after(ms: graceMs)
-        while !grace.hasPassed && !state.withLock({ $0.inFlight.isEmpty }) { usleep(5_000) }
+        state.wait(until: { $0.inFlight.isEmpty }, deadline: grace)
         let leftovers = state.withLock { s -> [Run] in
             s.hardStopped = true
             let out = s.inFlight.filter { $0.value.lost == nil }.map(\.key)
@@ -205,7 +205,7 @@ public final class Worker: Sendable {
         // Idle threads notice the stop within one blocking call; threads stuck in a processor are
         // left to finish on their own (their jobs were released above).
         let idleDeadline = Deadline.after(ms: options.maxBlockMs + options.redisTimeoutMs + 500)
-        while !idleDeadline.hasPassed && state.withLock({ $0.threadsAlive > $0.threadsInProcessor }) { usleep(5_000) }
+        state.wait(until: { $0.threadsAlive <= $0.threadsInProcessor }, deadline: idleDeadline)
         state.withLock { $0.phase = .stopped }
     }
 

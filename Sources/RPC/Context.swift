@@ -42,15 +42,16 @@ public struct RPCContext: Sendable {
         RPCContext(requestId: requestId ?? ID.make("req"), actor: actor, deadline: .after(ms: timeoutMs))
     }
 
-    /// Reads `ctx` from params; a missing ctx gets a fresh request id, no actor and a default deadline.
+    /// Reads `ctx` from params already parsed (a batch item's); a missing ctx gets a fresh
+    /// request id, no actor and a default deadline. The same reader as a single request's
+    /// (`read`): the value is written back and read off the bytes, so both paths share one rule.
     public static func from(_ ctx: JSON?, defaultTimeoutMs: Int = 5000) -> RPCContext {
-        let rid = ctx?["requestId"]?.stringValue.flatMap { $0.isEmpty || $0.utf8.count > 128 ? nil : $0 } ?? ID.make("req")
-        var actor: Actor?
-        if let a = ctx?["actor"], let uid = a["userId"]?.stringValue, let r = a["role"]?.stringValue.flatMap(Role.init(rawValue:)) {
-            actor = Actor(userId: uid, role: r)
+        var found: RPCContext?
+        let bytes = JSON.object(["ctx": ctx ?? .null]).serializedBytes()
+        _ = try? bytes.withUnsafeBufferPointer { buf throws(JSONParseError) in
+            try JSONParser.readObject(buf) { _, p throws(JSONParseError) in found = try read(&p, defaultTimeoutMs: defaultTimeoutMs) }
         }
-        let t = ctx?["timeoutMs"]?.intValue.map { Int(max(0, min($0, 600_000))) } ?? defaultTimeoutMs
-        return RPCContext(requestId: rid, actor: actor, deadline: .after(ms: t))
+        return found ?? RPCContext(requestId: ID.make("req"), actor: nil, deadline: .after(ms: defaultTimeoutMs))
     }
 
     /// Reads `ctx` straight off the wire, with the same rules as `from(_:)`: every call carries
@@ -85,7 +86,7 @@ public struct RPCContext: Sendable {
             }
         }
         if !isObject { _ = try p.readValue() }
-        return RPCContext(requestId: rid.flatMap { $0.isEmpty || $0.utf8.count > 128 ? nil : $0 } ?? ID.make("req"), actor: actor,
+        return RPCContext(requestId: RequestID.accept(rid), actor: actor,
                           deadline: Deadline(nanos: now + UInt64(timeout.map { Int(max(0, min($0, 600_000))) } ?? max(defaultTimeoutMs, 0)) * 1_000_000))
     }
 

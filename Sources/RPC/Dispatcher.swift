@@ -90,7 +90,7 @@ public final class Dispatcher: Sendable {
                 "name": .string(name), "summary": .string(m.summary), "paramStructure": "by-name",
                 "params": .array(paramList),
                 "result": ["name": "result", "schema": m.result.json],
-                "errors": .array(m.errors.map { ["code": .int(Int64($0)), "message": .string(Dispatcher.errorNames[$0] ?? "error")] }),
+                "errors": .array(m.errors.map { ["code": .int(Int64($0.rawValue)), "message": .string($0.title)] }),
                 "x-roles": .array(m.roles.map { .string($0.rawValue) }.sorted { $0.stringValue! < $1.stringValue! }),
             ]
         }
@@ -105,12 +105,6 @@ public final class Dispatcher: Sendable {
             ])]],
         ]
     }
-
-    static let errorNames: [Int: String] = [
-        -32700: "Parse error", -32600: "Invalid Request", -32601: "Method not found", -32602: "Invalid params",
-        -32603: "Internal error", -32001: "Unauthenticated", -32003: "Forbidden", -32004: "Not found", -32009: "Conflict",
-        -32022: "Business rule refused", -32029: "Rate limited", -32050: "Unavailable", -32054: "Deadline exceeded",
-    ]
 
     /// A line read off the wire: either already answered (it was not JSON) or a message to run.
     public enum Incoming {
@@ -348,7 +342,7 @@ public final class Dispatcher: Sendable {
         switch result {
         case .success(let v): Dispatcher.write(id: id, result: v, to: &out)
         case .failure(var e):
-            if e.code == RPCError.internalErrorCode || e.data?["requestId"] == nil {
+            if e.code == ErrorCode.internalError.rawValue || e.data?["requestId"] == nil {
                 var d = e.data?.objectValue ?? [:]
                 d["requestId"] = .string(ctx.requestId)
                 e.data = .object(d)
@@ -407,6 +401,14 @@ public final class Dispatcher: Sendable {
             return .success(try m.handler(params, ctx))
         } catch let e as RPCError {
             return .failure(e)
+        } catch let e as any RPCErrorConvertible {
+            // The one place a library's error (store, Redis, queue, provider) becomes what the
+            // caller sees; the full error, details included, stays in this log line.
+            let r = RPCError(e)
+            let fields: [String: JSON] = ["method": .string(name), "error": .string(String(reflecting: e))]
+            if r.code == ErrorCode.internalError.rawValue { log.error("handler failed", requestId: ctx.requestId, fields) }
+            else { log.warn("handler failed", requestId: ctx.requestId, fields) }
+            return .failure(r)
         } catch {
             log.error("handler failed", requestId: ctx.requestId, ["method": .string(name), "error": .string(String(describing: error))])
             return .failure(.internalError())

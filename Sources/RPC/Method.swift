@@ -1,5 +1,6 @@
 import Foundation
 import JSON
+import Runtime
 
 /// One RPC method, declared once: its name, who may call it, the schema of its params and
 /// result, the error codes it may return, and its handler. `rpc.discover` is generated from
@@ -12,7 +13,7 @@ public struct Method: Sendable {
     public var roles: Set<Role>
     public var params: Schema
     public var result: Schema
-    public var errors: [Int]
+    public var errors: [ErrorCode]
     public var handler: @Sendable (JSON, RPCContext) throws -> JSON
     /// A method that never blocks and takes microseconds (no I/O, no locks held long) may run on
     /// the connection's reader thread, saving the hop to the handler pool. Everything else runs
@@ -24,7 +25,7 @@ public struct Method: Sendable {
     /// thread, and calls it would admit or refuse at once would queue unseen behind them.
     public var ownThread = false
 
-    public init(_ name: String, summary: String, roles: Set<Role>, params: Schema, result: Schema, errors: [Int] = [],
+    public init(_ name: String, summary: String, roles: Set<Role>, params: Schema, result: Schema, errors: [ErrorCode] = [],
                 inline: Bool = false, handler: @escaping @Sendable (JSON, RPCContext) throws -> JSON) {
         self.inline = inline
         self.name = name
@@ -39,7 +40,7 @@ public struct Method: Sendable {
     /// A method with typed params and result: params are validated against `params` first, then
     /// decoded into `P`; the result is encoded from `R`.
     public static func typed<P: Decodable & Sendable, R: Encodable & Sendable>(
-        _ name: String, summary: String, roles: Set<Role>, params: Schema, result: Schema, errors: [Int] = [], ownThread: Bool = false,
+        _ name: String, summary: String, roles: Set<Role>, params: Schema, result: Schema, errors: [ErrorCode] = [], ownThread: Bool = false,
         _ body: @escaping @Sendable (P, RPCContext) throws -> R
     ) -> Method {
         var m = Method(name, summary: summary, roles: roles, params: params, result: result, errors: errors) { p, ctx in

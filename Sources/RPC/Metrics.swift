@@ -19,13 +19,17 @@ public final class Metrics: Sendable {
 
     public func describe(_ name: String, _ text: String) { help.withLock { $0[name] = text } }
 
+    /// The `# HELP` text of several metrics at once: `[name: text, ...]`.
+    public func describe(_ table: KeyValuePairs<String, String>) {
+        help.withLock { for (name, text) in table { $0[name] = text } }
+    }
+
     public func increment(_ name: String, _ labels: [String: String] = [:], by n: Int64 = 1) {
         counters.withLock { $0[Key(name: name, labels: labels), default: 0] += n }
     }
 
     public func observe(_ name: String, _ labels: [String: String] = [:], seconds: Double) {
-        var b = RPCStats.buckets.count
-        for (i, ub) in RPCStats.buckets.enumerated() where seconds <= ub { b = i; break }
+        let b = RPCStats.bucket(seconds: seconds)
         let k = Key(name: name, labels: labels)
         histograms.withLock { all in
             all[k, default: Histogram()].buckets[b] += 1

@@ -221,8 +221,7 @@ final class RPCConnection: @unchecked Sendable {
         }
         // Half-closed or done: answer what is in flight, then close.
         let limit = server.limits.drainMs
-        let deadline = Clock.monotonicNanos() + UInt64(limit) * 1_000_000
-        while st.current.inFlight > 0 && Clock.monotonicNanos() < deadline && !st.current.closed { usleep(1000) }
+        st.wait(until: { $0.inFlight == 0 || $0.closed }, deadline: .after(ms: limit))
         closeDescriptor()
     }
 

@@ -2,44 +2,91 @@ import Foundation
 import JSON
 import Runtime
 
-/// What a service process needs at start: configuration, its logger and its lifecycle.
+/// What a service process needs at start: configuration, its logger, and where to register how
+/// to release what it opens.
 public struct ServiceEnvironment: Sendable {
     public let name: String
     public let config: Config
     public let log: Logger
-    /// For steps that outlive start-up; what a start attempt opens is released with `onStop`.
-    public let lifecycle: Lifecycle
-    fileprivate let attempt: StartAttempt
+    fileprivate let stops: StopGroup
 
     /// Registers how to release something this start attempt opened (a store, a queue client, a
     /// timer). If the attempt fails, its steps run at once, last registered first, so a retry
-    /// never keeps the previous attempt's connections open; if it succeeds, they become stop
-    /// steps of the lifecycle. Register each step right after opening the thing it releases.
+    /// never keeps the previous attempt's connections open; if it succeeds, they stop with the
+    /// service, after the RPC server has drained. Register each step right after opening the
+    /// thing it releases.
     public func onStop(_ name: String, _ step: @escaping @Sendable () -> Void) {
-        attempt.steps.withLock { $0.append((name, step)) }
+        stops.onStop(name, step)
     }
 }
 
-/// The stop steps of one call of a service's build closure.
-private final class StartAttempt: Sendable {
-    let steps = Locked<[(String, @Sendable () -> Void)]>([])
-
-    /// Runs `build`; on success hands the steps to `lifecycle`, on failure runs them and rethrows.
-    static func run(_ build: (ServiceEnvironment) throws -> ServiceParts, name: String, config: Config, log: Logger,
-                    lifecycle: Lifecycle) throws -> ServiceParts {
-        let attempt = StartAttempt()
-        let env = ServiceEnvironment(name: name, config: config, log: log, lifecycle: lifecycle, attempt: attempt)
+/// Starting a service's parts: one call of its build closure per attempt, each attempt's parts
+/// in a stop group of their own.
+enum ServiceStart {
+    /// Runs `build` once. On success the attempt's stop steps join `service` (a group whose
+    /// place in the process's stop order was fixed before the RPC server started); on failure
+    /// they run at once, last opened first, and the error is rethrown.
+    static func attempt(_ build: (ServiceEnvironment) throws -> ServiceParts, name: String, config: Config, log: Logger,
+                        into service: StopGroup) throws -> ServiceParts {
+        let stops = StopGroup("start attempt")
+        let env = ServiceEnvironment(name: name, config: config, log: log, stops: stops)
         do {
             let parts = try build(env)
-            for (n, step) in attempt.steps.current { lifecycle.onStop(n, step) }
+            service.add(stops)
             return parts
         } catch {
-            for (n, step) in attempt.steps.current.reversed() {
-                log.debug("releasing after a failed start", ["part": .string(n)])
-                step()
-            }
+            log.debug("releasing what a failed start opened")
+            stops.stop(log: log)
             throw error
         }
+    }
+
+    /// Starts the service behind `dispatcher`'s methods. A few quick attempts first (instances
+    /// starting together can briefly contend for the store); if a dependency is still
+    /// unreachable, the dispatcher answers as not ready and a retry task keeps trying. Any other
+    /// failure is thrown. Registers, in `parts`, the service's group and then the retry task,
+    /// so a shutdown stops the retry (waiting for an attempt in progress) before the service's
+    /// parts close.
+    static func start(_ build: @escaping @Sendable (ServiceEnvironment) throws -> ServiceParts, name: String, config: Config,
+                      log: Logger, parts: StopGroup, quickTries: Int = 5, quickPauseMs: Int = 100,
+                      retryMs: Int = 2000) throws -> Dispatcher {
+        let service = StopGroup("service")
+        parts.add(service)
+        var tries = 0
+        var lastError: Error?
+        while true {
+            do {
+                let p = try attempt(build, name: name, config: config, log: log, into: service)
+                return Dispatcher(service: name, instance: config.instance, methods: p.methods, log: log, healthChecks: p.healthChecks)
+            } catch let e as TransientStartError where e.isTransient {
+                lastError = e
+                if tries >= quickTries { break }
+                tries += 1
+                usleep(UInt32(quickPauseMs * tries) * 1000)
+            }
+        }
+        // A dependency is not reachable yet: serve rpc.health as degraded (so /readyz is red)
+        // and retry, rather than exit into a restart loop.
+        log.error("dependency unavailable at start; serving as not ready and retrying", ["error": .string(String(describing: lastError!))])
+        let failing = Locked<String?>(String(describing: lastError!))
+        let dispatcher = Dispatcher(service: name, instance: config.instance, methods: [], log: log, healthChecks: {
+            ["startup": .object(["ok": .bool(false), "error": .string(failing.current ?? "starting")])]
+        })
+        dispatcher.setStarting(true)
+        let retry = PeriodicTask(name: "start-retry", intervalMs: retryMs, initialDelayMs: retryMs) {
+            guard failing.current != nil else { return }
+            do {
+                let p = try attempt(build, name: name, config: config, log: log, into: service)
+                dispatcher.install(methods: p.methods, healthChecks: p.healthChecks)
+                dispatcher.setStarting(false)
+                failing.withLock { $0 = nil }
+                log.info("dependencies reachable; serving")
+            } catch {
+                failing.withLock { $0 = String(describing: error) }
+            }
+        }
+        parts.onStop("start retry") { retry.stop() }
+        return dispatcher
     }
 }
 
@@ -78,55 +125,15 @@ public enum ServiceHost {
         }
         let log = Logger(service: name, instance: config.instance, level: config.logLevel)
         let lifecycle = Lifecycle(log: log)
-        let cfg = config
-        @Sendable func startAttempt() throws -> ServiceParts {
-            try StartAttempt.run(build, name: name, config: cfg, log: log, lifecycle: lifecycle)
-        }
-        var parts: ServiceParts?
-        var startError: Error?
+        // Parts start in order and stop in reverse: the service's parts (store, queues, timers)
+        // first, the RPC server last, so at SIGTERM the server drains before the store closes.
+        let dispatcher: Dispatcher
         do {
-            // A few quick tries first: instances starting together can briefly contend for the store.
-            var attempt = 0
-            while true {
-                do {
-                    parts = try startAttempt()
-                    break
-                } catch let e as TransientStartError where e.isTransient && attempt < 5 {
-                    attempt += 1
-                    usleep(UInt32(100_000 * attempt))
-                }
-            }
-        } catch let e as TransientStartError where e.isTransient {
-            // A dependency is not reachable yet: serve rpc.health as degraded (so /readyz is red)
-            // and retry, rather than exit into a restart loop.
-            log.error("dependency unavailable at start; serving as not ready and retrying", ["error": .string(String(describing: e))])
-            startError = e
+            dispatcher = try ServiceStart.start(build, name: name, config: config, log: log, parts: lifecycle.parts)
         } catch {
             log.error("cannot start", ["error": .string(String(describing: error))])
+            lifecycle.shutdown(reason: "start failed")
             exit(1)
-        }
-        let failing = Locked(startError.map { String(describing: $0) })
-        let degradedChecks: @Sendable () -> [String: JSON] = {
-            let e: JSON = .string(failing.current ?? "starting")
-            return ["startup": .object(["ok": .bool(false), "error": e])]
-        }
-        let dispatcher = Dispatcher(service: name, instance: config.instance, methods: parts?.methods ?? [], log: log,
-                                    healthChecks: parts?.healthChecks ?? degradedChecks)
-        if parts == nil {
-            dispatcher.setStarting(true)
-            let retry = PeriodicTask(name: "start-retry", intervalMs: 2000, initialDelayMs: 2000) {
-                guard failing.current != nil else { return }
-                do {
-                    let p = try startAttempt()
-                    dispatcher.install(methods: p.methods, healthChecks: p.healthChecks)
-                    dispatcher.setStarting(false)
-                    failing.withLock { $0 = nil }
-                    log.info("dependencies reachable; serving")
-                } catch {
-                    failing.withLock { $0 = String(describing: error) }
-                }
-            }
-            lifecycle.onStop("start retry") { retry.stop() }
         }
         var limits = ServerLimits()
         limits.maxLineBytes = config.rpcMaxLineBytes
@@ -146,6 +153,7 @@ public enum ServiceHost {
             try server.listen(path: path)
         } catch {
             log.error("cannot listen", ["socket": .string(path), "error": .string(String(describing: error))])
+            lifecycle.shutdown(reason: "cannot listen")
             exit(1)
         }
         lifecycle.onStop("rpc server") { server.stop() }

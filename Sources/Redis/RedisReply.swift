@@ -80,3 +80,10 @@ public struct RedisError: Error, CustomStringConvertible, Sendable {
 extension RedisError: TransientStartError {
     public var isTransient: Bool { isConnectionError }
 }
+
+/// What a caller sees of a Redis failure: a connection that cannot be made or broke, or a server
+/// not ready yet, is an outage (503); an error reply or a malformed one is a fault (500).
+extension RedisError: RPCErrorConvertible {
+    public var errorCode: ErrorCode { kind == .connect || kind == .io || kind == .unavailable ? .unavailable : .internalError }
+    public var publicMessage: String { errorCode == .unavailable ? "Redis unavailable" : ErrorCode.internalError.title }
+}

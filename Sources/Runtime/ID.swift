@@ -52,3 +52,21 @@ public enum ID {
         }
     }
 }
+
+/// The one rule for a request id, wherever one arrives (an HTTP `X-Request-Id`, an RPC `ctx`):
+/// kept when it is 1–128 characters of `[0-9A-Za-z:._-]`, so it is safe in a header and a log
+/// line; otherwise replaced by a fresh `req_…` id.
+public enum RequestID {
+    public static func accept(_ candidate: String?) -> String {
+        if let h = candidate, isSafe(h) { return h }
+        return ID.make("req")
+    }
+
+    public static func isSafe(_ s: String) -> Bool {
+        let u = s.utf8
+        guard !u.isEmpty && u.count <= 128 else { return false }
+        return u.allSatisfy { c in
+            (c >= 0x30 && c <= 0x3A) || (c >= 0x41 && c <= 0x5A) || (c >= 0x61 && c <= 0x7A) || c == 0x2D || c == 0x5F || c == 0x2E
+        }
+    }
+}

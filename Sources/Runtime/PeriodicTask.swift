@@ -4,15 +4,13 @@ import Foundation
 /// run in progress to finish, so a stopped task never touches a closed store.
 public final class PeriodicTask: Sendable {
     private let state = Locked<(stopped: Bool, running: Bool)>((false, false))
-    private let wake = NSCondition()
 
     public init(name: String, intervalMs: Int, initialDelayMs: Int = 0, _ body: @escaping @Sendable () -> Void) {
         let t = Thread { [self] in
             var delay = initialDelayMs
             while true {
-                wake.lock()
-                if !state.current.stopped && delay > 0 { _ = wake.wait(until: Date().addingTimeInterval(Double(delay) / 1000)) }
-                wake.unlock()
+                // Sleeps out the delay, or until stop() (a change of `state` wakes the wait).
+                if delay > 0 { state.wait(until: { $0.stopped }, deadline: .after(ms: delay)) }
                 let go = state.withLock { s -> Bool in
                     if s.stopped { return false }
                     s.running = true
@@ -30,9 +28,6 @@ public final class PeriodicTask: Sendable {
 
     public func stop() {
         state.withLock { $0.stopped = true }
-        wake.lock()
-        wake.broadcast()
-        wake.unlock()
-        while state.current.running { usleep(1000) }
+        state.wait(until: { !$0.running })
     }
 }

@@ -336,7 +336,7 @@ public final class MongoStore: DocumentStore, @unchecked Sendable {
         guard first else { return }
         // Calls already running finish first; new ones are refused above.
         let deadline = Deadline.after(ms: 10_000)
-        while state.withLock({ $0.inFlight }) > 0 && !deadline.hasPassed { usleep(1000) }
+        state.wait(until: { $0.inFlight == 0 }, deadline: deadline)
         mongoc_client_pool_destroy(pool)
         mongoc_uri_destroy(uri)
     }

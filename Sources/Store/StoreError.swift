@@ -38,3 +38,27 @@ public struct StoreError: Error, CustomStringConvertible, Sendable {
 extension StoreError: TransientStartError {
     public var isTransient: Bool { kind == .unavailable }
 }
+
+extension StoreError: CustomDebugStringConvertible {}
+
+/// What a caller sees of a store failure: an unreachable store is an outage the caller may
+/// retry (503); a unique key taken elsewhere is a conflict (409); anything else — a malformed
+/// query, a file that is not a database, a document that does not decode — is this service's
+/// fault (500), never reported as an outage.
+extension StoreError: RPCErrorConvertible {
+    public var errorCode: ErrorCode {
+        switch kind {
+        case .unavailable: return .unavailable
+        case .conflict: return .conflict
+        case .notADatabase, .schemaTooNew, .invalid, .internal: return .internalError
+        }
+    }
+
+    public var publicMessage: String {
+        switch kind {
+        case .unavailable: return "The store is unavailable; retry shortly"
+        case .conflict: return "A unique key is already taken"
+        default: return ErrorCode.internalError.title
+        }
+    }
+}

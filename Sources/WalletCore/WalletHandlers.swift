@@ -44,42 +44,36 @@ struct WalletHandlers: Sendable {
         return [
             Method("wallet.get", summary: "The balance of a wallet (a merchant's own; admins may name one)",
                    roles: [.merchant, .admin], params: .object([("userId", .id)]), result: Self.walletSchema,
-                   errors: [RPCError.notFoundCode, RPCError.unavailableCode]) { p, ctx in
+                   errors: [.notFound, .unavailable]) { p, ctx in
                 let userId = try Self.owner(p, ctx)
-                let w = try Self.guarded { try s.wallet(userId, deadline: ctx.deadline) }
+                let w = try s.wallet(userId, deadline: ctx.deadline)
                 return ["userId": .string(w.userId), "balancePaise": .int(w.balancePaise), "currency": "INR", "updatedAt": .string(w.updatedAt)]
             },
             Method("wallet.topup", summary: "Adds money to the caller's wallet, once per idempotency key",
                    roles: [.merchant],
                    params: .object([("amountPaise", Self.amount), ("idempotencyKey", .string(min: 1, max: 128))],
                                    required: ["amountPaise", "idempotencyKey"]),
-                   result: Self.postingSchema, errors: [RPCError.conflictCode, RPCError.unavailableCode]) { p, ctx in
+                   result: Self.postingSchema, errors: [.conflict, .unavailable]) { p, ctx in
                 let actor = try Self.actor(ctx)
-                let r = try Self.guarded {
-                    try s.topup(userId: actor.userId, amountPaise: p.requiredInt("amountPaise"), idempotencyKey: p.requiredString("idempotencyKey"),
-                                actor: actor.json, deadline: ctx.deadline)
-                }
+                let r = try s.topup(userId: actor.userId, amountPaise: p.requiredInt("amountPaise"), idempotencyKey: p.requiredString("idempotencyKey"),
+                                    actor: actor.json, deadline: ctx.deadline)
                 return Self.json(r)
             },
             Method("wallet.charge", summary: "Takes an order's shipping charge, once per order; never below zero",
                    roles: [.system],
                    params: .object([("userId", .id), ("orderId", .id), ("amountPaise", Self.amount)], required: ["userId", "orderId", "amountPaise"]),
-                   result: Self.postingSchema, errors: [RPCError.conflictCode, RPCError.businessRuleCode, RPCError.unavailableCode]) { p, ctx in
+                   result: Self.postingSchema, errors: [.conflict, .businessRule, .unavailable]) { p, ctx in
                 let actor = try Self.actor(ctx)
-                let r = try Self.guarded {
-                    try s.charge(userId: p.requiredString("userId"), orderId: p.requiredString("orderId"), amountPaise: p.requiredInt("amountPaise"),
-                                 actor: actor.json, deadline: ctx.deadline)
-                }
+                let r = try s.charge(userId: p.requiredString("userId"), orderId: p.requiredString("orderId"), amountPaise: p.requiredInt("amountPaise"),
+                                     actor: actor.json, deadline: ctx.deadline)
                 return Self.json(r)
             },
             Method("wallet.refund", summary: "Gives back an order's charge, at most once and only if it was charged",
                    roles: [.system],
                    params: .object([("userId", .id), ("orderId", .id)], required: ["userId", "orderId"]),
-                   result: Self.postingSchema, errors: [RPCError.businessRuleCode, RPCError.unavailableCode]) { p, ctx in
+                   result: Self.postingSchema, errors: [.businessRule, .unavailable]) { p, ctx in
                 let actor = try Self.actor(ctx)
-                let r = try Self.guarded {
-                    try s.refund(userId: p.requiredString("userId"), orderId: p.requiredString("orderId"), actor: actor.json, deadline: ctx.deadline)
-                }
+                let r = try s.refund(userId: p.requiredString("userId"), orderId: p.requiredString("orderId"), actor: actor.json, deadline: ctx.deadline)
                 return Self.json(r)
             },
             Method("wallet.adjust", summary: "An admin correction, credit or debit, once per adjustmentId; never below zero",
@@ -87,14 +81,12 @@ struct WalletHandlers: Sendable {
                    params: .object([("userId", .id), ("amountPaise", .int(min: -Self.maxAmountPaise, max: Self.maxAmountPaise)),
                                     ("reason", .string(min: 1, max: 500)), ("adjustmentId", .id)],
                                    required: ["userId", "amountPaise", "reason", "adjustmentId"]),
-                   result: Self.entrySchema, errors: [RPCError.conflictCode, RPCError.businessRuleCode, RPCError.unavailableCode]) { p, ctx in
+                   result: Self.entrySchema, errors: [.conflict, .businessRule, .unavailable]) { p, ctx in
                 let actor = try Self.actor(ctx)
                 let amount = try p.requiredInt("amountPaise")
                 guard amount != 0 else { throw RPCError.invalidParams(path: "amountPaise", "must not be zero") }
-                let r = try Self.guarded {
-                    try s.adjust(userId: p.requiredString("userId"), amountPaise: amount, note: p.requiredString("reason"),
-                                 adjustmentId: p.requiredString("adjustmentId"), actor: actor.json, deadline: ctx.deadline)
-                }
+                let r = try s.adjust(userId: p.requiredString("userId"), amountPaise: amount, note: p.requiredString("reason"),
+                                     adjustmentId: p.requiredString("adjustmentId"), actor: actor.json, deadline: ctx.deadline)
                 return r.entry.publicJSON
             },
             Method("wallet.transactions", summary: "Applied ledger entries, newest first, cursor-paginated",
@@ -102,10 +94,10 @@ struct WalletHandlers: Sendable {
                    params: .object([("userId", .id), ("cursor", Paging.cursor(idPrefix: "txn")),
                                     ("limit", Paging.limit)]),
                    result: .object([("items", .array(Self.entrySchema)), ("nextCursor", .nullable(.string()))], required: ["items", "nextCursor"]),
-                   errors: [RPCError.notFoundCode, RPCError.unavailableCode]) { p, ctx in
+                   errors: [.notFound, .unavailable]) { p, ctx in
                 let userId = try Self.owner(p, ctx)
                 let limit = Int(p["limit"]?.intValue ?? Paging.defaultLimit)
-                let page = try Self.guarded { try s.transactions(userId: userId, cursor: p["cursor"]?.stringValue, limit: limit) }
+                let page = try s.transactions(userId: userId, cursor: p["cursor"]?.stringValue, limit: limit)
                 return ["items": .array(page.items.map(\.publicJSON)), "nextCursor": JSON(page.nextCursor)]
             },
             Method("wallet.reconcile", summary: "Proves balance = sum of applied entries for every wallet",
@@ -113,8 +105,8 @@ struct WalletHandlers: Sendable {
                    result: .object([("wallets", .int(min: 0)), ("ok", .boolean),
                                     ("mismatches", .array(.object([("userId", .string()), ("balancePaise", .int()), ("ledgerSumPaise", .int())])))],
                                    required: ["wallets", "ok", "mismatches"]),
-                   errors: [RPCError.unavailableCode]) { _, ctx in
-                let r = try Self.guarded { try s.reconcile(deadline: ctx.deadline) }
+                   errors: [.unavailable]) { _, ctx in
+                let r = try s.reconcile(deadline: ctx.deadline)
                 return ["wallets": .int(Int64(r.wallets)), "ok": .bool(r.mismatches.isEmpty),
                         "mismatches": .array(r.mismatches.map {
                             ["userId": .string($0.userId), "balancePaise": .int($0.balancePaise), "ledgerSumPaise": .int($0.ledgerSumPaise)]
@@ -145,13 +137,4 @@ struct WalletHandlers: Sendable {
         ["created": .bool(r.created), "entry": r.entry.publicJSON, "balancePaise": .int(r.balancePaise)]
     }
 
-    /// A store that cannot be reached is a dependency outage (-32050, retry later); anything
-    /// else the store throws is an internal error, logged by the dispatcher.
-    static func guarded<R>(_ body: () throws -> R) throws -> R {
-        do {
-            return try body()
-        } catch let e as StoreError where e.kind == .unavailable {
-            throw RPCError.unavailable("The wallet store is unavailable")
-        }
-    }
 }

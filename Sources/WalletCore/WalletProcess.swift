@@ -29,9 +29,11 @@ public enum WalletProcess {
 
         let sweepMs = env.config.int("OOPS_WALLET_SWEEP_MS", default: 2000)
         let strandedAfterMs = Int64(env.config.int("OOPS_WALLET_RECOVER_AFTER_MS", default: 2000))
-        Metrics.shared.describe("oops_wallet_postings_total", "Ledger entries applied, by reason and type (credit/debit).")
-        Metrics.shared.describe("oops_wallet_paise_total", "Money moved through the ledger, in paise, by reason and type.")
-        Metrics.shared.describe("oops_wallet_refused_total", "Debits refused, by reason.")
+        Metrics.shared.describe([
+            "oops_wallet_postings_total": "Ledger entries applied, by reason and type (credit/debit).",
+            "oops_wallet_paise_total": "Money moved through the ledger, in paise, by reason and type.",
+            "oops_wallet_refused_total": "Debits refused, by reason.",
+        ])
         let sweeper = PeriodicTask(name: "wallet-recovery", intervalMs: max(sweepMs, 50), initialDelayMs: sweepMs) {
             service.recover(olderThanMs: strandedAfterMs)
         }

@@ -1,19 +1,19 @@
 import Foundation
+import Harness
 import JSON
 import RPC
 import Runtime
 
-/// Child processes one benchmark case starts (redis-server, the project's binaries, nginx), in
-/// one temp dir, all stopped by `stopAll`. The project's binaries are taken from the folder of
-/// the bench binary itself (.build/release), which `./oops bench` builds first.
+/// Child processes one benchmark case starts (the project's binaries, nginx), in one temp dir,
+/// all stopped by `stopAll`, on the shared harness (`ChildProcess`, `TempDir`). The project's
+/// binaries are taken from the folder of the bench binary itself (.build/release), which
+/// `./oops bench` builds first.
 final class BenchProcs: @unchecked Sendable {
-    let dir: String
-    private let children = Locked<[(String, Process)]>([])
+    private let tmp: TempDir
+    var dir: String { tmp.path }
+    private let children = Locked<[(String, ChildProcess)]>([])
 
-    init(_ tag: String) {
-        dir = NSTemporaryDirectory() + "oops-bench-\(tag)-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
-        try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-    }
+    init(_ tag: String) { tmp = TempDir("oops-bench-\(tag)") }
 
     /// Fixed at start: a rebuild during a run replaces the bench binary, and /proc/self/exe then
     /// names a deleted file. OOPS_BIN is what `./oops` sets.
@@ -24,34 +24,24 @@ final class BenchProcs: @unchecked Sendable {
     }()
 
     @discardableResult
-    func start(_ key: String, _ exe: String, _ args: [String] = [], env: [String: String] = [:]) throws -> Process {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: exe.hasPrefix("/") ? exe : Self.binDir + "/" + exe)
-        guard FileManager.default.isExecutableFile(atPath: p.executableURL!.path) else {
-            throw RuntimeError("\(p.executableURL!.path) is missing: build everything first (swift build -c release, as ./oops bench does)")
+    func start(_ key: String, _ exe: String, _ args: [String] = [], env: [String: String] = [:]) throws -> ChildProcess {
+        let path = exe.hasPrefix("/") ? exe : Self.binDir + "/" + exe
+        guard FileManager.default.isExecutableFile(atPath: path) else {
+            throw RuntimeError("\(path) is missing: build everything first (swift build -c release, as ./oops bench does)")
         }
-        p.arguments = args
-        var e = ProcessInfo.processInfo.environment
-        for (k, v) in env { e[k] = v }
-        p.environment = e
-        let logPath = "\(dir)/\(key).log"
-        _ = FileManager.default.createFile(atPath: logPath, contents: nil)
-        let h = FileHandle(forWritingAtPath: logPath)
-        p.standardOutput = h
-        p.standardError = h
-        try p.run()
-        children.withLock { $0.append((key, p)) }
-        return p
+        let c = try ChildProcess(path, args, env: env, logFile: "\(dir)/\(key).log", name: key)
+        children.withLock { $0.append((key, c)) }
+        return c
     }
 
     /// CPU time (user + system, seconds) each running child has used so far, by key.
     func cpuSeconds() -> [String: Double] {
         let ticks = Double(sysconf(Int32(_SC_CLK_TCK)))
         var out: [String: Double] = [:]
-        for (key, p) in children.withLock({ $0 }) where p.isRunning {
+        for (key, c) in children.withLock({ $0 }) where c.isRunning {
             // /proc/<pid>/stat: the fields after the ")" that ends the command name; utime and
             // stime are the 14th and 15th fields of the whole line.
-            guard let stat = try? String(contentsOfFile: "/proc/\(p.processIdentifier)/stat", encoding: .utf8),
+            guard let stat = try? String(contentsOfFile: "/proc/\(c.pid)/stat", encoding: .utf8),
                   let close = stat.lastIndex(of: ")") else { continue }
             let f = stat[stat.index(after: close)...].split(separator: " ")
             guard f.count > 13, let u = Double(f[11]), let k = Double(f[12]) else { continue }
@@ -70,7 +60,7 @@ final class BenchProcs: @unchecked Sendable {
     func log(_ key: String) -> String { (try? String(contentsOfFile: "\(dir)/\(key).log", encoding: .utf8)) ?? "" }
 
     /// The pid of the running child started under `key`.
-    func pid(_ key: String) -> Int32? { children.withLock { $0.last { $0.0 == key && $0.1.isRunning }?.1.processIdentifier } }
+    func pid(_ key: String) -> Int32? { children.withLock { $0.last { $0.0 == key && $0.1.isRunning }?.1.pid } }
 
     /// Threads and resident memory (MiB) of a running process, from /proc.
     static func threadsAndRSS(pid: Int32) -> (threads: Int, rssMiB: Double) {
@@ -84,60 +74,24 @@ final class BenchProcs: @unchecked Sendable {
 
     /// SIGTERM, then SIGKILL after `graceMs`.
     func stop(_ key: String, graceMs: Int = 5000) {
-        let ps = children.withLock { list -> [Process] in
+        let cs = children.withLock { list -> [ChildProcess] in
             let found = list.filter { $0.0 == key }.map(\.1)
             list.removeAll { $0.0 == key }
             return found
         }
-        for p in ps { Self.terminate(p, graceMs: graceMs) }
-    }
-
-    static func terminate(_ p: Process, graceMs: Int) {
-        guard p.isRunning else { return }
-        kill(p.processIdentifier, SIGTERM)
-        let d = Deadline.after(ms: graceMs)
-        while p.isRunning && !d.hasPassed { usleep(10_000) }
-        if p.isRunning { kill(p.processIdentifier, SIGKILL) }
-        p.waitUntilExit()
+        for c in cs { c.stop(graceMs: graceMs) }
     }
 
     func stopAll() {
-        // Reverse start order: the Gateway and services go before Redis.
-        let ps = children.withLock { l -> [Process] in let r = l.reversed().map(\.1); l.removeAll(); return r }
-        for p in ps { Self.terminate(p, graceMs: 5000) }
+        // Reverse start order: the Gateway and services go before the sandbox.
+        let cs = children.withLock { l -> [ChildProcess] in let r = l.reversed().map(\.1); l.removeAll(); return r }
+        for c in cs { c.stop(graceMs: 5000) }
     }
 
     func cleanup() {
         stopAll()
-        try? FileManager.default.removeItem(atPath: dir)
+        tmp.remove()
     }
-}
-
-/// Asks the kernel for a free TCP port on loopback.
-func freePort() -> UInt16 {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    defer { close(fd) }
-    var addr = sockaddr_in()
-    addr.sin_family = sa_family_t(AF_INET)
-    addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-    _ = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
-    var len = socklen_t(MemoryLayout<sockaddr_in>.size)
-    _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
-    return UInt16(bigEndian: addr.sin_port)
-}
-
-func waitUntil(timeoutMs: Int = 15_000, _ cond: () -> Bool) -> Bool {
-    let d = Deadline.after(ms: timeoutMs)
-    while !d.hasPassed {
-        if cond() { return true }
-        usleep(20_000)
-    }
-    return cond()
-}
-
-func which(_ name: String) -> String? {
-    let dirs = (ProcessInfo.processInfo.environment["PATH"] ?? "").split(separator: ":").map(String.init) + ["/usr/sbin", "/usr/bin", "/usr/local/bin"]
-    return dirs.map { "\($0)/\(name)" }.first { FileManager.default.isExecutableFile(atPath: $0) }
 }
 
 /// The OOPS process set on free ports in a temp dir, configured like `./oops run` (redis with AOF
@@ -145,7 +99,8 @@ func which(_ name: String) -> String? {
 /// not the limiter.
 final class BenchSystem: @unchecked Sendable {
     let procs: BenchProcs
-    let redisPort = freePort()
+    let redis: RedisServer
+    var redisPort: UInt16 { redis.port }
     let httpPort = freePort()
     /// The Gateway's operator listener: a free port, so that a bench never collides with a running `./oops run`.
     let adminPort = freePort()
@@ -166,9 +121,11 @@ final class BenchSystem: @unchecked Sendable {
     init(_ tag: String, parts: Parts, extraEnv: [String: String] = [:]) throws {
         procs = BenchProcs(tag)
         runDir = procs.dir + "/run"
-        let data = procs.dir + "/data", logs = procs.dir + "/log", redisDir = procs.dir + "/redis"
+        let data = procs.dir + "/data", logs = procs.dir + "/log"
         env = [:]
-        for d in [runDir, data, logs, redisDir] { try FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true) }
+        // redis-server as the tests start it: AOF everysec, like supervisor.conf's [program:redis].
+        do { redis = try RedisServer() } catch { procs.cleanup(); throw error }
+        for d in [runDir, data, logs] { try FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true) }
         chmod(runDir, 0o750)
         env = [
             "OOPS_RUN_DIR": runDir, "OOPS_DATA_DIR": data, "OOPS_LOG_DIR": logs, "OOPS_REDIS_URL": "redis://127.0.0.1:\(redisPort)",
@@ -181,10 +138,9 @@ final class BenchSystem: @unchecked Sendable {
         ]
         for (k, v) in extraEnv { env[k] = v }
         do {
-            try startRedis(dir: redisDir)
             if parts.contains(.sandbox) {
                 try procs.start("sandbox", "ParcelXSandbox", env: env)
-                guard waitUntil({ (try? HTTPConn(port: self.sandboxPort).request("GET", "/healthz").status) == 200 }) else {
+                guard waitUntil(timeoutMs: 15_000, { (try? HTTPConn(port: self.sandboxPort).request("GET", "/healthz").status) == 200 }) else {
                     throw RuntimeError("sandbox did not start: \(procs.log("sandbox").suffix(1000))")
                 }
             }
@@ -197,17 +153,9 @@ final class BenchSystem: @unchecked Sendable {
                 }
             }
         } catch {
-            procs.cleanup()
+            cleanup()
             throw error
         }
-    }
-
-    private func startRedis(dir: String) throws {
-        guard let exe = which("redis-server") else { throw RuntimeError("redis-server is missing (apt-get install redis-server)") }
-        // The arguments of supervisor.conf's [program:redis].
-        try procs.start("redis", exe, ["--port", "\(redisPort)", "--bind", "127.0.0.1", "--protected-mode", "yes", "--dir", dir,
-                                       "--appendonly", "yes", "--appendfsync", "everysec", "--save", "", "--daemonize", "no"])
-        guard waitUntil({ Self.redisPing(port: self.redisPort) }) else { throw RuntimeError("redis-server did not start") }
     }
 
     static let binaries = ["auth": "AuthSvc", "wallet": "WalletSvc", "order": "OrderSvc", "parcelx": "ParcelXSvc"]
@@ -218,22 +166,16 @@ final class BenchSystem: @unchecked Sendable {
         let sock = "\(runDir)/\(s)-0.sock"
         unlink(sock)
         let p = try procs.start(s, Self.binaries[s]!, env: e)
-        guard waitUntil({ FileManager.default.fileExists(atPath: sock) || !p.isRunning }), p.isRunning else {
+        guard waitUntil(timeoutMs: 15_000, { FileManager.default.fileExists(atPath: sock) || !p.isRunning }), p.isRunning else {
             throw RuntimeError("\(s) did not start: \(procs.log(s).suffix(1500))")
         }
     }
 
     func rpc(_ service: String, poolSize: Int = 2) -> RPCClient { RPCClient(runDir: runDir, service: service, poolSize: poolSize) }
 
-    func cleanup() { procs.cleanup() }
-
-    static func redisPing(port: UInt16) -> Bool {
-        guard let c = try? TCPConn(port: port) else { return false }
-        defer { c.close() }
-        guard c.write(Array("PING\r\n".utf8)) else { return false }
-        var buf = [UInt8](repeating: 0, count: 16)
-        let n = read(c.fd, &buf, 16)
-        return n >= 5 && buf[0] == UInt8(ascii: "+")
+    func cleanup() {
+        procs.cleanup()
+        redis.stop()
     }
 
     // MARK: merchant setup over RPC

@@ -1,4 +1,5 @@
 import Foundation
+import Harness
 import JSON
 import Runtime
 
@@ -63,7 +64,7 @@ enum HTTPBench {
         """
         try conf.write(toFile: d + "/nginx.conf", atomically: true, encoding: .utf8)
         try procs.start("nginx", exe, ["-c", d + "/nginx.conf", "-p", d, "-e", d + "/error.log"])
-        guard waitUntil({ (try? HTTPConn(port: port).request("GET", "/").status) == 200 }) else {
+        guard waitUntil(timeoutMs: 15_000, { (try? HTTPConn(port: port).request("GET", "/").status) == 200 }) else {
             throw RuntimeError("nginx did not start: \(procs.log("nginx").suffix(500))")
         }
     }

@@ -1,4 +1,5 @@
 import Foundation
+import Harness
 import JSON
 import Queue
 import Redis

@@ -80,7 +80,7 @@ final class AuthServiceTests: XCTestCase {
         XCTAssertFalse(stored.serialized().contains(Self.password))
 
         let taken = refusal("auth.register", ["email": "asha@example.com", "password": "another password 2", "name": "B", "phone": "9876543211"])
-        XCTAssertEqual(taken?.code, RPCError.conflictCode)
+        XCTAssertEqual(taken?.code, ErrorCode.conflict.rawValue)
         XCTAssertEqual(taken?.reason, "email_taken")
         XCTAssertEqual(try store.count(DocumentAuthRepository.users), 1)
     }
@@ -88,7 +88,7 @@ final class AuthServiceTests: XCTestCase {
     func testLoginChecksThePasswordAndRefreshRotatesOnce() throws {
         let userId = try XCTUnwrap(try register("r@example.com")["user"]?["id"])
         let wrong = refusal("auth.login", ["email": "r@example.com", "password": "not the password"])
-        XCTAssertEqual(wrong?.code, RPCError.unauthenticatedCode)
+        XCTAssertEqual(wrong?.code, ErrorCode.unauthenticated.rawValue)
         XCTAssertEqual(wrong?.reason, "invalid_credentials")
         // An unknown email is answered exactly like a wrong password.
         XCTAssertEqual(refusal("auth.login", ["email": "nobody@example.com", "password": "x"])?.reason, "invalid_credentials")
@@ -112,7 +112,7 @@ final class AuthServiceTests: XCTestCase {
         let token = try XCTUnwrap(try register("e@example.com")["refreshToken"]?.stringValue)
         clock.advance(ms: Int64(Self.refreshTTL) * 1000)
         let e = refusal("auth.refresh", ["refreshToken": .string(token)])
-        XCTAssertEqual(e?.code, RPCError.unauthenticatedCode)
+        XCTAssertEqual(e?.code, ErrorCode.unauthenticated.rawValue)
         XCTAssertEqual(e?.reason, "refresh_expired")
     }
 
@@ -124,7 +124,7 @@ final class AuthServiceTests: XCTestCase {
 
         // Locked for 60 s: even the right password is refused, with the time left.
         var locked = refusal("auth.login", ["email": "t@example.com", "password": .string(Self.password)])
-        XCTAssertEqual(locked?.code, RPCError.rateLimitedCode)
+        XCTAssertEqual(locked?.code, ErrorCode.rateLimited.rawValue)
         XCTAssertEqual(locked?.data?["retryAfter"], 60)
         clock.advance(ms: 59_500)
         locked = refusal("auth.login", ["email": "t@example.com", "password": .string(Self.password)])
@@ -188,7 +188,7 @@ final class AuthServiceTests: XCTestCase {
 
         let bad = refusal("kyc.submit", Self.kycParams(pan: "ABCD1234F", gstin: "27ABCDE1234F1Z", account: "12345", pincode: "011001",
                                                        ifsc: "HDFC1001234"), as: merchant)
-        XCTAssertEqual(bad?.code, RPCError.invalidParamsCode)
+        XCTAssertEqual(bad?.code, ErrorCode.invalidParams.rawValue)
         XCTAssertEqual(Set((bad?.data?["fields"]?.arrayValue ?? []).compactMap { $0["path"]?.stringValue }),
                        ["pan", "gstin", "bank.accountNumber", "address.pincode", "bank.ifsc"])
         // A GSTIN whose check character is wrong.
@@ -203,7 +203,7 @@ final class AuthServiceTests: XCTestCase {
         let stored = try XCTUnwrap(try store.get(DocumentAuthRepository.kyc, id: userId)).serialized()
         for secret in ["ABCDE1234F", "50100123456789", "27ABCDE1234F1Z0"] { XCTAssertFalse(stored.contains(secret), secret) }
 
-        XCTAssertEqual(refusal("kyc.approve", ["userId": .string(userId)], as: merchant)?.code, RPCError.forbiddenCode)
+        XCTAssertEqual(refusal("kyc.approve", ["userId": .string(userId)], as: merchant)?.code, ErrorCode.forbidden.rawValue)
         clock.advance(ms: 1_000)
         let approved = try call("kyc.approve", ["userId": .string(userId)], as: Self.admin)
         XCTAssertEqual(approved["status"], "approved")

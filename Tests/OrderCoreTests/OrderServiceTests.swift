@@ -111,7 +111,7 @@ final class OrderServiceTests: XCTestCase {
 
         // The same clientOrderId with a different payload is a conflict and changes nothing.
         let conflict = refusal("orders.create", OOPSSystem.orderBody("C-1", name: "Someone Else"))
-        XCTAssertEqual(conflict?.code, RPCError.conflictCode)
+        XCTAssertEqual(conflict?.code, ErrorCode.conflict.rawValue)
         XCTAssertEqual(conflict?.reason, "client_order_id_reused")
         XCTAssertEqual(try orderStore.count(OrderRepository.collection), 1)
         XCTAssertEqual(try balance(), 100_000 - Self.charge)
@@ -120,7 +120,7 @@ final class OrderServiceTests: XCTestCase {
     func testInsufficientBalanceRefusesTheOrderAndChargesNothing() throws {
         try topup(Self.charge - 1)
         let e = refusal("orders.create", OOPSSystem.orderBody("C-2"))
-        XCTAssertEqual(e?.code, RPCError.businessRuleCode)
+        XCTAssertEqual(e?.code, ErrorCode.businessRule.rawValue)
         XCTAssertEqual(e?.reason, "insufficient_balance")
         XCTAssertEqual(try orderStore.count(OrderRepository.collection), 0, "the refused order does not exist")
         XCTAssertEqual(try balance(), Self.charge - 1)
@@ -169,7 +169,7 @@ final class OrderServiceTests: XCTestCase {
         try topup(100_000)
         let id = try XCTUnwrap(try create("C-5")["order"]?["id"]?.stringValue)
         let e = refusal("orders.cancel", ["orderId": .string(id)], as: Actor(userId: "usr_other", role: .merchant))
-        XCTAssertEqual(e?.code, RPCError.notFoundCode)
+        XCTAssertEqual(e?.code, ErrorCode.notFound.rawValue)
         XCTAssertEqual(try stored(id)?["status"], "pending")
         XCTAssertEqual(cancelQueue.ids, [])
     }
@@ -254,7 +254,7 @@ final class OrderServiceTests: XCTestCase {
     }
 
     func testAReportForAnUnknownOrderIsNotFound() {
-        XCTAssertEqual(refusal("orders.provider.placed", ["orderId": "ord_missing", "awbNumber": "A"], as: .system)?.code, RPCError.notFoundCode)
+        XCTAssertEqual(refusal("orders.provider.placed", ["orderId": "ord_missing", "awbNumber": "A"], as: .system)?.code, ErrorCode.notFound.rawValue)
     }
 
     // MARK: recovery

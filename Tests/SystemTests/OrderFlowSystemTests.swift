@@ -137,6 +137,31 @@ class OrderFlowSystemTests: XCTestCase {
         XCTAssertEqual(try rpc.call("orders.internal.get", ["orderId": .string(id)], ctx: .new(actor: .system))["stage"], "enqueued")
     }
 
+    /// A stored order this binary cannot read is this service's fault, answered 500 with no
+    /// details; it used to be reported as an outage (503 "Order store unavailable"), which tells
+    /// a client to retry something that will never work.
+    func testAnOrderThatCannotBeReadIsAnInternalErrorNotAnOutage() throws {
+        let m = sys.merchant("unreadable", balancePaise: 100_000)
+        let first = sys.call("POST", "/orders/create", token: m.token, body: OOPSSystem.orderBody("U-1"))
+        XCTAssertEqual(first.status, 201, first.text)
+        let rpc = RPCClient(runDir: sys.procs.runDir, service: "order")
+        defer { rpc.closeAll() }
+        var doc = try XCTUnwrap(try rpc.call("orders.internal.get", ["orderId": first.body["id"] ?? .null], ctx: .new(actor: .system)).objectValue)
+        let id = ID.make("ord")
+        for (k, v) in ["_id": JSON.string(id), "id": .string(id), "clientOrderId": "U-2", "status": "no_such_status"] as [String: JSON] {
+            doc[k] = v
+        }
+        let store = try sys.procs.openStore("order")
+        defer { store.close() }
+        guard case .created = try store.insert("orders", .object(doc)) else { return XCTFail("could not plant the unreadable order") }
+
+        let c = sys.call("POST", "/orders/\(id)/cancel", token: m.token)
+        XCTAssertEqual(c.status, 500, c.text)
+        XCTAssertEqual(c.body["error"]?["code"], "internal_error", c.text)
+        XCTAssertEqual(c.body["error"]?["message"], "Internal error", c.text)
+        XCTAssertEqual(try store.get("orders", id: id)?["status"], "no_such_status", "nothing changed")
+    }
+
     func testProviderRejectionFailsTheOrderAndRefunds() {
         let m = sys.merchant("reject", balancePaise: 100_000)
         let create = sys.call("POST", "/orders/create", token: m.token, body: OOPSSystem.orderBody("R-1", name: "Bad [sandbox:reject]"))
@@ -288,11 +313,11 @@ class OrderFlowSystemTests: XCTestCase {
         do {
             _ = try orders.call("orders.provider.placed", ["orderId": "ord_missing", "awbNumber": "X1"], ctx: ctx)
             XCTFail("a report for an unknown order succeeded")
-        } catch { XCTAssertEqual(error.code, RPCError.notFoundCode, "\(error)") }
+        } catch { XCTAssertEqual(error.code, ErrorCode.notFound.rawValue, "\(error)") }
         do {
             _ = try orders.call("orders.internal.transition", ["orderId": .string(id), "from": ["placed"], "to": "cancelled"], ctx: ctx)
             XCTFail("the generic transition still exists")
-        } catch { XCTAssertEqual(error.code, RPCError.methodNotFoundCode, "\(error)") }
+        } catch { XCTAssertEqual(error.code, ErrorCode.methodNotFound.rawValue, "\(error)") }
         XCTAssertEqual(sys.call("GET", "/orders/\(id)", token: m.token).body["status"], "placed")
     }
 }

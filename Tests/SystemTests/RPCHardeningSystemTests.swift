@@ -432,7 +432,7 @@ final class RPCHardeningSystemTests: XCTestCase {
         case (_?, nil): return nil
         case (nil, let e?):
             guard let code = e["code"]?.intValue, e["message"]?.stringValue != nil else { return "error without code and message" }
-            if code == Int64(RPCError.internalErrorCode) { return "internal error (bad input must get a clear error)" }
+            if code == Int64(ErrorCode.internalError.rawValue) { return "internal error (bad input must get a clear error)" }
             return nil
         default: return "result and error both or neither"
         }

@@ -66,7 +66,7 @@ final class RPCProcessSystemTests: XCTestCase {
                         _ = try client.call("wallet.get", ctx: .new(actor: Actor(userId: "usr_\(t)_\(i % 5)", role: .merchant), timeoutMs: 3000))
                         ok.withLock { $0 += 1 }
                     } catch let e as RPCError {
-                        if e.code == RPCError.unavailableCode { unavailable.withLock { $0 += 1 } } else { other.withLock { $0.append(e.description) } }
+                        if e.code == ErrorCode.unavailable.rawValue { unavailable.withLock { $0 += 1 } } else { other.withLock { $0.append(e.description) } }
                     } catch {
                         other.withLock { $0.append("\(error)") }
                     }

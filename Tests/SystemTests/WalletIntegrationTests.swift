@@ -99,7 +99,7 @@ class WalletIntegrationTests: XCTestCase {
         XCTAssertEqual(first["created"], .bool(true))
         let again = c.call("wallet.topup", ["amountPaise": 5_001, "idempotencyKey": "k-1"], as: Self.merchantA)
         guard case .failure(let e) = again else { return XCTFail("a reused key with another amount must be refused: \(again)") }
-        XCTAssertEqual(e.code, RPCError.conflictCode)
+        XCTAssertEqual(e.code, ErrorCode.conflict.rawValue)
         XCTAssertEqual(e.reason, "idempotency_key_reused")
         // The same key in another merchant's wallet is a different top-up.
         XCTAssertEqual(try c.topup(Self.merchantB, 7_000, key: "k-1")["created"], .bool(true))
@@ -251,7 +251,7 @@ class WalletIntegrationTests: XCTestCase {
             c = try restartWallet(extraEnv: ["OOPS_WALLET_FAILPOINT": "\(step):order:\(order):"])
             let r = c.charge(uid, order: order, 300)
             guard case .failure(let e) = r else { return XCTFail("\(step): the process should have died mid-charge: \(r)") }
-            XCTAssertEqual(e.code, RPCError.unavailableCode, "\(step)")
+            XCTAssertEqual(e.code, ErrorCode.unavailable.rawValue, "\(step)")
             XCTAssertTrue(waitUntil { !(ps.child("wallet-0")?.isRunning ?? false) })
             c = try restartWallet()
             expected -= 300
@@ -270,7 +270,7 @@ class WalletIntegrationTests: XCTestCase {
             c = try restartWallet(extraEnv: ["OOPS_WALLET_FAILPOINT": "\(step):order:\(order):"])
             let r = c.charge(uid, order: order, 5_000)
             guard case .failure(let e) = r else { return XCTFail("\(step): the process should have died mid-charge: \(r)") }
-            XCTAssertEqual(e.code, RPCError.unavailableCode, "\(step)")
+            XCTAssertEqual(e.code, ErrorCode.unavailable.rawValue, "\(step)")
             XCTAssertTrue(waitUntil { !(ps.child("wallet-0")?.isRunning ?? false) })
             c = try restartWallet()
             XCTAssertEqual(try c.balance(uid), expected, "\(step)")
@@ -318,7 +318,7 @@ class WalletIntegrationTests: XCTestCase {
         for method in ["wallet.get", "wallet.transactions"] {
             let r = c.call(method, ["userId": .string(a)], as: Self.merchantB)
             guard case .failure(let e) = r else { return XCTFail("\(method) leaked another merchant's wallet: \(r)") }
-            XCTAssertEqual(e.code, RPCError.notFoundCode)
+            XCTAssertEqual(e.code, ErrorCode.notFound.rawValue)
         }
         let own = try c.ok("wallet.get", [:], as: Self.merchantB)
         XCTAssertEqual(own["userId"], .string(Self.merchantB.userId))
@@ -331,10 +331,10 @@ class WalletIntegrationTests: XCTestCase {
         // Money moves only through the roles allowed to move it, and a top-up cannot name a wallet.
         let forbidden = c.call("wallet.charge", ["userId": .string(a), "orderId": "x", "amountPaise": 1], as: Self.merchantB)
         guard case .failure(let fe) = forbidden else { return XCTFail("a merchant charged a wallet") }
-        XCTAssertEqual(fe.code, RPCError.forbiddenCode)
+        XCTAssertEqual(fe.code, ErrorCode.forbidden.rawValue)
         let named = c.call("wallet.topup", ["userId": .string(a), "amountPaise": 1, "idempotencyKey": "z"], as: Self.merchantB)
         guard case .failure(let ne) = named else { return XCTFail("a merchant topped up a named wallet") }
-        XCTAssertEqual(ne.code, RPCError.invalidParamsCode)
+        XCTAssertEqual(ne.code, ErrorCode.invalidParams.rawValue)
         XCTAssertEqual(try c.charge(a, order: "x", 1).get()["created"], .bool(true))
         XCTAssertEqual(try c.balance(a), 4_199)
     }
@@ -373,7 +373,7 @@ class WalletIntegrationTests: XCTestCase {
 
         let bad = c.call("wallet.transactions", ["limit": 101], as: Self.merchantA)
         guard case .failure(let e) = bad else { return XCTFail("limit over 100 accepted") }
-        XCTAssertEqual(e.code, RPCError.invalidParamsCode)
+        XCTAssertEqual(e.code, ErrorCode.invalidParams.rawValue)
     }
 
     func testAdminAdjustmentsAreIdempotentAndNeverGoBelowZero() throws {
@@ -397,10 +397,10 @@ class WalletIntegrationTests: XCTestCase {
         XCTAssertEqual(try c.balance(uid), 0)
         let zero = c.call("wallet.adjust", ["userId": .string(uid), "amountPaise": 0, "reason": "noop", "adjustmentId": "adj_3"], as: Self.admin)
         guard case .failure(let e) = zero else { return XCTFail("a zero adjustment was accepted") }
-        XCTAssertEqual(e.code, RPCError.invalidParamsCode)
+        XCTAssertEqual(e.code, ErrorCode.invalidParams.rawValue)
         let reused = c.call("wallet.adjust", ["userId": .string(uid), "amountPaise": 5, "reason": "other", "adjustmentId": "adj_1"], as: Self.admin)
         guard case .failure(let ce) = reused else { return XCTFail("a reused adjustmentId was accepted") }
-        XCTAssertEqual(ce.code, RPCError.conflictCode)
+        XCTAssertEqual(ce.code, ErrorCode.conflict.rawValue)
         try c.assertReconciled()
     }
 }
@@ -480,7 +480,7 @@ struct WalletRPC: Sendable {
             tally.withLock { t in
                 switch r {
                 case .success(let j) where j["created"] == .bool(true): t.ok += 1
-                case .failure(let e) where e.code == RPCError.businessRuleCode && e.reason == "insufficient_balance": t.refused += 1
+                case .failure(let e) where e.code == ErrorCode.businessRule.rawValue && e.reason == "insufficient_balance": t.refused += 1
                 case .success(let j): t.other.append("unexpected replay \(j.serialized())")
                 case .failure(let e): t.other.append("\(e) after \(ms) ms, instances \(client.instancePaths())")
                 }

@@ -70,7 +70,7 @@ final class WalletServiceTests: XCTestCase {
 
         // The same key for a different amount is a conflict and moves nothing.
         let e = refusal("wallet.topup", ["amountPaise": 70_000, "idempotencyKey": "k1"], as: Self.merchant)
-        XCTAssertEqual(e?.code, RPCError.conflictCode)
+        XCTAssertEqual(e?.code, ErrorCode.conflict.rawValue)
         XCTAssertEqual(e?.reason, "idempotency_key_reused")
 
         XCTAssertEqual(try ledger().count, 1)
@@ -84,7 +84,7 @@ final class WalletServiceTests: XCTestCase {
         _ = try topup(1_000, key: "k1")
         let before = try walletDoc()
         let e = refusal("wallet.charge", ["userId": "usr_m1", "orderId": "ord_1", "amountPaise": 1_500], as: .system)
-        XCTAssertEqual(e?.code, RPCError.businessRuleCode)
+        XCTAssertEqual(e?.code, ErrorCode.businessRule.rawValue)
         XCTAssertEqual(e?.reason, "insufficient_balance")
 
         let after = try walletDoc()
@@ -105,9 +105,9 @@ final class WalletServiceTests: XCTestCase {
 
     func testAMerchantCannotChargeOrAdjustAWallet() throws {
         XCTAssertEqual(refusal("wallet.charge", ["userId": "usr_m1", "orderId": "ord_1", "amountPaise": 1], as: Self.merchant)?.code,
-                       RPCError.forbiddenCode)
+                       ErrorCode.forbidden.rawValue)
         XCTAssertEqual(refusal("wallet.adjust", ["userId": "usr_m1", "amountPaise": 100, "reason": "x", "adjustmentId": "adj1"],
-                               as: Self.merchant)?.code, RPCError.forbiddenCode)
+                               as: Self.merchant)?.code, ErrorCode.forbidden.rawValue)
         XCTAssertEqual(try ledger().count, 0)
     }
 
