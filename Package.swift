@@ -65,7 +65,7 @@ let package = Package(
         .executableTarget(name: "bench", dependencies: ["RPC", "Runtime", "JSON", "Store", "Queue", "Redis", "Domain", "Crypto", "CSQLite", "ParcelXAPI", "HTTPClient"], swiftSettings: optimized),
 
         // Test helpers shared by test targets: redis-server on a free port, temp dirs, child processes.
-        .target(name: "TestSupport", dependencies: ["Runtime", "JSON", "Store"], path: "Tests/Support"),
+        .target(name: "TestSupport", dependencies: ["Runtime", "JSON", "Store", "Redis"], path: "Tests/Support"),
 
         // One test target per library (unit tests, and integration tests against real Redis and
         // real sockets in files named *IntegrationTests), and SystemTests for the whole process set.

@@ -21,4 +21,15 @@ final class ConfigTests: XCTestCase {
         XCTAssertEqual(c.rpcIdleTimeoutMs, 86_400_000)
         XCTAssertEqual(c.httpMaxBodyBytes, 0)
     }
+
+    func testRedisSettingsBecomeOneURL() {
+        XCTAssertEqual(Config.redisURL([:]), "redis://127.0.0.1:6379")
+        XCTAssertEqual(Config.redisURL(["OOPS_REDIS_URL": "redis://:pw@h:7000/2"]), "redis://:pw@h:7000/2")
+        XCTAssertEqual(Config.redisURL(["OOPS_REDIS_SENTINELS": "a:26379, b:26380", "OOPS_REDIS_URL": "redis://:pw@h:7000/2"]),
+                       "redis-sentinel://:pw@a:26379,b:26380/oops/2?wait=1&wait_ms=1000")
+        XCTAssertEqual(Config.redisURL(["OOPS_REDIS_SENTINELS": "a:1", "OOPS_REDIS_MASTER_NAME": "m", "OOPS_REDIS_WAIT_REPLICAS": "0"]),
+                       "redis-sentinel://a:1/m")
+        XCTAssertEqual(Config.redisURL(["OOPS_REDIS_WAIT_REPLICAS": "99", "OOPS_REDIS_WAIT_MS": "-5"]),
+                       "redis://127.0.0.1:6379?wait=16&wait_ms=1")
+    }
 }
