@@ -117,4 +117,68 @@ final class CellsSystemTests: XCTestCase {
         XCTAssertEqual(try probe.balance(m.userId), 1_000_000 - 5 * (charges.first?["amountPaise"]?.intValue ?? 0), "the cancelled order was refunded")
         for f in r.failed { XCTFail(f) }
     }
+
+    /// Order load through nginx (creates, replays, cancels) while a whole cell is killed with
+    /// `kill -9` and brought back, the Redis master is killed (Sentinel fails over) and MongoDB is
+    /// restarted; then every invariant is checked and printed with its count.
+    func testChaosAcrossCellsKeepsEveryInvariant() throws {
+        let r = CheckReport("cells chaos: kill -9 a whole cell, kill the Redis master, restart MongoDB, under load through nginx")
+        let d = try Deployment()
+        defer { d.stop() }
+        let (a, b) = (d.cells[0], d.cells[1])
+        let probe = SystemProbe(runDir: a.procs.runDir)
+        let merchants = makeMerchants(base: d.base, adminToken: d.adminToken(via: d.base), count: 4, topupPaise: 100_000_000, tag: "cells")
+        for m in merchants { XCTAssertEqual(try probe.balance(m.userId), m.topupPaise, "merchant set up") }
+
+        let load = OrderLoad(base: d.base, merchants: merchants, replayShare: 0.2, cancelShare: 0.12)
+        let loadStart = Date()
+        load.start(threads: 4, pauseMs: 20...80)
+        r.say("load started through nginx: 4 threads, 4 merchants, creates / replays (20 %) / cancels (12 %)")
+        var killedRedis: RedisServer?
+        let steps: [(Double, String, () throws -> Void)] = [
+            (5, "kill -9 every process of cell B", { b.killAll() }),
+            (12, "start cell B again", { try b.start() }),
+            (18, "kill -9 the Redis master; wait for Sentinel to promote the replica", { killedRedis = try d.redis.failover() }),
+            (26, "start the old Redis master again (it rejoins as a replica)", { try killedRedis?.restart() }),
+            (30, "restart the MongoDB server", { try d.mongo.restart() }),
+            (38, "kill -9 every process of cell A, start it again", {
+                a.killAll()
+                try a.start()
+            }),
+            (46, "stop the load", { load.stop() }),
+        ]
+        for (at, what, action) in steps {
+            let wait = at - Date().timeIntervalSince(loadStart)
+            if wait > 0 { usleep(UInt32(wait * 1_000_000)) }
+            let t0 = Date()
+            try action()
+            r.say("\(what) (\(String(format: "%.2f", Date().timeIntervalSince(t0))) s; \(load.log.all.count) requests so far)")
+        }
+        r.say("load stopped after \(load.log.all.count) requests\n" + load.log.summary())
+
+        let (settled, counts) = probe.settle(allowed: Invariants.terminal, timeoutMs: 150_000, report: r)
+        r.say("settled=\(settled): orders by status \(counts)")
+        let orders = try probe.allOrders()
+        XCTAssertGreaterThan(orders.count, 50, "the load made orders")
+        Invariants.ordersMatchAnswers(orders, load.log, r)
+        Invariants.finished(orders, r)
+        Invariants.shipments(orders, d.shipments(), r)
+        try Invariants.money(orders, merchants: merchants, probe: probe, r)
+        // No job lost: every order reached a final state (above), and no job is left behind.
+        let q = try probe.queueCounts()
+        r.check("no job left waiting, active or delayed", count: q.count,
+                q.filter { c in ["active", "waiting", "delayed"].contains { (c.value[$0]?.intValue ?? 0) > 0 } }.map { "\($0.key): \($0.value.serialized())" })
+        var readded = 0.0
+        for c in d.cells {
+            let text = HTTP.request("GET", "http://127.0.0.1:\(c.adminPort)/metrics").text
+            readded += (try? ObservabilitySystemTests.sum(ObservabilitySystemTests.parse(text), "oops_orders_jobs_readded_total")) ?? 0
+        }
+        r.say("orders by status: \(counts); shipments at the provider: \(d.shipments().count); jobs re-added by reconciliation "
+              + "(since the last restart of each cell): \(Int(readded)); Redis master now on port \(d.redis.masterPort().map(String.init) ?? "?")")
+        for f in r.failed { XCTFail(f) }
+        if !r.failed.isEmpty {
+            for c in d.cells { for k in ["order-0", "parcelx-0", "gateway"] { print("---- \(c.name) \(k)\n" + c.procs.allLogs(k).suffix(2000)) } }
+        }
+        r.say("done")
+    }
 }
