@@ -121,6 +121,25 @@ public struct Config: Sendable {
 
     /// Reads a secret from the environment, or from `<data dir>/<file>`, generating and storing
     /// one (mode 0600) on first start. Returns raw bytes.
+    /// The access-token keys, the same in AuthSvc and every Gateway: new tokens are signed with
+    /// `OOPS_TOKEN_SECRET` (or the generated key file) under kid `OOPS_TOKEN_KID` (default `k1`);
+    /// tokens whose kid names one of `OOPS_TOKEN_PREVIOUS_KEYS` (`kid:base64,…`, verification
+    /// only) are still accepted, which is how a key is rotated without signing everybody out.
+    public func tokenKeys() throws -> (kid: String, keys: [String: [UInt8]]) {
+        let kid = string("OOPS_TOKEN_KID", default: "k1")
+        var keys: [String: [UInt8]] = [:]
+        for item in string("OOPS_TOKEN_PREVIOUS_KEYS", default: "").split(separator: ",") {
+            let kv = item.trimmingCharacters(in: .whitespaces).split(separator: ":", maxSplits: 1)
+            guard kv.count == 2, !kv[0].isEmpty, let d = Data(base64Encoded: String(kv[1])), d.count >= 16 else {
+                // The value is a secret: the message names the item by its position only.
+                throw RuntimeError("OOPS_TOKEN_PREVIOUS_KEYS: each item must be <kid>:<base64 key of at least 16 bytes>")
+            }
+            keys[String(kv[0])] = [UInt8](d)
+        }
+        keys[kid] = try secret(envKey: "OOPS_TOKEN_SECRET", file: "token-signing.key", bytes: 32)
+        return (kid, keys)
+    }
+
     public func secret(envKey: String, file: String, bytes: Int) throws -> [UInt8] {
         if let s = env[envKey], !s.isEmpty {
             if let d = Data(base64Encoded: s), d.count >= 16 { return [UInt8](d) }
