@@ -9,8 +9,9 @@ import Runtime
 /// that Redis Sentinel keeps track of
 /// (`redis-sentinel://[[user]:password@]host:port,host:port,…/<master name>[/db]`). With
 /// sentinels every (re)connect asks them for the current master and checks with `ROLE` that the
-/// server it reached is one; a broken connection or a `-READONLY` reply (a master demoted by a
-/// failover) drops the socket, so the next command finds the new master. Both forms take
+/// server it reached is one; a broken connection, a `-READONLY` reply (a master demoted by a
+/// failover) or a `+switch-master` announced by the sentinels (`SentinelWatch`) drops the socket,
+/// so the next command finds the new master. Both forms take
 /// `?wait=<replicas>&wait_ms=<ms>`: `waitForReplicas()` then runs `WAIT` after a write that must
 /// survive a failover. `Config` builds the URL from the `OOPS_REDIS_*` variables.
 public final class RedisClient: @unchecked Sendable {
@@ -29,6 +30,10 @@ public final class RedisClient: @unchecked Sendable {
     /// The server of the current (or last) connection, and the sentinel that named it.
     private var current: RedisAddress
     private var sentinelIndex = 0
+    /// With sentinels: the `+switch-master` listener, and how many switches it had heard when
+    /// this connection was made.
+    private let watch: SentinelWatch?
+    private var connectedAtSwitch = 0
 
     public init(url: String, timeoutMs: Int = 5000, clientName: String? = nil) throws {
         let u = try RedisURL(url)
@@ -39,8 +44,12 @@ public final class RedisClient: @unchecked Sendable {
         waitReplicas = u.waitReplicas
         waitTimeoutMs = u.waitTimeoutMs
         switch u.target {
-        case .direct(let a): current = a
-        case .sentinel(_, let s): current = s[0]
+        case .direct(let a):
+            current = a
+            watch = nil
+        case .sentinel(let name, let s):
+            current = s[0]
+            watch = SentinelWatch.shared(sentinels: s, masterName: name)
         }
         self.timeoutMs = timeoutMs
         self.clientName = clientName
@@ -168,10 +177,12 @@ public final class RedisClient: @unchecked Sendable {
         if let c = ctx {
             // An idle connection with something to read has been closed by the server (restart,
             // timeout); reconnecting now means the next command is never sent into a dead socket.
+            // A master Sentinel has replaced is left even if it still answers.
             var p = pollfd(fd: c.pointee.fd, events: Int16(POLLIN), revents: 0)
-            if poll(&p, 1, 0) == 0 { return c }
+            if poll(&p, 1, 0) == 0 && (watch?.generation ?? 0) == connectedAtSwitch { return c }
             dropConnection()
         }
+        connectedAtSwitch = watch?.generation ?? 0
         let address = try locked_resolveMaster()
         let c = try Self.open(address, timeoutMs: timeoutMs)
         current = address
