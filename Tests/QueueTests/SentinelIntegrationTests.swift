@@ -40,8 +40,7 @@ final class SentinelIntegrationTests: XCTestCase {
         try c.run(["SET", "k", "v"])
         let (oldMaster, newMaster) = (ha.servers[0], ha.servers[1])
         XCTAssertEqual(c.port, Int(oldMaster.port))
-        let sentinel = try RedisClient(url: "redis://127.0.0.1:\(ha.sentinelPorts[0])")
-        try sentinel.run(["SENTINEL", "failover", ha.masterName])
+        try ha.manualFailover()
         XCTAssertTrue(waitUntil(timeoutMs: 30_000, intervalMs: 20) {
             _ = try? c.run(["SET", "k", "w"])
             return c.port == Int(newMaster.port)

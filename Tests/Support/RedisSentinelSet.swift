@@ -97,6 +97,19 @@ public final class RedisSentinelSet: Sendable {
         return dead
     }
 
+    /// `SENTINEL FAILOVER`: promotes the replica while the master stays up. Asked again while the
+    /// sentinel has not yet got a fresh enough report from the replica (NOGOODSLAVE).
+    public func manualFailover(timeoutMs: Int = 30_000) throws {
+        let sentinel = try RedisClient(url: "redis://127.0.0.1:\(sentinelPorts[0])")
+        var last = ""
+        let ok = waitUntil(timeoutMs: timeoutMs, intervalMs: 200) {
+            let r = try? sentinel.command(["SENTINEL", "failover", self.masterName])
+            last = "\(r.map { "\($0)" } ?? "no answer")"
+            return r?.stringValue == "OK"
+        }
+        guard ok else { throw RuntimeError("SENTINEL FAILOVER refused: \(last)") }
+    }
+
     public func stop() {
         sentinels.withLock { for s in $0 { s.stop() } }
         for s in servers { s.stop() }
