@@ -50,6 +50,22 @@ final class SentinelIntegrationTests: XCTestCase {
         XCTAssertEqual(try RedisClient(url: newMaster.url).run(["GET", "k"]).stringValue, "w")
     }
 
+    /// `WAIT` after adds: one replica acknowledges while it is there; without it the wait ends at
+    /// its timeout once, and the next adds do not wait at all for a while.
+    func testAddsWaitForTheReplicaAndStopWaitingWhileItIsGone() throws {
+        let c = try RedisClient(url: ha.url + "?wait=1&wait_ms=300", timeoutMs: 2000)
+        try c.run(["SET", "a", "1"])
+        XCTAssertEqual(c.waitForReplicas(), 1, "the replica acknowledged")
+        ha.servers[1].kill9()
+        try c.run(["SET", "b", "2"])
+        let t0 = Clock.monotonicNanos()
+        XCTAssertEqual(c.waitForReplicas(), 0, "no replica to acknowledge")
+        XCTAssertGreaterThanOrEqual(Clock.monotonicNanos() - t0, 250_000_000, "waited for the timeout")
+        try c.run(["SET", "c", "3"])
+        XCTAssertNil(c.waitForReplicas(), "skipped while the replica is missing")
+        XCTAssertNil(try RedisClient(url: ha.url).waitForReplicas(), "no wait configured: nothing to do")
+    }
+
     /// The queue across a `kill -9` of the master: a job added before (replicated by WAIT, not yet
     /// due) and jobs added during and after are all processed; the producer keeps adding through
     /// the failover, each add answered within its reconnect window or retried by the caller.
