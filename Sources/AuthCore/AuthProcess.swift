@@ -21,9 +21,8 @@ public enum AuthProcess {
         let repo = try DocumentAuthRepository(store: store, log: log)
 
         // The Gateway reads the same key (same call, same file) to verify access tokens locally.
-        let signingKey = try cfg.secret(envKey: "OOPS_TOKEN_SECRET", file: "token-signing.key", bytes: 32)
-        let kid = cfg.string("OOPS_TOKEN_KID", default: "k1")
-        let tokens = TokenIssuer(signer: JWTSigner(kid: kid, keys: [kid: signingKey]),
+        let tokenKeys = try cfg.tokenKeys()
+        let tokens = TokenIssuer(signer: JWTSigner(kid: tokenKeys.kid, keys: tokenKeys.keys),
                                  accessTTLSeconds: max(1, cfg.int("OOPS_ACCESS_TTL_S", default: 900)),
                                  refreshTTLSeconds: max(1, cfg.int("OOPS_REFRESH_TTL_S", default: 30 * 86_400)))
         let box = try SecretBox(key: cfg.secret(envKey: "OOPS_KYC_KEY", file: "kyc.key", bytes: 32))

@@ -31,9 +31,8 @@ final class Gateway: Sendable {
         var c: [String: RPCClient] = [:]
         for s in ServiceName.all { c[s] = RPCClient(runDir: config.runDir, service: s, poolSize: 4, maxLineBytes: config.rpcMaxLineBytes) }
         clients = c
-        let key = try config.secret(envKey: "OOPS_TOKEN_SECRET", file: "token-signing.key", bytes: 32)
-        let kid = config.string("OOPS_TOKEN_KID", default: "k1")
-        signer = JWTSigner(kid: kid, keys: [kid: key])
+        let tokenKeys = try config.tokenKeys()
+        signer = JWTSigner(kid: tokenKeys.kid, keys: tokenKeys.keys)
         ipLimiter = RateLimiter(rate: Double(config.int("OOPS_RATE_IP_PER_S", default: 200)), burst: Double(config.int("OOPS_RATE_IP_BURST", default: 400)))
         userLimiter = RateLimiter(rate: Double(config.int("OOPS_RATE_USER_PER_S", default: 100)), burst: Double(config.int("OOPS_RATE_USER_BURST", default: 200)))
         loginLimiter = RateLimiter(rate: Double(config.int("OOPS_RATE_LOGIN_PER_MIN", default: 20)) / 60, burst: Double(config.int("OOPS_RATE_LOGIN_BURST", default: 10)))

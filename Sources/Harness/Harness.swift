@@ -141,13 +141,16 @@ public final class RedisServer: Sendable {
     public let port: UInt16
     public let dir: TempDir
     private let child: Locked<ChildProcess?>
+    private let extraArgs: [String]
 
     public var url: String { "redis://127.0.0.1:\(port)" }
 
-    public init(port: UInt16? = nil) throws {
+    /// `extraArgs` are added to the command line (e.g. `--replicaof 127.0.0.1 <port>`), also on restart.
+    public init(port: UInt16? = nil, extraArgs: [String] = []) throws {
         guard let exe = which("redis-server") else { throw RuntimeError("redis-server not found; the test command installs it (apt-get install redis-server)") }
         let port = port ?? freePort()
         self.port = port
+        self.extraArgs = extraArgs
         dir = TempDir("redis")
         child = Locked(nil)
         try start(exe)
@@ -155,7 +158,7 @@ public final class RedisServer: Sendable {
 
     private func start(_ exe: String) throws {
         let c = try ChildProcess(exe, ["--port", "\(port)", "--bind", "127.0.0.1", "--dir", dir.path, "--appendonly", "yes",
-                                       "--appendfsync", "everysec", "--save", "", "--daemonize", "no"],
+                                       "--appendfsync", "everysec", "--save", "", "--daemonize", "no"] + extraArgs,
                                  logFile: dir.path + "/redis.log", name: "redis-server")
         child.withLock { $0 = c }
         guard waitUntil(timeoutMs: 10_000, { RedisServer.ping(port: self.port) }) else {

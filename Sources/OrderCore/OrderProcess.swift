@@ -38,6 +38,13 @@ public enum OrderProcess {
         let interval = env.config.int("OOPS_ORDER_RECOVERY_MS", default: 5000)
         let recovery = PeriodicTask(name: "order.recovery", intervalMs: interval, initialDelayMs: 500) { _ = service.recoverOnce() }
         env.onStop("recovery") { recovery.stop() }
+        // The reconciliation with the queues (jobs a Redis failover lost): every 30 s, for orders
+        // unchanged for a minute.
+        m.describe("oops_orders_jobs_readded_total", "Provider jobs found missing from every queue state and added again.")
+        let reconcileAfter = Int64(env.config.int("OOPS_ORDER_RECONCILE_AFTER_MS", default: 60_000, range: 1000...86_400_000))
+        let reconcile = PeriodicTask(name: "order.reconcile-jobs", intervalMs: env.config.int("OOPS_ORDER_RECONCILE_MS", default: 30_000, range: 100...86_400_000),
+                                     initialDelayMs: 2000) { _ = service.reconcileJobsOnce(olderThanMs: reconcileAfter) }
+        env.onStop("job reconciliation") { reconcile.stop() }
 
         return ServiceParts(methods: OrderHandlers.methods(service)) {
             var checks: [String: JSON] = [:]

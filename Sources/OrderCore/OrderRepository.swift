@@ -58,4 +58,17 @@ struct OrderRepository: Sendable {
         ])
         return try store.find(Self.collection, where: f, sort: [.asc("updatedAtMs")], limit: limit)
     }
+
+    /// Orders that wait on a provider job (pending, or with a cancel job added) and have not
+    /// changed for `olderThanMs`, by id after `cursor`: the reconciliation's pages.
+    func awaitingJobs(olderThanMs: Int64, after cursor: String?, limit: Int) throws -> [JSON] {
+        var parts: [Filter] = [
+            .eq("stage", .string(OrderStage.enqueued.rawValue)),
+            .or([.eq("status", OrderStatus.pending.json),
+                 .and([.eq("status", OrderStatus.cancelRequested.json), .eq("cancelEnqueued", true)])]),
+            .lt("updatedAtMs", .int(clock.nowMillis() - olderThanMs)),
+        ]
+        if let c = cursor { parts.append(.gt("_id", .string(c))) }
+        return try store.find(Self.collection, where: .and(parts), sort: [.asc("_id")], limit: limit)
+    }
 }

@@ -304,4 +304,47 @@ final class OrderService: Sendable {
         }
         return n
     }
+
+    // MARK: reconciliation with the queues
+
+    /// Where the last reconciliation page ended (nil: start from the first order).
+    private let reconcileCursor = Locked<String?>(nil)
+
+    /// Finds orders waiting on a provider job that no queue holds in any state — a job a Redis
+    /// failover lost (acknowledged by the old master, never replicated), or one removed by
+    /// hand — and adds it again under the same id. The worker looks the order up at the provider
+    /// by its client order id before creating it, so a job that had in fact run books nothing
+    /// twice. Looks at `limit` orders unchanged for `olderThanMs` per pass, paging through all of
+    /// them over successive passes. Safe on every instance at once: adding an existing id is a
+    /// no-op. Returns how many jobs it added.
+    func reconcileJobsOnce(olderThanMs: Int64, limit: Int = 200) -> Int {
+        let rows: [JSON]
+        do { rows = try repo.awaitingJobs(olderThanMs: olderThanMs, after: reconcileCursor.current, limit: limit) } catch {
+            log.warn("job reconciliation cannot read the store", ["error": .string(String(describing: error))])
+            return 0
+        }
+        reconcileCursor.withLock { $0 = rows.count < limit ? nil : rows.last?["_id"]?.stringValue }
+        var added = 0
+        for doc in rows {
+            let ctx = RPCContext.new(actor: .system, timeoutMs: 5000, requestId: doc["requestId"]?.stringValue)
+            guard let order = try? Order(json: doc), let job = ProviderJob.awaited(by: order, requestId: ctx.requestId) else { continue }
+            let queue = job.queue == createQueue.name ? createQueue : cancelQueue
+            do {
+                guard try queue.state(id: job.id) == .unknown else { continue }
+                // The job may have finished and been trimmed since the read: only an order that
+                // still waits on this very job gets it again.
+                guard let now = try load(order.id, ctx), ProviderJob.awaited(by: now, requestId: ctx.requestId) == job else { continue }
+                _ = try queue.add(name: job.name, dataJSON: job.dataJSON, options: job.options)
+                added += 1
+                log.warn("order's job was missing from the queue; added again", requestId: ctx.requestId,
+                         ["orderId": .string(order.id), "jobId": .string(job.id)])
+            } catch {
+                log.warn("job reconciliation could not check an order", requestId: ctx.requestId,
+                         ["orderId": .string(order.id), "error": .string(String(describing: error))])
+                return added
+            }
+        }
+        if added > 0 { Metrics.shared.increment("oops_orders_jobs_readded_total", by: Int64(added)) }
+        return added
+    }
 }

@@ -52,6 +52,26 @@ public struct ProviderJob: Sendable, Equatable {
         options = JobOptions(jobId: id, attempts: settings?.attempts, backoff: settings?.backoff)
     }
 
+    /// The job an order waits on, with the id it was added under: the create job of a pending
+    /// order (the one after the last refused cancel, if any), the cancel job of the current cancel
+    /// request; nil for an order that waits on no job.
+    public static func awaited(by o: Order, requestId: String) -> ProviderJob? {
+        switch o.status {
+        case .pending:
+            // A refused cancel that sent the order back to pending appended that history line at
+            // index n, the history length `createAfterCancel` was given.
+            if let n = o.history.lastIndex(where: { $0.status == .pending }), n > 0 {
+                return .createAfterCancel(orderId: o.id, requestId: requestId, historyCount: n)
+            }
+            return .create(orderId: o.id, requestId: requestId)
+        case .cancelRequested:
+            guard o.cancelEnqueued else { return nil }
+            return .cancel(orderId: o.id, requestId: requestId, request: max(1, o.history.filter { $0.status == .cancelRequested }.count))
+        case .placed, .failed, .cancelled:
+            return nil
+        }
+    }
+
     /// `create-<orderId>`.
     public static func create(orderId: String, requestId: String) -> ProviderJob {
         ProviderJob(.create, orderId: orderId, requestId: requestId, id: "create-\(orderId)")

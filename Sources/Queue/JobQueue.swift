@@ -45,6 +45,7 @@ public final class JobQueue: Sendable {
     public func add(name: String, dataJSON: String, options: JobOptions = .init()) throws -> String {
         let args = try addArgs(name: name, dataJSON: dataJSON, options: options)
         let r = try withReconnect(idempotent: options.jobId != nil) { try client.eval(QueueScripts.addJob, args: args) }
+        client.waitForReplicas()
         return try Self.addedId(r)
     }
 
@@ -54,6 +55,7 @@ public final class JobQueue: Sendable {
         let argLists = try jobs.map { try addArgs(name: $0.name, dataJSON: $0.dataJSON, options: $0.options) }
         let idempotent = jobs.allSatisfy { $0.options.jobId != nil }
         let replies = try withReconnect(idempotent: idempotent) { try client.evalMany(QueueScripts.addJob, argLists: argLists) }
+        client.waitForReplicas()
         return try replies.map { r in
             if case .error(let e) = r { throw RedisError.reply(e) }
             return try Self.addedId(r)

@@ -4,31 +4,60 @@ import Runtime
 
 /// One hiredis connection guarded by a lock. It connects lazily and, after any connection error,
 /// drops the socket so that the next command reconnects; callers decide whether to retry.
+///
+/// The URL names either one server (`redis://[[user]:password@]host[:port][/db]`) or a master
+/// that Redis Sentinel keeps track of
+/// (`redis-sentinel://[[user]:password@]host:port,host:port,…/<master name>[/db]`). With
+/// sentinels every (re)connect asks them for the current master and checks with `ROLE` that the
+/// server it reached is one; a broken connection, a `-READONLY` reply (a master demoted by a
+/// failover) or a `+switch-master` announced by the sentinels (`SentinelWatch`) drops the socket,
+/// so the next command finds the new master. Both forms take
+/// `?wait=<replicas>&wait_ms=<ms>`: `waitForReplicas()` then runs `WAIT` after a write that must
+/// survive a failover. `Config` builds the URL from the `OOPS_REDIS_*` variables.
 public final class RedisClient: @unchecked Sendable {
-    public let host: String
-    public let port: Int
     public let db: Int
     public let timeoutMs: Int
+    /// Replicas `waitForReplicas()` waits for (0: it does nothing) and for how long at most.
+    public let waitReplicas: Int
+    public let waitTimeoutMs: Int
+    private let target: RedisTarget
     private let password: String?
     private let username: String?
     private let clientName: String?
     private let lock = NSLock()
     private var ctx: UnsafeMutablePointer<redisContext>?
     private var scriptShas: [String: String] = [:]
+    /// The server of the current (or last) connection, and the sentinel that named it.
+    private var current: RedisAddress
+    private var sentinelIndex = 0
+    /// With sentinels: the `+switch-master` listener, and how many switches it had heard when
+    /// this connection was made.
+    private let watch: SentinelWatch?
+    private var connectedAtSwitch = 0
 
     public init(url: String, timeoutMs: Int = 5000, clientName: String? = nil) throws {
-        guard let c = URLComponents(string: url), c.scheme == "redis", let h = c.host, !h.isEmpty else {
-            throw RedisError(.badURL, "expected redis://[:password@]host[:port][/db]")
+        let u = try RedisURL(url)
+        target = u.target
+        db = u.db
+        password = u.password
+        username = u.username
+        waitReplicas = u.waitReplicas
+        waitTimeoutMs = u.waitTimeoutMs
+        switch u.target {
+        case .direct(let a):
+            current = a
+            watch = nil
+        case .sentinel(let name, let s):
+            current = s[0]
+            watch = SentinelWatch.shared(sentinels: s, masterName: name)
         }
-        host = h
-        port = c.port ?? 6379
-        let path = c.path.trimmingCharacters(in: CharacterSet(charactersIn: "/"))
-        db = path.isEmpty ? 0 : (Int(path) ?? 0)
-        password = c.password.flatMap { $0.isEmpty ? nil : $0.removingPercentEncoding }
-        username = c.user.flatMap { $0.isEmpty ? nil : $0.removingPercentEncoding }
         self.timeoutMs = timeoutMs
         self.clientName = clientName
     }
+
+    /// Host and port of the server this client talks (or last talked) to.
+    public var host: String { lock.lock(); defer { lock.unlock() }; return current.host }
+    public var port: Int { lock.lock(); defer { lock.unlock() }; return current.port }
 
     deinit { if let c = ctx { redisFree(c) } }
 
@@ -103,6 +132,27 @@ public final class RedisClient: @unchecked Sendable {
         dropConnection()
     }
 
+    /// After a write that must survive a failover: `WAIT` for the configured number of replicas,
+    /// at most `waitTimeoutMs`. Returns how many acknowledged (nil when not configured or when the
+    /// connection failed; the write itself has already been answered either way).
+    /// While the replicas are missing (a WAIT ran into its timeout) waiting is skipped for
+    /// `waitBackoffMs`, so that a lost replica costs one timeout every few seconds instead of one
+    /// per write (the command holds this client's lock).
+    @discardableResult
+    public func waitForReplicas() -> Int? {
+        guard waitReplicas > 0 else { return nil }
+        lock.lock(); defer { lock.unlock() }
+        // WAIT only counts writes made on this very connection, so it must not reconnect first.
+        guard ctx != nil, waitSkippedUntil.map({ $0.hasPassed }) ?? true else { return nil }
+        guard let r = try? locked_command(["WAIT", String(waitReplicas), String(waitTimeoutMs)],
+                                          timeoutMs: timeoutMs + waitTimeoutMs), let n = r.intValue else { return nil }
+        waitSkippedUntil = n < waitReplicas ? Deadline.after(ms: Self.waitBackoffMs) : nil
+        return Int(n)
+    }
+
+    public static let waitBackoffMs = 5000
+    private var waitSkippedUntil: Deadline?
+
     // MARK: - internals (lock held)
 
     private func locked_sha(_ script: RedisScript, reload: Bool) throws -> String {
@@ -127,18 +177,15 @@ public final class RedisClient: @unchecked Sendable {
         if let c = ctx {
             // An idle connection with something to read has been closed by the server (restart,
             // timeout); reconnecting now means the next command is never sent into a dead socket.
+            // A master Sentinel has replaced is left even if it still answers.
             var p = pollfd(fd: c.pointee.fd, events: Int16(POLLIN), revents: 0)
-            if poll(&p, 1, 0) == 0 { return c }
+            if poll(&p, 1, 0) == 0 && (watch?.generation ?? 0) == connectedAtSwitch { return c }
             dropConnection()
         }
-        guard let c = redisConnectWithTimeout(host, Int32(port), Self.timeval(ms: timeoutMs)) else {
-            throw RedisError(.connect, "cannot allocate redis context")
-        }
-        if c.pointee.err != 0 {
-            let msg = Self.errstr(c)
-            redisFree(c)
-            throw RedisError(.connect, "\(host):\(port): \(msg)")
-        }
+        connectedAtSwitch = watch?.generation ?? 0
+        let address = try locked_resolveMaster()
+        let c = try Self.open(address, timeoutMs: timeoutMs)
+        current = address
         _ = redisEnableKeepAlive(c)
         ctx = c
         var setup: [[String]] = []
@@ -156,7 +203,54 @@ public final class RedisClient: @unchecked Sendable {
                 throw RedisError(.connect, "\(cmd[0]) failed: \(e)")
             }
         }
+        if case .sentinel(let name, _) = target {
+            // A sentinel may still name a master that a failover has just demoted (or one that came
+            // back as a replica); only a server that says it is master is used.
+            let role = try? send(c, ["ROLE"], timeoutMs: timeoutMs)
+            guard let r = role?.arrayValue?.first?.stringValue, r == "master" else {
+                dropConnection()
+                throw RedisError(.connect, "\(address.host):\(address.port), named master of '\(name)' by a sentinel, is not a master now")
+            }
+        }
         return c
+    }
+
+    private static func open(_ a: RedisAddress, timeoutMs: Int) throws -> UnsafeMutablePointer<redisContext> {
+        guard let c = redisConnectWithTimeout(a.host, Int32(a.port), timeval(ms: timeoutMs)) else {
+            throw RedisError(.connect, "cannot allocate redis context")
+        }
+        if c.pointee.err != 0 {
+            let msg = errstr(c)
+            redisFree(c)
+            throw RedisError(.connect, "\(a.host):\(a.port): \(msg)")
+        }
+        return c
+    }
+
+    /// The address to connect to: the URL's, or the master the first answering sentinel names
+    /// (starting with the one that answered last time).
+    private func locked_resolveMaster() throws -> RedisAddress {
+        guard case .sentinel(let name, let sentinels) = target else { return current }
+        var problems: [String] = []
+        for k in 0..<sentinels.count {
+            let i = (sentinelIndex + k) % sentinels.count
+            let s = sentinels[i]
+            do {
+                let c = try Self.open(s, timeoutMs: min(timeoutMs, 1000))
+                defer { redisFree(c) }
+                let r = try send(c, ["SENTINEL", "get-master-addr-by-name", name], timeoutMs: min(timeoutMs, 1000), owned: false)
+                guard let a = r.arrayValue, a.count == 2, let h = a[0].stringValue, !h.isEmpty,
+                      let p = a[1].stringValue.flatMap({ Int($0) }), (1...65535).contains(p) else {
+                    problems.append("\(s.host):\(s.port) answered \(r)")
+                    continue
+                }
+                sentinelIndex = i
+                return RedisAddress(host: h, port: p)
+            } catch {
+                problems.append("\(s.host):\(s.port): \((error as? RedisError)?.message ?? "\(error)")")
+            }
+        }
+        throw RedisError(.connect, "no sentinel named a master for '\(name)': " + problems.joined(separator: "; "))
     }
 
     private func locked_command(_ args: [String], timeoutMs: Int) throws -> RedisReply {
@@ -164,18 +258,27 @@ public final class RedisClient: @unchecked Sendable {
         return try send(c, args, timeoutMs: timeoutMs)
     }
 
-    private func send(_ c: UnsafeMutablePointer<redisContext>, _ args: [String], timeoutMs: Int) throws -> RedisReply {
+    /// `owned`: `c` is this client's connection (dropped on failure), not a sentinel's.
+    private func send(_ c: UnsafeMutablePointer<redisContext>, _ args: [String], timeoutMs: Int, owned: Bool = true) throws -> RedisReply {
         let widened = timeoutMs != self.timeoutMs
         if widened { _ = redisSetTimeout(c, Self.timeval(ms: timeoutMs)) }
-        defer { if widened, ctx != nil { _ = redisSetTimeout(c, Self.timeval(ms: self.timeoutMs)) } }
+        defer { if widened, !owned || ctx != nil { _ = redisSetTimeout(c, Self.timeval(ms: self.timeoutMs)) } }
         let raw: UnsafeMutableRawPointer? = withArgv(args) { argc, argv, lens in redisCommandArgv(c, argc, argv, lens) }
         guard let reply = raw else {
             let msg = Self.errstr(c)
-            dropConnection()
+            if owned { dropConnection() }
             throw RedisError(.io, msg)
         }
         defer { freeReplyObject(reply) }
-        return Self.convert(reply.assumingMemoryBound(to: redisReply.self))
+        let r = Self.convert(reply.assumingMemoryBound(to: redisReply.self))
+        if owned { dropIfDemoted(r) }
+        return r
+    }
+
+    /// A `-READONLY` reply means this server was master and is a replica now: the socket is
+    /// dropped so that the next command looks for the master again.
+    private func dropIfDemoted(_ r: RedisReply) {
+        if case .error(let e) = r, e.hasPrefix("READONLY") { dropConnection() }
     }
 
     private func locked_pipeline(_ commands: [[String]]) throws -> [RedisReply] {
@@ -201,6 +304,8 @@ public final class RedisClient: @unchecked Sendable {
             out.append(Self.convert(raw!.assumingMemoryBound(to: redisReply.self)))
             freeReplyObject(raw)
         }
+        // After reading every reply: dropping earlier would lose the rest of this round trip.
+        for r in out where ctx != nil { dropIfDemoted(r) }
         return out
     }
 

@@ -29,7 +29,7 @@ public struct Config: Sendable {
         return Config(
             runDir: v("OOPS_RUN_DIR", "var/run"),
             dataDir: v("OOPS_DATA_DIR", "var/data"),
-            redisURL: v("OOPS_REDIS_URL", "redis://127.0.0.1:6379"),
+            redisURL: redisURL(env),
             mongoURI: env["OOPS_MONGODB_URI"].flatMap { $0.isEmpty ? nil : $0 },
             httpAddress: v("OOPS_HTTP_ADDR", "127.0.0.1:8080"),
             sandboxAddress: v("OOPS_SANDBOX_ADDR", "127.0.0.1:8090"),
@@ -41,6 +41,33 @@ public struct Config: Sendable {
             httpMaxBodyBytes: min(max(Int(v("OOPS_HTTP_MAX_BODY", "")) ?? defaultHTTPMaxBodyBytes, 0), maxHTTPMaxBodyBytes),
             rpcIdleTimeoutMs: min(max(Int(v("OOPS_RPC_IDLE_MS", "300000")) ?? 300_000, 1000), 86_400_000),
             env: env)
+    }
+
+    /// The one place the Redis settings become the URL every Redis user connects with (see
+    /// `RedisClient`): `OOPS_REDIS_URL` alone names one server; with `OOPS_REDIS_SENTINELS`
+    /// (`host:port,…`) the master named `OOPS_REDIS_MASTER_NAME` (default `oops`) is found through
+    /// the sentinels, with the password and db of `OOPS_REDIS_URL` if it is set. Adds wait for
+    /// `OOPS_REDIS_WAIT_REPLICAS` replicas (default 1 with sentinels, 0 otherwise) for at most
+    /// `OOPS_REDIS_WAIT_MS` (default 1000).
+    public static func redisURL(_ env: [String: String]) -> String {
+        func v(_ k: String) -> String? { env[k].flatMap { $0.isEmpty ? nil : $0 } }
+        let url = v("OOPS_REDIS_URL") ?? "redis://127.0.0.1:6379"
+        let sentinels = v("OOPS_REDIS_SENTINELS")?.replacingOccurrences(of: " ", with: "")
+        let wait = min(max(Int(v("OOPS_REDIS_WAIT_REPLICAS") ?? "") ?? (sentinels == nil ? 0 : 1), 0), 16)
+        let waitMs = min(max(Int(v("OOPS_REDIS_WAIT_MS") ?? "") ?? 1000, 1), 60_000)
+        var base = url
+        if let sentinels {
+            // Keep the credentials and db of OOPS_REDIS_URL; replace its host by the sentinels.
+            let afterScheme = url.hasPrefix("redis://") ? url.dropFirst("redis://".count) : Substring(url)
+            let noQuery = afterScheme.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)[0]
+            let hostAndPath = noQuery.split(separator: "@", omittingEmptySubsequences: false)
+            let userinfo = hostAndPath.count > 1 ? hostAndPath.dropLast().joined(separator: "@") + "@" : ""
+            let path = hostAndPath.last!.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false)
+            let db = path.count > 1 && !path[1].isEmpty ? "/" + path[1] : ""
+            base = "redis-sentinel://\(userinfo)\(sentinels)/\(v("OOPS_REDIS_MASTER_NAME") ?? "oops")\(db)"
+        }
+        guard wait > 0 else { return base }
+        return base + (base.contains("?") ? "&" : "?") + "wait=\(wait)&wait_ms=\(waitMs)"
     }
 
     public static let defaultHTTPMaxBodyBytes = 1 << 20
@@ -94,6 +121,25 @@ public struct Config: Sendable {
 
     /// Reads a secret from the environment, or from `<data dir>/<file>`, generating and storing
     /// one (mode 0600) on first start. Returns raw bytes.
+    /// The access-token keys, the same in AuthSvc and every Gateway: new tokens are signed with
+    /// `OOPS_TOKEN_SECRET` (or the generated key file) under kid `OOPS_TOKEN_KID` (default `k1`);
+    /// tokens whose kid names one of `OOPS_TOKEN_PREVIOUS_KEYS` (`kid:base64,…`, verification
+    /// only) are still accepted, which is how a key is rotated without signing everybody out.
+    public func tokenKeys() throws -> (kid: String, keys: [String: [UInt8]]) {
+        let kid = string("OOPS_TOKEN_KID", default: "k1")
+        var keys: [String: [UInt8]] = [:]
+        for item in string("OOPS_TOKEN_PREVIOUS_KEYS", default: "").split(separator: ",") {
+            let kv = item.trimmingCharacters(in: .whitespaces).split(separator: ":", maxSplits: 1)
+            guard kv.count == 2, !kv[0].isEmpty, let d = Data(base64Encoded: String(kv[1])), d.count >= 16 else {
+                // The value is a secret: the message names the item by its position only.
+                throw RuntimeError("OOPS_TOKEN_PREVIOUS_KEYS: each item must be <kid>:<base64 key of at least 16 bytes>")
+            }
+            keys[String(kv[0])] = [UInt8](d)
+        }
+        keys[kid] = try secret(envKey: "OOPS_TOKEN_SECRET", file: "token-signing.key", bytes: 32)
+        return (kid, keys)
+    }
+
     public func secret(envKey: String, file: String, bytes: Int) throws -> [UInt8] {
         if let s = env[envKey], !s.isEmpty {
             if let d = Data(base64Encoded: s), d.count >= 16 { return [UInt8](d) }

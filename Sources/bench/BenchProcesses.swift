@@ -160,14 +160,17 @@ final class BenchSystem: @unchecked Sendable {
 
     static let binaries = ["auth": "AuthSvc", "wallet": "WalletSvc", "order": "OrderSvc", "parcelx": "ParcelXSvc"]
 
-    func startService(_ s: String, extraEnv: [String: String] = [:]) throws {
+    /// Starts service `s`; `key` names its process and log (default `s`), and an `OOPS_RUN_DIR` in
+    /// `extraEnv` puts its socket elsewhere (another cell).
+    func startService(_ s: String, key: String? = nil, extraEnv: [String: String] = [:]) throws {
         var e = env
         for (k, v) in extraEnv { e[k] = v }
-        let sock = "\(runDir)/\(s)-0.sock"
+        let key = key ?? s
+        let sock = "\(e["OOPS_RUN_DIR"] ?? runDir)/\(s)-0.sock"
         unlink(sock)
-        let p = try procs.start(s, Self.binaries[s]!, env: e)
+        let p = try procs.start(key, Self.binaries[s]!, env: e)
         guard waitUntil(timeoutMs: 15_000, { FileManager.default.fileExists(atPath: sock) || !p.isRunning }), p.isRunning else {
-            throw RuntimeError("\(s) did not start: \(procs.log(s).suffix(1500))")
+            throw RuntimeError("\(key) did not start: \(procs.log(key).suffix(1500))")
         }
     }
 

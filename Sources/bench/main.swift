@@ -5,7 +5,7 @@ import Runtime
 /// the same run (these machines are noisy; only same-run ratios mean something).
 let usage = """
 usage: bench <case> [--seconds N] [--mongodb URI]
-cases: rpc, store, auth, wallet, queue, orders, parcelx, parcelx-client, http, e2e, all
+cases: rpc, store, auth, wallet, queue, orders, parcelx, parcelx-client, http, e2e, e2e-cells, all
   parcelx-client runs only the provider HTTP clients' ceilings against nginx (part of parcelx)
   --seconds N   length of each load phase (default 3)
   --mongodb URI store and orders run on this MongoDB instead of SQLite (also OOPS_BENCH_MONGODB_URI),
@@ -40,6 +40,7 @@ let cases: [(String, (Report, Double) throws -> Void)] = [
     ("parcelx", ParcelXBench.run),
     ("http", HTTPBench.run),
     ("e2e", E2EBench.run),
+    ("e2e-cells", CellsBench.run),
 ]
 do {
     print("machine: \(machineDescription())")

@@ -86,6 +86,25 @@ final class OrderServiceTests: XCTestCase {
 
     private func report(_ method: String, _ params: JSON) throws -> JSON { try call(method, params, as: .system) }
 
+    // MARK: reconciliation with the queues
+
+    /// A create job lost from Redis (a failover that dropped an acknowledged write) is added
+    /// again under the same id once the order has waited long enough; a job still queued, or a
+    /// young order, is left alone.
+    func testReconciliationAddsALostJobAgainUnderTheSameId() throws {
+        try topup(100_000)
+        let id = try XCTUnwrap(try create("C-lost")["order"]?["id"]?.stringValue)
+        XCTAssertEqual(service.reconcileJobsOnce(olderThanMs: 60_000), 0, "the job is still queued")
+        createQueue.remove(id: "create-\(id)")
+        XCTAssertEqual(service.reconcileJobsOnce(olderThanMs: 60_000), 0, "the order is too young to count as stranded")
+        clock.advance(ms: 61_000)
+        XCTAssertEqual(service.reconcileJobsOnce(olderThanMs: 60_000), 1)
+        XCTAssertEqual(createQueue.ids, ["create-\(id)"])
+        XCTAssertEqual(createQueue.all.first?.data["orderId"], .string(id))
+        XCTAssertEqual(service.reconcileJobsOnce(olderThanMs: 60_000), 0, "added once")
+        XCTAssertEqual(try balance(), 100_000 - Self.charge, "no second charge")
+    }
+
     // MARK: create and replay
 
     func testCreateChargesOnceAndEnqueuesOneJob() throws {

@@ -21,4 +21,30 @@ final class ConfigTests: XCTestCase {
         XCTAssertEqual(c.rpcIdleTimeoutMs, 86_400_000)
         XCTAssertEqual(c.httpMaxBodyBytes, 0)
     }
+
+    func testRedisSettingsBecomeOneURL() {
+        XCTAssertEqual(Config.redisURL([:]), "redis://127.0.0.1:6379")
+        XCTAssertEqual(Config.redisURL(["OOPS_REDIS_URL": "redis://:pw@h:7000/2"]), "redis://:pw@h:7000/2")
+        XCTAssertEqual(Config.redisURL(["OOPS_REDIS_SENTINELS": "a:26379, b:26380", "OOPS_REDIS_URL": "redis://:pw@h:7000/2"]),
+                       "redis-sentinel://:pw@a:26379,b:26380/oops/2?wait=1&wait_ms=1000")
+        XCTAssertEqual(Config.redisURL(["OOPS_REDIS_SENTINELS": "a:1", "OOPS_REDIS_MASTER_NAME": "m", "OOPS_REDIS_WAIT_REPLICAS": "0"]),
+                       "redis-sentinel://a:1/m")
+        XCTAssertEqual(Config.redisURL(["OOPS_REDIS_WAIT_REPLICAS": "99", "OOPS_REDIS_WAIT_MS": "-5"]),
+                       "redis://127.0.0.1:6379?wait=16&wait_ms=1")
+    }
+
+    func testPreviousTokenKeysAreKeptForVerificationAndBadOnesRefused() throws {
+        let old = Data(repeating: 7, count: 32).base64EncodedString()
+        let cur = Data(repeating: 9, count: 32).base64EncodedString()
+        let c = Config.fromEnvironment(["OOPS_TOKEN_SECRET": cur, "OOPS_TOKEN_KID": "k2", "OOPS_TOKEN_PREVIOUS_KEYS": "k1:\(old)"])
+        let k = try c.tokenKeys()
+        XCTAssertEqual(k.kid, "k2")
+        XCTAssertEqual(k.keys["k2"], [UInt8](repeating: 9, count: 32))
+        XCTAssertEqual(k.keys["k1"], [UInt8](repeating: 7, count: 32))
+        for bad in ["k1", "k1:", ":\(old)", "k1:c2hvcnQ="] {
+            XCTAssertThrowsError(try Config.fromEnvironment(["OOPS_TOKEN_SECRET": cur, "OOPS_TOKEN_PREVIOUS_KEYS": bad]).tokenKeys(), bad) { e in
+                XCTAssertFalse("\(e)".contains(old), "the message shows no key")
+            }
+        }
+    }
 }

@@ -19,6 +19,14 @@ public final class RecordingQueue: JobAdding {
         return id
     }
 
+    /// A recorded job waits until a test removes it; any other id is unknown.
+    public func state(id: String) throws -> JobState {
+        jobs.current.contains(where: { $0.id == id }) ? .waiting : .unknown
+    }
+
+    /// Removes a job, as a Redis failover that lost it would.
+    public func remove(id: String) { jobs.withLock { $0.removeAll { $0.id == id } } }
+
     /// Ids of the jobs added, in order.
     public var ids: [String] { jobs.current.map(\.id) }
     public var all: [(id: String, name: String, data: JSON)] { jobs.current }

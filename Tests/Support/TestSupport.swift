@@ -449,19 +449,32 @@ public final class OOPSSystem: @unchecked Sendable {
         HTTP.request("GET", adminBase + path, timeoutS: timeoutS)
     }
 
-    public func adminToken() -> String {
-        call("POST", "/auth/login", body: ["email": .string(adminEmail), "password": .string(adminPassword)]).body["accessToken"]?.stringValue ?? ""
+    public func adminToken() -> String { Self.adminToken(base: base, email: adminEmail, password: adminPassword) }
+
+    public static func adminToken(base: String, email: String, password: String) -> String {
+        HTTP.request("POST", base + "/auth/login", body: ["email": .string(email), "password": .string(password)]).body["accessToken"]?.stringValue ?? ""
     }
 
     /// Registers a merchant; with `approved`, passes KYC through the admin; with `balancePaise`, tops up.
     public func merchant(_ tag: String = "m", approved: Bool = true, balancePaise: Int64 = 0) -> (userId: String, token: String) {
+        Self.merchant(base: base, adminToken: approved ? adminToken() : "", tag, approved: approved, balancePaise: balancePaise)
+    }
+
+    /// `merchant` against any Gateway (or a balancer in front of several) at `base`.
+    public static func merchant(base: String, adminToken: String, _ tag: String = "m", approved: Bool = true,
+                                balancePaise: Int64 = 0) -> (userId: String, token: String) {
+        func call(_ method: String, _ path: String, token: String? = nil, body: JSON? = nil, headers: [String: String] = [:]) -> HTTPResult {
+            var h = headers
+            if let t = token { h["Authorization"] = "Bearer \(t)" }
+            return HTTP.request(method, base + path, headers: h, body: body)
+        }
         let email = "\(tag)-\(UInt32.random(in: 0...UInt32.max))@shop.test"
         let r = call("POST", "/auth/register", body: ["email": .string(email), "password": "correct-horse-42", "name": .string("Shop \(tag)"), "phone": "9876543210"])
         let token = r.body["accessToken"]?.stringValue ?? ""
         let uid = r.body["user"]?["id"]?.stringValue ?? ""
         if approved {
             _ = call("POST", "/kyc", token: token, body: OOPSSystem.kycBody)
-            _ = call("POST", "/admin/kyc/\(uid)/approve", token: adminToken())
+            _ = call("POST", "/admin/kyc/\(uid)/approve", token: adminToken)
         }
         if balancePaise > 0 {
             _ = call("POST", "/wallet/topup", token: token, body: ["amountPaise": .int(balancePaise)], headers: ["Idempotency-Key": "seed-\(uid)"])

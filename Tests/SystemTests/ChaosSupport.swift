@@ -46,7 +46,8 @@ struct LoadMerchant: Sendable {
 /// Load that a crash test runs from several threads: new orders, replays of earlier ones with
 /// the same payload, and (optionally) cancels of orders that were answered 2xx.
 final class OrderLoad: @unchecked Sendable {
-    let sys: OOPSSystem
+    /// The Gateway (or balancer) the load goes to.
+    let base: String
     let merchants: [LoadMerchant]
     let log = LoadLog()
     let cancelShare: Double
@@ -56,8 +57,12 @@ final class OrderLoad: @unchecked Sendable {
     private let finished = DispatchGroup()
     private let tag = String(UInt32.random(in: 0...UInt32.max), radix: 36)
 
-    init(sys: OOPSSystem, merchants: [LoadMerchant], replayShare: Double = 0.25, cancelShare: Double = 0) {
-        self.sys = sys
+    convenience init(sys: OOPSSystem, merchants: [LoadMerchant], replayShare: Double = 0.25, cancelShare: Double = 0) {
+        self.init(base: sys.base, merchants: merchants, replayShare: replayShare, cancelShare: cancelShare)
+    }
+
+    init(base: String, merchants: [LoadMerchant], replayShare: Double = 0.25, cancelShare: Double = 0) {
+        self.base = base
         self.merchants = merchants
         self.replayShare = replayShare
         self.cancelShare = cancelShare
@@ -88,7 +93,7 @@ final class OrderLoad: @unchecked Sendable {
         while !stopFlag.current {
             let roll = Double.random(in: 0..<1)
             if roll < cancelShare, let id = placedIds.randomElement() {
-                let r = HTTP.request("POST", "\(sys.base)/orders/\(id)/cancel", headers: ["Authorization": "Bearer \(m.token)"], timeoutS: 10)
+                let r = HTTP.request("POST", "\(base)/orders/\(id)/cancel", headers: ["Authorization": "Bearer \(m.token)"], timeoutS: 10)
                 log.add(.init(kind: .cancel, merchant: m.userId, clientOrderId: "", orderId: id, status: r.status,
                               reason: r.body["error"]?["code"]?.stringValue))
                 if (200..<300).contains(r.status) { placedIds.removeAll { $0 == id } }
@@ -105,7 +110,7 @@ final class OrderLoad: @unchecked Sendable {
     }
 
     private func send(_ kind: LoadLog.Entry.Kind, _ m: LoadMerchant, _ coid: String, _ placedIds: inout [String]) {
-        let r = HTTP.request("POST", "\(sys.base)/orders/create", headers: ["Authorization": "Bearer \(m.token)"],
+        let r = HTTP.request("POST", "\(base)/orders/create", headers: ["Authorization": "Bearer \(m.token)"],
                              body: OOPSSystem.orderBody(coid), timeoutS: 10)
         let id = (200..<300).contains(r.status) ? r.body["id"]?.stringValue : nil
         log.add(.init(kind: kind, merchant: m.userId, clientOrderId: coid, orderId: id, status: r.status,
@@ -117,17 +122,18 @@ final class OrderLoad: @unchecked Sendable {
 /// Reads the system's state behind the Gateway, over RPC as operators do: every order, every
 /// ledger, the reconciliation and the queues.
 struct SystemProbe {
-    let sys: OOPSSystem
     let order: RPCClient
     let wallet: RPCClient
     let parcelx: RPCClient
     static let admin = Actor(userId: "chaos-admin", role: .admin)
 
-    init(_ sys: OOPSSystem) {
-        self.sys = sys
-        order = RPCClient(runDir: sys.procs.runDir, service: "order")
-        wallet = RPCClient(runDir: sys.procs.runDir, service: "wallet")
-        parcelx = RPCClient(runDir: sys.procs.runDir, service: "parcelx")
+    init(_ sys: OOPSSystem) { self.init(runDir: sys.procs.runDir) }
+
+    /// Over the sockets in `runDir` (one cell's, when several share the stores).
+    init(runDir: String) {
+        order = RPCClient(runDir: runDir, service: "order")
+        wallet = RPCClient(runDir: runDir, service: "wallet")
+        parcelx = RPCClient(runDir: runDir, service: "parcelx")
     }
 
     func call(_ c: RPCClient, _ method: String, _ params: JSON = [:], actor: Actor = .system) throws -> JSON {
@@ -399,8 +405,12 @@ enum Invariants {
 
 /// Registers `count` approved merchants with `topupPaise` each, retrying until all succeeded.
 func makeMerchants(_ sys: OOPSSystem, count: Int, topupPaise: Int64, tag: String) -> [LoadMerchant] {
+    makeMerchants(base: sys.base, adminToken: sys.adminToken(), count: count, topupPaise: topupPaise, tag: tag)
+}
+
+func makeMerchants(base: String, adminToken: String, count: Int, topupPaise: Int64, tag: String) -> [LoadMerchant] {
     (0..<count).map { i in
-        let m = sys.merchant("\(tag)\(i)", balancePaise: topupPaise)
+        let m = OOPSSystem.merchant(base: base, adminToken: adminToken, "\(tag)\(i)", balancePaise: topupPaise)
         return LoadMerchant(userId: m.userId, token: m.token, topupPaise: topupPaise)
     }
 }

@@ -15,7 +15,7 @@ final class SupervisorSystemTests: XCTestCase {
         let env: [String: String] = [
             "OOPS_HOME": repo, "OOPS_BIN": productsDirectory(), "OOPS_RUN_DIR": dir.path + "/run", "OOPS_DATA_DIR": dir.path + "/data",
             "OOPS_LOG_DIR": dir.path + "/log", "OOPS_REDIS_DIR": dir.path + "/redis", "OOPS_REDIS_PORT": "\(redisPort)",
-            "OOPS_REDIS_URL": "redis://127.0.0.1:\(redisPort)", "OOPS_START_REDIS": "true", "OOPS_START_API": "true",
+            "OOPS_REDIS_URL": "redis://127.0.0.1:\(redisPort)", "OOPS_START_REDIS": "true", "OOPS_START_REDIS_HA": "false", "OOPS_START_API": "true",
             "OOPS_START_WORKERS": "true", "OOPS_START_SANDBOX": "true", "OOPS_HTTP_ADDR": "127.0.0.1:\(httpPort)",
             "OOPS_ADMIN_ADDR": "127.0.0.1:\(adminPort)",
             "OOPS_SANDBOX_ADDR": "127.0.0.1:\(sandboxPort)", "PARCELX_BASE_URL": "http://127.0.0.1:\(sandboxPort)",
