@@ -9,7 +9,7 @@ import HTTPServer
 /// plain JavaScript, Bull Board's features over ParcelXSvc's `queues.*` methods. Admins only,
 /// by bearer token (scripts) or by the session cookie of `/admin/login` (browsers).
 enum Dashboard {
-    static let queues = [QueueNames.orders, QueueNames.cancellations]
+    static let queues = QueueNames.all
     static let states = ["waiting", "active", "delayed", "prioritized", "completed", "failed", "paused"]
     static let cleanable = ["completed", "failed", "delayed", "waiting", "prioritized", "paused"]
     static let pageSize = 20
@@ -53,7 +53,7 @@ enum Dashboard {
             Route("GET", "/admin/queues/assets/app.css", .anyone, "Dashboard style sheet", inline: true) { _ throws(RPCError) in
                 asset(DashboardAssets.css, type: "text/css; charset=utf-8")
             },
-            Route("GET", "/admin/queues/api/overview", .anyone, "Both queues: counts per state and the paused flag (JSON)") { rc throws(RPCError) in
+            Route("GET", "/admin/queues/api/overview", .anyone, "Every queue: counts per state and the paused flag (JSON)") { rc throws(RPCError) in
                 let u = try apiUser(g, rc)
                 return api(["queues": try overview(g, u), "at": .int(Clock.wallMillis())])
             },

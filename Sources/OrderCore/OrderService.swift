@@ -290,7 +290,9 @@ final class OrderService: Sendable {
     func report(_ orderId: String, _ event: OrderEvent, ctx: RPCContext) throws(RPCError) -> JSON {
         guard let r = try apply(orderId, event, ctx) else { throw RPCError.notFound("Order not found") }
         if r.stored.status != r.before.status { Metrics.shared.increment("oops_order_transitions_total", ["to": r.stored.status.rawValue]) }
-        return ["applied": .bool(r.transition.outcome == .applied), "status": r.stored.status.json, "jobs": .array(r.jobs.map { .string($0) })]
+        // `tracks`: whether the shipment is to be polled now (OrderLifecycle.tracksShipment).
+        return ["applied": .bool(r.transition.outcome == .applied), "status": r.stored.status.json, "jobs": .array(r.jobs.map { .string($0) }),
+                "trackingStatus": r.stored.trackingStatus.map { .string($0.rawValue) } ?? .null, "tracks": .bool(OrderLifecycle.tracksShipment(r.stored))]
     }
 
     // MARK: recovery

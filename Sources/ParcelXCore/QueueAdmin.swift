@@ -37,7 +37,7 @@ enum QueueAdmin {
         let qp = Schema.object([("queue", queueName)], required: ["queue"])
         let jp = Schema.object([("queue", queueName), ("jobId", .string(min: 1, max: 200))], required: ["queue", "jobId"])
         return [
-            Method("queues.overview", summary: "Both queues: counts per state and the paused flag", roles: admin, params: .empty, result: .anything) { _, _ throws in
+            Method("queues.overview", summary: "Every queue: counts per state and the paused flag", roles: admin, params: .empty, result: .anything) { _, _ throws in
                 try wrap {
                     .array(try QueueNames.all.map { n -> JSON in
                         let x = queues[n]!

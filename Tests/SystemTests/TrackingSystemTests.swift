@@ -1,0 +1,166 @@
+import XCTest
+import JSON
+import Queue
+import Redis
+import Runtime
+import TestSupport
+
+/// Shipment tracking end to end: the sandbox walks each shipment along a tracking path (on
+/// demand, or on its clock), ParcelXSvc polls the provider's track API from its own queue and
+/// reports, OrderSvc records, and the merchant reads the tracking status on GET /orders/{id}.
+final class TrackingSystemTests: XCTestCase {
+    nonisolated(unsafe) static var system: OOPSSystem?
+    nonisolated(unsafe) static var startError: Error?
+    var sys: OOPSSystem { Self.system! }
+
+    override class func setUp() {
+        // Polls 200 ms apart, at most 400 ms: seconds per path, not hours.
+        do { system = try OOPSSystem(extraEnv: ["OOPS_TRACK_POLL_MS": "200", "OOPS_TRACK_MAX_POLL_MS": "400"]) } catch { startError = error }
+    }
+
+    override func setUpWithError() throws {
+        if let e = Self.startError { throw e }
+    }
+
+    override class func tearDown() {
+        system?.stop()
+        system = nil
+    }
+
+    func order(_ id: String, _ token: String) -> JSON { sys.call("GET", "/orders/\(id)", token: token).body }
+
+    /// Creates an order for a consignee whose name picks the sandbox path; waits for its AWB.
+    func placedOrder(_ m: (userId: String, token: String), _ ref: String, name: String) -> (id: String, awb: String) {
+        let r = sys.call("POST", "/orders/create", token: m.token, body: OOPSSystem.orderBody(ref, name: name))
+        XCTAssertEqual(r.status, 201, r.text)
+        let id = r.body["id"]?.stringValue ?? ""
+        var awb = ""
+        XCTAssertTrue(waitUntil(timeoutMs: 30_000, intervalMs: 100) {
+            awb = self.order(id, m.token)["awbNumber"]?.stringValue ?? ""
+            return !awb.isEmpty
+        }, "\(ref) placed")
+        return (id, awb)
+    }
+
+    @discardableResult
+    func advance(_ awb: String, _ body: [String: JSON] = [:]) -> HTTPResult {
+        var b = body
+        b["awb"] = .string(awb)
+        return HTTP.request("POST", sys.sandbox + "/__sandbox/advance", body: .object(b))
+    }
+
+    /// Moves each shipment one step at a time (all of them together), each time waiting until
+    /// every order has recorded its new provider status; answers the orders at the end.
+    func walk(_ shipments: [(id: String, awb: String, steps: Int)], token: String) -> [JSON] {
+        for step in 0..<(shipments.map(\.steps).max() ?? 0) {
+            var expected: [(String, Int64)] = []
+            for s in shipments where step < s.steps {
+                let moved = advance(s.awb)
+                XCTAssertEqual(moved.status, 200, moved.text)
+                expected.append((s.id, moved.body["status_code"]?.intValue ?? -1))
+            }
+            for (id, code) in expected {
+                XCTAssertTrue(waitUntil(timeoutMs: 20_000, intervalMs: 50) {
+                    self.order(id, token)["tracking"]?.arrayValue?.last?["providerCode"]?.intValue == code
+                }, "order \(id) records provider status \(code): \(order(id, token).serialized())")
+            }
+        }
+        return shipments.map { order($0.id, token) }
+    }
+
+    func trackingStatuses(_ o: JSON) -> [String] { o["tracking"]?.arrayValue?.map { $0["status"]?.stringValue ?? "raw:\($0["providerCode"]?.intValue ?? -1)" } ?? [] }
+
+    func testEverySandboxPathEndsInItsStatusWithItsEvents() throws {
+        let m = sys.merchant("track", balancePaise: 1_000_000)
+        let paths: [(ref: String, name: String, steps: Int, statuses: [String], final: String)] = [
+            ("T-DEL", "Ravi Kumar", 4, ["placed", "picked_up", "in_transit", "out_for_delivery", "delivered"], "delivered"),
+            ("T-NDR", "Ravi [sandbox:ndr]", 6,
+             ["placed", "picked_up", "in_transit", "out_for_delivery", "delivery_failed", "out_for_delivery", "delivered"], "delivered"),
+            ("T-RTO", "Ravi [sandbox:rto]", 7,
+             ["placed", "picked_up", "in_transit", "out_for_delivery", "delivery_failed", "rto_in_transit", "rto_in_transit", "rto_delivered"],
+             "rto_delivered"),
+            ("T-LOST", "Ravi [sandbox:lost]", 3, ["placed", "picked_up", "in_transit", "lost"], "lost"),
+        ]
+        let placed = paths.map { placedOrder(m, $0.ref, name: $0.name) }
+        // The first poll records the booking itself.
+        for (id, _) in placed {
+            XCTAssertTrue(waitUntil(timeoutMs: 20_000, intervalMs: 50) { self.order(id, m.token)["trackingStatus"] == "placed" }, order(id, m.token).serialized())
+        }
+        let results = walk(paths.indices.map { (placed[$0].id, placed[$0].awb, paths[$0].steps) }, token: m.token)
+        for (i, p) in paths.enumerated() {
+            let o = results[i]
+            XCTAssertEqual(o["trackingStatus"]?.stringValue, p.final, "\(p.ref): \(o.serialized())")
+            XCTAssertEqual(trackingStatuses(o), p.statuses, p.ref)
+            XCTAssertEqual(o["status"], "placed", "tracking never moves the order's status")
+            let entries = o["tracking"]?.arrayValue ?? []
+            XCTAssertTrue(entries.allSatisfy { ($0["providerTitle"]?.stringValue ?? "").count > 0 && $0["at"]?.stringValue != nil }, p.ref)
+        }
+
+        // Polling stops at a final state: no tracking job is left waiting, and the provider is
+        // asked nothing more about those shipments.
+        let redis = try RedisClient(url: sys.redis.url)
+        defer { redis.disconnect() }
+        func pendingPolls() throws -> [String] {
+            let ids = try redis.run(["ZRANGE", "bull:parcelx-tracking-queue:delayed", "0", "-1"]).strings
+                + redis.run(["LRANGE", "bull:parcelx-tracking-queue:wait", "0", "-1"]).strings
+                + redis.run(["LRANGE", "bull:parcelx-tracking-queue:active", "0", "-1"]).strings
+            return ids.filter { id in placed.contains { id.hasPrefix("track-\($0.id)-") } }
+        }
+        var left: [String] = []
+        XCTAssertTrue(waitUntil(timeoutMs: 10_000, intervalMs: 100) { left = (try? pendingPolls()) ?? ["?"]; return left.isEmpty }, "polls left: \(left)")
+        let calls = trackCalls()
+        Thread.sleep(forTimeInterval: 1.5)  // several poll intervals
+        XCTAssertEqual(trackCalls(), calls, "no poll after a final state")
+
+        // Every poll is in the provider audit log, like every provider call.
+        let logs = sys.call("GET", "/admin/orders/\(placed[0].id)/provider-logs", token: sys.adminToken())
+        let tracks = logs.body["entries"]?.arrayValue?.filter { $0["request"]?["operation"] == "track_order" } ?? []
+        XCTAssertGreaterThanOrEqual(tracks.count, 5, logs.text)
+        XCTAssertTrue(tracks.allSatisfy { $0["response"]?["httpStatus"] == 200 && ($0["request"]?["url"]?.stringValue ?? "").contains(placed[0].awb) })
+        XCTAssertFalse(logs.text.contains("sandbox-secret"))
+    }
+
+    func trackCalls() -> Int64 {
+        HTTP.request("GET", sys.sandbox + "/__sandbox/stats").body["endpoints"]?["track_order"]?["calls"]?.intValue ?? -1
+    }
+
+    /// A provider status the table does not know is kept raw on the order and logged, and the
+    /// tracking status stays where it was; tracking goes on to the end.
+    func testAnUnknownProviderStatusIsKeptRawNotGuessed() {
+        let m = sys.merchant("trackraw", balancePaise: 100_000)
+        let (id, awb) = placedOrder(m, "T-RAW", name: "Asha Rao")
+        _ = walk([(id, awb, 1)], token: m.token)
+        XCTAssertEqual(advance(awb, ["statusCode": 299, "statusTitle": "Misrouted"]).status, 200)
+        XCTAssertTrue(waitUntil(timeoutMs: 20_000, intervalMs: 50) { self.order(id, m.token)["tracking"]?.arrayValue?.last?["providerCode"] == 299 })
+        let o = order(id, m.token)
+        XCTAssertEqual(o["trackingStatus"], "picked_up", o.serialized())
+        XCTAssertEqual(o["tracking"]?.arrayValue?.last?["providerTitle"], "Misrouted")
+        XCTAssertNil(o["tracking"]?.arrayValue?.last?["status"])
+        XCTAssertTrue(sys.procs.log("parcelx-0").contains("unknown provider tracking status"))
+        // Back on its path, it is followed to delivery.
+        XCTAssertEqual(advance(awb, ["statusCode": 223]).status, 200)
+        XCTAssertTrue(waitUntil(timeoutMs: 20_000, intervalMs: 50) { self.order(id, m.token)["trackingStatus"] == "in_transit" })
+        // 223 is step 2 of the delivered path: two more steps reach delivery.
+        XCTAssertEqual(advance(awb, ["path": "delivered", "steps": 2]).body["status_code"], 226)
+        XCTAssertTrue(waitUntil(timeoutMs: 20_000, intervalMs: 50) { self.order(id, m.token)["trackingStatus"] == "delivered" }, order(id, m.token).serialized())
+    }
+
+    /// The sandbox's clock moves shipments by itself; the poll follows them to the end.
+    func testTheSandboxClockMovesShipmentsToDelivery() {
+        XCTAssertEqual(HTTP.request("POST", sys.sandbox + "/__sandbox/config", body: ["trackStepMs": 300]).status, 200)
+        defer { _ = HTTP.request("POST", sys.sandbox + "/__sandbox/config", body: ["trackStepMs": 0]) }
+        let m = sys.merchant("trackclock", balancePaise: 100_000)
+        let (id, _) = placedOrder(m, "T-CLOCK", name: "Meera [sandbox:lost]")
+        XCTAssertTrue(waitUntil(timeoutMs: 30_000, intervalMs: 100) { self.order(id, m.token)["trackingStatus"] == "lost" }, order(id, m.token).serialized())
+        XCTAssertEqual(HTTP.request("POST", sys.sandbox + "/__sandbox/config", body: ["trackStepMs": -1]).status, 400, "range-checked")
+    }
+
+    /// The sandbox's on-demand endpoint refuses what it cannot do, and changes nothing.
+    func testSandboxAdvanceRefusesBadRequests() {
+        XCTAssertEqual(advance("00000000000000").status, 404)
+        XCTAssertEqual(HTTP.request("POST", sys.sandbox + "/__sandbox/advance", body: ["awb": "1", "steps": 0]).status, 400)
+        XCTAssertEqual(HTTP.request("POST", sys.sandbox + "/__sandbox/advance", body: ["awb": "1", "path": "moon"]).status, 400)
+        XCTAssertEqual(HTTP.request("POST", sys.sandbox + "/__sandbox/advance", body: ["awb": "1", "statusCode": 100_000]).status, 400)
+        XCTAssertEqual(HTTP.request("POST", sys.sandbox + "/__sandbox/advance", body: ["awb": "1", "bogus": 1]).status, 400)
+    }
+}
