@@ -1,5 +1,8 @@
 import XCTest
+import Foundation
+import JSON
 import Runtime
+import Store
 import OrderCore
 import ParcelXAPI
 @testable import ParcelXCore
@@ -43,5 +46,29 @@ final class ParcelXTrackingTests: XCTestCase {
         XCTAssertEqual(c.maxMs, 50, "never below the base")
         XCTAssertEqual(c.ageStepMs, 31_536_000_000)
         XCTAssertEqual(c.maxAgeMs, 60_000)
+    }
+}
+
+/// The audit log's retention: the sweep removes request and response logs written before the
+/// cutoff and keeps the rest (a real SQLite file).
+final class ProviderLogRetentionTests: XCTestCase {
+    func testTheSweepRemovesOnlyLogsPastTheCutoff() throws {
+        let dir = NSTemporaryDirectory() + "oops-retention-\(UInt32.random(in: 0...UInt32.max))"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let store = try SQLiteStore(path: dir + "/parcelx.sqlite", log: Logger(service: "test", instance: 0, level: .error))
+        defer { store.close() }
+        let logs = ProviderLogRepository(store: store)
+        try logs.prepare()
+        let now = Clock.wallMillis()
+        for (id, ageDays) in [("old", 40), ("edge", 31), ("new", 1)] {
+            let at = JSON.string(Clock.iso8601(millis: now - Int64(ageDays) * 86_400_000))
+            _ = try store.insert(ProviderLogRepository.requests, ["_id": .string("rq-\(id)"), "orderId": "ord_1", "createdAt": at])
+            _ = try store.insert(ProviderLogRepository.responses, ["_id": .string("rs-\(id)"), "orderId": "ord_1", "requestLogId": .string("rq-\(id)"), "createdAt": at])
+        }
+        XCTAssertEqual(try logs.removeOlder(thanMs: now - 30 * 86_400_000), 4)
+        XCTAssertEqual(try store.find(ProviderLogRepository.requests, where: .all).compactMap { $0["_id"]?.stringValue }, ["rq-new"])
+        XCTAssertEqual(try store.find(ProviderLogRepository.responses, where: .all).compactMap { $0["_id"]?.stringValue }, ["rs-new"])
+        XCTAssertEqual(try logs.removeOlder(thanMs: now - 30 * 86_400_000), 0, "a second sweep finds nothing")
     }
 }
