@@ -69,6 +69,7 @@ enum Dashboard {
                 guard queues.contains(q) else { throw RPCError.notFound("No such queue") }
                 return api(try g.client(ServiceName.parcelx).call("queues.job", ["queue": .string(q), "jobId": .string(rc.pathParams["jobId"]!)], ctx: u.ctx))
             },
+        ] + orderRoutes(g) + [
             Route("GET", "/admin/queues/orders/{id}/provider-logs", .anyone, "Every ParcelX call of an order (HTML)") { rc throws(RPCError) in
                 htmlPage(g, rc) { u throws(RPCError) in try providerLogsPage(g, rc, u) }
             },
@@ -254,7 +255,7 @@ enum Dashboard {
 
     static func overviewPage(_ g: Gateway, _ rc: RouteContext, _ u: User) throws(RPCError) -> RouteResult {
         let ov = try overview(g, u)
-        var s = "<h1>Queues <span class=\"muted\" data-updated>updated \(H.h(Clock.nowISO()))</span></h1>\n"
+        var s = "<h1>Queues <span class=\"muted\" data-updated>updated \(H.h(Clock.nowISO()))</span></h1>\n" + searchForm() + "\n"
         // The failed-job spike alert, as ParcelXSvc reports it.
         let alerts = (try? g.client(ServiceName.parcelx).call("queues.alerts", .object([:]), ctx: u.ctx))?.arrayValue ?? []
         for a in alerts where a["firing"] == true {
@@ -401,6 +402,7 @@ enum Dashboard {
         let linkable = orderId.count <= 64 && orderId.utf8.allSatisfy { Router.idChar($0) }
         var s = "<dl class=\"facts\"><dt>Order id</dt><dd>\(H.h(orderId))</dd>"
         if linkable {
+            s += "<dt>Timeline</dt><dd><a href=\"/admin/queues/orders/\(H.u(orderId))/timeline\" data-timeline-link>every event of the order</a></dd>"
             s += "<dt>Provider calls</dt><dd><a href=\"/admin/queues/orders/\(H.u(orderId))/provider-logs\">every request and response</a>"
                 + " <span class=\"muted\">· JSON:</span> <a href=\"/admin/orders/\(H.u(orderId))/provider-logs\" data-provider-logs>"
                 + "/admin/orders/\(H.h(orderId))/provider-logs</a></dd>"

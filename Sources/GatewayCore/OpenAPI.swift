@@ -81,8 +81,9 @@ enum OpenAPI {
             }
             var responses: [String: JSON] = [:]
             let media = r.doc.media
+            let resultSchema: JSON = r.doc.resultOfRPC ? (m?["result"]?["schema"] ?? ["type": "object"]) : ["type": "object"]
             let ok: JSON = r.successStatus == 204 ? ["description": "Done"] :
-                media == "application/json" ? ["description": "Success", "content": ["application/json": ["schema": ["type": "object"]]]] :
+                media == "application/json" ? ["description": "Success", "content": ["application/json": ["schema": resultSchema]]] :
                 ["description": "Success", "content": [media: ["schema": ["type": "string"]]]]
             responses[String(r.successStatus)] = ok
             if r.doc.redirects { responses["303"] = ["description": "See Other: the browser goes on to `Location`"] }

@@ -92,6 +92,15 @@ enum Routes {
             Route("GET", "/orders/{id}", .user, "One order with its status history", rpc: (ServiceName.order, "orders.get")) { rc throws(RPCError) in
                 .json(200, try g.call(ServiceName.order, "orders.get", ["orderId": .string(rc.pathParams["id"]!)], rc))
             },
+            Route("GET", "/orders/{id}/timeline", .user, "Every event of one order in time order: created, status changes, charge, refund, jobs, provider calls (bodies for admins), tracking",
+                  rpc: (ServiceName.order, "orders.timeline")) { rc throws(RPCError) in
+                .json(200, try g.call(ServiceName.order, "orders.timeline", ["orderId": .string(rc.pathParams["id"]!)], rc))
+            },
+            Route("GET", "/admin/orders", .admin, "Find orders by id, the merchant's clientOrderId or the AWB", rpc: (ServiceName.order, "orders.find"),
+                  query: ["q"]) { rc throws(RPCError) in
+                guard let q = rc.query("q"), !q.isEmpty else { throw RPCError.invalidParams(path: "q", "is required") }
+                return .json(200, try g.call(ServiceName.order, "orders.find", ["q": .string(q)], rc))
+            },
             Route("GET", "/orders", .user, "Orders, newest first", rpc: (ServiceName.order, "orders.list"), query: ["status", "cursor", "limit"]) { rc throws(RPCError) in
                 var p: [String: JSON] = [:]
                 try pageQuery(rc, into: &p)
@@ -100,7 +109,15 @@ enum Routes {
             Route("GET", "/admin/orders/{id}/provider-logs", .admin, "Every ParcelX request and response for an order", rpc: (ServiceName.parcelx, "parcelx.providerLogs")) { rc throws(RPCError) in
                 .json(200, try g.call(ServiceName.parcelx, "parcelx.providerLogs", ["orderId": .string(rc.pathParams["id"]!)], rc))
             },
-        ] + Dashboard.routes(g).map(documentDashboard)
+        ].map(documentResult) + Dashboard.routes(g).map(documentDashboard)
+    }
+
+    /// Routes that answer their RPC method's result as it is, so `/openapi.json` shows its schema.
+    static let answeredAsResult: Set<String> = ["/orders/{id}/timeline", "/admin/orders"]
+    static func documentResult(_ r: Route) -> Route {
+        var r = r
+        if answeredAsResult.contains(r.path) { r.doc.resultOfRPC = true }
+        return r
     }
 
     /// `/healthz`, on both listeners: the process is up and serving HTTP.

@@ -37,7 +37,9 @@ public enum OrderProcess {
         let recovery = PeriodicTask(name: "order.recovery", intervalMs: interval, initialDelayMs: 500) { _ = service.recoverOnce() }
         env.onStop("recovery") { recovery.stop() }
 
-        return ServiceParts(methods: OrderHandlers.methods(service)) {
+        let timeline = OrderTimeline(repo: repo, wallet: service.wallet, parcelx: RPCClient(runDir: env.config.runDir, service: ServiceName.parcelx),
+                                     log: env.log)
+        return ServiceParts(methods: OrderHandlers.methods(service) + OrderHandlers.timelineMethods(timeline)) {
             var checks: [String: JSON] = [:]
             checks["store"] = store.healthCheck
             checks["redis"] = createQueue.healthCheck

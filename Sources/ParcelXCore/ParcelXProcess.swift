@@ -193,7 +193,8 @@ public enum ParcelXProcess {
         let queues = [QueueNames.orders: createQueue, QueueNames.cancellations: cancelQueue, QueueNames.tracking: trackQueue]
         let alerts = Method("queues.alerts", summary: "Alert states of the queue consumers (failed-job spike)", roles: [.admin, .system],
                             params: .empty, result: .anything) { _, _ in .array([spike.state]) }
-        return ServiceParts(methods: [providerLogs, alerts, provider] + QueueAdmin.methods(queues)) {
+        let activity = OrderActivity.method(logs: logs, queues: queues, log: env.log)
+        return ServiceParts(methods: [providerLogs, alerts, provider, activity] + QueueAdmin.methods(queues)) {
             var checks: [String: JSON] = [:]
             checks["store"] = store.healthCheck
             checks["redis"] = createQueue.healthCheck

@@ -5,10 +5,10 @@ import Redis
 import Runtime
 import TestSupport
 
-/// Shipment tracking end to end: the sandbox walks each shipment along a tracking path (on
+/// An order's story end to end. Tracking: the sandbox walks each shipment along a tracking path (on
 /// demand, or on its clock), ParcelXSvc polls the provider's track API from its own queue and
 /// reports, OrderSvc records, and the merchant reads the tracking status on GET /orders/{id}.
-final class TrackingSystemTests: XCTestCase {
+final class OrderStorySystemTests: XCTestCase {
     nonisolated(unsafe) static var system: OOPSSystem?
     nonisolated(unsafe) static var startError: Error?
     var sys: OOPSSystem { Self.system! }
@@ -29,8 +29,9 @@ final class TrackingSystemTests: XCTestCase {
 
     func order(_ id: String, _ token: String) -> JSON { sys.call("GET", "/orders/\(id)", token: token).body }
 
-    /// Creates an order for a consignee whose name picks the sandbox path; waits for its AWB.
-    func placedOrder(_ m: (userId: String, token: String), _ ref: String, name: String) -> (id: String, awb: String) {
+    /// Creates an order for a consignee whose name picks the sandbox path; waits for its AWB and,
+    /// with `tracked`, for the first poll to record the booking.
+    func placedOrder(_ m: (userId: String, token: String), _ ref: String, name: String, tracked: Bool = true) -> (id: String, awb: String) {
         let r = sys.call("POST", "/orders/create", token: m.token, body: OOPSSystem.orderBody(ref, name: name))
         XCTAssertEqual(r.status, 201, r.text)
         let id = r.body["id"]?.stringValue ?? ""
@@ -39,6 +40,9 @@ final class TrackingSystemTests: XCTestCase {
             awb = self.order(id, m.token)["awbNumber"]?.stringValue ?? ""
             return !awb.isEmpty
         }, "\(ref) placed")
+        if tracked {
+            XCTAssertTrue(waitUntil(timeoutMs: 20_000, intervalMs: 50) { self.order(id, m.token)["trackingStatus"] == "placed" }, order(id, m.token).serialized())
+        }
         return (id, awb)
     }
 
@@ -81,11 +85,8 @@ final class TrackingSystemTests: XCTestCase {
              "rto_delivered"),
             ("T-LOST", "Ravi [sandbox:lost]", 3, ["placed", "picked_up", "in_transit", "lost"], "lost"),
         ]
-        let placed = paths.map { placedOrder(m, $0.ref, name: $0.name) }
         // The first poll records the booking itself.
-        for (id, _) in placed {
-            XCTAssertTrue(waitUntil(timeoutMs: 20_000, intervalMs: 50) { self.order(id, m.token)["trackingStatus"] == "placed" }, order(id, m.token).serialized())
-        }
+        let placed = paths.map { placedOrder(m, $0.ref, name: $0.name) }
         let results = walk(paths.indices.map { (placed[$0].id, placed[$0].awb, paths[$0].steps) }, token: m.token)
         for (i, p) in paths.enumerated() {
             let o = results[i]
@@ -150,7 +151,7 @@ final class TrackingSystemTests: XCTestCase {
         XCTAssertEqual(HTTP.request("POST", sys.sandbox + "/__sandbox/config", body: ["trackStepMs": 300]).status, 200)
         defer { _ = HTTP.request("POST", sys.sandbox + "/__sandbox/config", body: ["trackStepMs": 0]) }
         let m = sys.merchant("trackclock", balancePaise: 100_000)
-        let (id, _) = placedOrder(m, "T-CLOCK", name: "Meera [sandbox:lost]")
+        let (id, _) = placedOrder(m, "T-CLOCK", name: "Meera [sandbox:lost]", tracked: false)
         XCTAssertTrue(waitUntil(timeoutMs: 30_000, intervalMs: 100) { self.order(id, m.token)["trackingStatus"] == "lost" }, order(id, m.token).serialized())
         XCTAssertEqual(HTTP.request("POST", sys.sandbox + "/__sandbox/config", body: ["trackStepMs": -1]).status, 400, "range-checked")
     }
@@ -162,5 +163,103 @@ final class TrackingSystemTests: XCTestCase {
         XCTAssertEqual(HTTP.request("POST", sys.sandbox + "/__sandbox/advance", body: ["awb": "1", "path": "moon"]).status, 400)
         XCTAssertEqual(HTTP.request("POST", sys.sandbox + "/__sandbox/advance", body: ["awb": "1", "statusCode": 100_000]).status, 400)
         XCTAssertEqual(HTTP.request("POST", sys.sandbox + "/__sandbox/advance", body: ["awb": "1", "bogus": 1]).status, 400)
+    }
+
+    // MARK: timeline
+
+    /// The merchant's timeline of an order that needed three create attempts, was booked and
+    /// picked up: every event in time order, provider calls without bodies; the admin's has the
+    /// bodies; another merchant gets 404; the admin finds the order by id, clientOrderId and AWB.
+    func testTheTimelineTellsTheWholeStoryToTheOwnerAndTheAdminOnly() {
+        let a = sys.merchant("storyA", balancePaise: 100_000)
+        let b = sys.merchant("storyB", balancePaise: 100_000)
+        // Two HTTP 500s from the provider, then a booking.
+        let (id, awb) = placedOrder(a, "S-1", name: "Kiran [sandbox:flaky2]")
+        _ = walk([(id, awb, 1)], token: a.token)
+
+        let r = sys.call("GET", "/orders/\(id)/timeline", token: a.token)
+        XCTAssertEqual(r.status, 200, r.text)
+        let events = r.body["events"]?.arrayValue ?? []
+        let times = events.compactMap { $0["at"]?.stringValue }
+        XCTAssertEqual(times.count, events.count, "every event has a time")
+        XCTAssertEqual(times, times.sorted(), "in time order")
+        XCTAssertEqual(r.body["incomplete"], [])
+        XCTAssertEqual(events.first?["type"], "created")
+        func of(_ type: String) -> [JSON] { events.filter { $0["type"]?.stringValue == type } }
+        XCTAssertEqual(of("charge").count, 1)
+        XCTAssertGreaterThan(of("charge").first?["amountPaise"]?.intValue ?? 0, 0)
+        XCTAssertEqual(of("refund").count, 0)
+        XCTAssertEqual(of("status").map { $0["status"] }, ["placed"])
+        XCTAssertEqual(of("tracking").compactMap { $0["trackingStatus"]?.stringValue }, ["placed", "picked_up"])
+        let creates = of("provider_call").filter { $0["operation"] == "create_order" }
+        XCTAssertEqual(creates.compactMap { $0["httpStatus"]?.intValue }, [500, 500, 200], creates.description)
+        XCTAssertEqual(creates.compactMap { $0["attempt"]?.intValue }, [1, 2, 3])
+        XCTAssertTrue(creates.allSatisfy { $0["durationMs"]?.intValue != nil && $0["jobId"] == .string("create-\(id)") })
+        XCTAssertGreaterThanOrEqual(of("provider_call").filter { $0["operation"] == "track_order" }.count, 2)
+        XCTAssertTrue(of("provider_call").allSatisfy { $0["requestBody"] == nil && $0["responseBody"] == nil && $0["url"] == nil },
+                      "no provider bodies for the merchant")
+        XCTAssertTrue(of("job_added").contains { $0["jobId"] == .string("create-\(id)") })
+        XCTAssertTrue(of("job_finished").contains { $0["jobId"] == .string("create-\(id)") && $0["state"] == "completed" && $0["attemptsMade"] == 3 })
+        XCTAssertTrue(of("job_added").contains { $0["jobId"] == .string("track-\(id)-1") })
+
+        // Merchant B cannot read it (nor tell it exists); no token, 401.
+        let other = sys.call("GET", "/orders/\(id)/timeline", token: b.token)
+        XCTAssertEqual(other.status, 404, other.text)
+        XCTAssertFalse(other.text.contains(awb))
+        XCTAssertEqual(sys.call("GET", "/orders/\(id)/timeline").status, 401)
+        XCTAssertEqual(sys.call("GET", "/orders/ord_doesnotexist/timeline", token: a.token).status, 404)
+
+        // The admin sees the same story, with the provider's bodies.
+        let admin = sys.adminToken()
+        let full = sys.call("GET", "/orders/\(id)/timeline", token: admin)
+        XCTAssertEqual(full.status, 200, full.text)
+        XCTAssertGreaterThanOrEqual(full.body["events"]?.arrayValue?.count ?? 0, events.count, "polls go on meanwhile")
+        let adminCreate = full.body["events"]?.arrayValue?.first { $0["type"] == "provider_call" && $0["operation"] == "create_order" && $0["httpStatus"] == 200 }
+        XCTAssertEqual(adminCreate?["requestBody"]?["client_order_id"]?.stringValue, id)
+        XCTAssertEqual(adminCreate?["responseBody"]?["data"]?["awb_number"]?.stringValue, awb)
+        XCTAssertFalse(full.text.contains("sandbox-secret"))
+
+        // The admin finds it by id, by the merchant's number and by the AWB; merchants may not search.
+        for q in [id, "S-1", awb] {
+            let f = sys.call("GET", "/admin/orders?q=\(q)", token: admin)
+            XCTAssertEqual(f.status, 200, f.text)
+            XCTAssertTrue(f.body["items"]?.arrayValue?.contains { $0["id"] == .string(id) } ?? false, "found by \(q): \(f.text)")
+        }
+        XCTAssertEqual(sys.call("GET", "/admin/orders?q=nothing-like-it", token: admin).body["items"], [])
+        XCTAssertEqual(sys.call("GET", "/admin/orders?q=\(id)", token: a.token).status, 403)
+        XCTAssertEqual(sys.call("GET", "/admin/orders", token: admin).status, 400)
+
+        // And on the dashboard: the search page links to the timeline page, which lists the events.
+        let search = HTTP.request("GET", sys.base + "/admin/queues/orders?q=\(awb)", headers: ["Authorization": "Bearer \(admin)"])
+        XCTAssertEqual(search.status, 200, search.text)
+        XCTAssertTrue(search.text.contains("/admin/queues/orders/\(id)/timeline"))
+        let page = HTTP.request("GET", sys.base + "/admin/queues/orders/\(id)/timeline", headers: ["Authorization": "Bearer \(admin)"])
+        XCTAssertEqual(page.status, 200, page.text)
+        XCTAssertGreaterThanOrEqual(page.text.components(separatedBy: "<tr data-event=").count - 1, events.count)
+        XCTAssertTrue(page.text.contains("client_order_id"), "provider bodies for the admin")
+        XCTAssertFalse(page.text.contains("<script>"), "no inline script")
+        // The API document describes the route and its events.
+        let doc = sys.call("GET", "/openapi.json").body
+        let op = doc["paths"]?["/orders/{id}/timeline"]?["get"]
+        XCTAssertEqual(op?["x-access"], "user")
+        let schema = op?["responses"]?["200"]?["content"]?["application/json"]?["schema"]
+        XCTAssertNotNil(schema?["properties"]?["events"]?["items"]?["properties"]?["type"]?["enum"], schema?.serialized() ?? "no schema")
+        XCTAssertNotNil(doc["paths"]?["/admin/orders"]?["get"])
+        let merchantPage = HTTP.request("GET", sys.base + "/admin/queues/orders/\(id)/timeline", headers: ["Authorization": "Bearer \(a.token)"])
+        XCTAssertEqual(merchantPage.status, 403)
+    }
+
+    /// A cancelled order's timeline ends with the cancellation and its refund.
+    func testACancelledOrdersTimelineShowsTheRefund() {
+        let a = sys.merchant("storyC", balancePaise: 100_000)
+        let (id, _) = placedOrder(a, "S-2", name: "Lata Menon")
+        XCTAssertEqual(sys.call("POST", "/orders/\(id)/cancel", token: a.token).status, 202)
+        XCTAssertTrue(waitUntil(timeoutMs: 20_000, intervalMs: 100) { self.order(id, a.token)["status"] == "cancelled" })
+        let events = sys.call("GET", "/orders/\(id)/timeline", token: a.token).body["events"]?.arrayValue ?? []
+        let kinds = events.map { $0["type"]?.stringValue ?? "" }
+        XCTAssertEqual(events.filter { $0["type"] == "status" }.map { $0["status"] }, ["placed", "cancel_requested", "cancelled"])
+        XCTAssertEqual(kinds.filter { $0 == "refund" }.count, 1)
+        XCTAssertLessThan(kinds.firstIndex(of: "charge") ?? 99, kinds.firstIndex(of: "refund") ?? -1, "charged before refunded")
+        XCTAssertTrue(events.contains { $0["type"] == "provider_call" && $0["operation"] == "cancel_order" && $0["outcome"] == "success" })
     }
 }
