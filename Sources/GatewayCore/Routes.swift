@@ -42,7 +42,16 @@ enum Routes {
                 _ = try g.call(ServiceName.auth, "auth.logout", rc.body, rc)
                 return .noContent()
             },
-            Route("GET", "/auth/me", .user, "Profile and KYC status", rpc: (ServiceName.auth, "auth.me"), pass(ServiceName.auth, "auth.me")),
+            Route("GET", "/auth/me", .user, "Profile and KYC status; `notices` when the merchant's webhook endpoint was disabled",
+                  rpc: (ServiceName.auth, "auth.me")) { rc throws(RPCError) in
+                var me = try g.call(ServiceName.auth, "auth.me", .object([:]), rc)
+                // A disabled webhook endpoint is a notice on the profile (the profile itself answers even if OrderSvc does not).
+                if rc.actor?.role == .merchant, let uid = rc.actor?.userId,
+                   let ep = try? g.call(ServiceName.order, "webhooks.status", ["userId": .string(uid)], rc), ep["enabled"] == false {
+                    me["notices"] = [["kind": "webhook_endpoint_disabled", "message": ep["disabledReason"] ?? .null, "since": ep["disabledAt"] ?? .null]]
+                }
+                return .json(200, me)
+            },
 
             // KYC.
             Route("POST", "/kyc", .merchant, "Submit KYC", rpc: (ServiceName.auth, "kyc.submit"), body: true, status: 201,
@@ -100,6 +109,24 @@ enum Routes {
                   query: ["q"]) { rc throws(RPCError) in
                 guard let q = rc.query("q"), !q.isEmpty else { throw RPCError.invalidParams(path: "q", "is required") }
                 return .json(200, try g.call(ServiceName.order, "orders.find", ["q": .string(q)], rc))
+            },
+            // Webhooks (docs/webhooks.md).
+            Route("POST", "/webhooks/endpoint", .merchant, "Register (or replace) the webhook endpoint; the answer holds its secret, shown once",
+                  rpc: (ServiceName.order, "webhooks.register"), body: true, status: 201, pass(ServiceName.order, "webhooks.register", status: 201)),
+            Route("GET", "/webhooks/endpoint", .merchant, "The webhook endpoint, enabled or disabled (without its secret)",
+                  rpc: (ServiceName.order, "webhooks.get"), pass(ServiceName.order, "webhooks.get")),
+            Route("DELETE", "/webhooks/endpoint", .merchant, "Remove the webhook endpoint", rpc: (ServiceName.order, "webhooks.remove")) { rc throws(RPCError) in
+                .json(200, try g.call(ServiceName.order, "webhooks.remove", .object([:]), rc))
+            },
+            Route("GET", "/webhooks/deliveries", .merchant, "Recent webhook events with every attempt and response, newest first",
+                  rpc: (ServiceName.order, "webhooks.deliveries"), query: ["limit"]) { rc throws(RPCError) in
+                var p: [String: JSON] = [:]
+                if let n = try RequestInt.parse(rc.query("limit"), name: "limit", in: Paging.limits) { p["limit"] = .int(n) }
+                return .json(200, try g.call(ServiceName.order, "webhooks.deliveries", .object(p), rc))
+            },
+            Route("POST", "/webhooks/deliveries/{eventId}/replay", .merchant, "Send one webhook event again (same id and body, new signature)",
+                  rpc: (ServiceName.order, "webhooks.replay"), status: 202) { rc throws(RPCError) in
+                .json(202, try g.call(ServiceName.order, "webhooks.replay", ["eventId": .string(rc.pathParams["eventId"]!)], rc))
             },
             Route("GET", "/orders", .user, "Orders, newest first", rpc: (ServiceName.order, "orders.list"), query: ["status", "cursor", "limit"]) { rc throws(RPCError) in
                 var p: [String: JSON] = [:]

@@ -5,6 +5,7 @@ import Runtime
 import Store
 import Queue
 import Domain
+import HTTPClient
 
 
 public enum OrderProcess {
@@ -18,11 +19,34 @@ public enum OrderProcess {
         env.onStop("create queue") { createQueue.close() }
         let cancelQueue = try JobQueue(name: QueueNames.cancellations, prefix: QueueNames.prefix, redisURL: env.config.redisURL)
         env.onStop("cancel queue") { cancelQueue.close() }
+        // Signed webhooks: the events' store, their queue, an HTTP client of their own and the worker.
+        let whSettings = WebhookSettings(env.config)
+        let whQueue = try JobQueue(name: WebhookService.queueName, prefix: QueueNames.prefix, redisURL: env.config.redisURL)
+        env.onStop("webhook queue") { whQueue.close() }
+        var whHTTP = CurlClientOptions()
+        whHTTP.connectTimeoutMs = min(whSettings.timeoutMs, 10_000)
+        whHTTP.totalTimeoutMs = whSettings.timeoutMs
+        whHTTP.maxResponseBytes = 4096
+        whHTTP.maxConnectionsPerHost = 8
+        let whClient = try CurlHTTPClient(options: whHTTP, name: "webhook-http")
+        env.onStop("webhook http client") { whClient.close() }
+        let webhooks = WebhookService(store: store, queue: whQueue, http: whClient, settings: whSettings, log: env.log)
+        try webhooks.prepare()
         let service = OrderService(
             repo: repo,
             wallet: RPCClient(runDir: env.config.runDir, service: ServiceName.wallet),
             auth: RPCClient(runDir: env.config.runDir, service: ServiceName.auth),
-            createQueue: createQueue, cancelQueue: cancelQueue, log: env.log)
+            createQueue: createQueue, cancelQueue: cancelQueue, log: env.log, webhooks: webhooks)
+        var whOptions = WorkerOptions()
+        whOptions.logger = env.log
+        whOptions.name = "order-webhooks-\(env.config.instance)"
+        let whExecutor = ThreadPoolExecutor(threads: 2, name: "webhook-job")
+        let whWorker = try Worker(queueName: WebhookService.queueName, prefix: QueueNames.prefix, redisURL: env.config.redisURL, fetchers: 1,
+                                  maxInFlight: whSettings.maxInFlight, executor: whExecutor, options: whOptions) { job in
+            try await webhooks.process(job).serialized()
+        }
+        whWorker.start()
+        env.onStop("webhook worker") { whWorker.stop(graceMs: 10_000) }
 
         let m = Metrics.shared
         m.describe("oops_orders_created_total", "Orders accepted (new).")
@@ -39,7 +63,7 @@ public enum OrderProcess {
 
         let timeline = OrderTimeline(repo: repo, wallet: service.wallet, parcelx: RPCClient(runDir: env.config.runDir, service: ServiceName.parcelx),
                                      log: env.log)
-        return ServiceParts(methods: OrderHandlers.methods(service) + OrderHandlers.timelineMethods(timeline)) {
+        return ServiceParts(methods: OrderHandlers.methods(service) + OrderHandlers.timelineMethods(timeline) + OrderHandlers.webhookMethods(webhooks)) {
             var checks: [String: JSON] = [:]
             checks["store"] = store.healthCheck
             checks["redis"] = createQueue.healthCheck

@@ -29,11 +29,15 @@ final class OrderService: Sendable {
     let createQueue: JobQueue
     let cancelQueue: JobQueue
     let log: Logger
+    /// Signed webhooks to merchants: told of every status and tracking change (docs/webhooks.md).
+    let webhooks: WebhookService?
     /// Merchants whose KYC this process has seen approved; bounded, forgotten wholesale when full.
     private let kycApproved = Locked<Set<String>>([])
     static let kycApprovedMax = 100_000
 
-    init(repo: OrderRepository, wallet: RPCClient, auth: RPCClient, createQueue: JobQueue, cancelQueue: JobQueue, log: Logger) {
+    init(repo: OrderRepository, wallet: RPCClient, auth: RPCClient, createQueue: JobQueue, cancelQueue: JobQueue, log: Logger,
+         webhooks: WebhookService? = nil) {
+        self.webhooks = webhooks
         self.repo = repo
         self.wallet = wallet
         self.auth = auth
@@ -85,7 +89,9 @@ final class OrderService: Sendable {
             return (false, try replay(existing, fingerprint: fp, ctx))
         case .created:
             do {
-                let o = Order.publicView(try drive(order, ctx).document(updating: doc, from: order))
+                let driven = try drive(order, ctx)
+                webhooks?.emit(before: nil, after: driven, requestId: ctx.requestId)
+                let o = Order.publicView(driven.document(updating: doc, from: order))
                 Metrics.shared.increment("oops_orders_created_total")
                 Metrics.shared.increment("oops_order_charges_paise_total", by: charge)
                 return (true, o)
@@ -191,6 +197,7 @@ final class OrderService: Sendable {
             if t.outcome == .applied {
                 guard let x = try write(from: o, to: t.order, ctx) else { continue }  // it moved meanwhile: decide again
                 stored = x
+                webhooks?.emit(before: o, after: x, requestId: ctx.requestId)
             }
             var jobs: [String] = []
             for e in t.effectsAfterWrite { if let j = try run(e, stored, ctx) { jobs.append(j) } }

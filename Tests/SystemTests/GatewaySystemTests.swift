@@ -199,6 +199,12 @@ final class GatewaySystemTests: XCTestCase {
                 if c == .merchantA { XCTAssertEqual(r.json["orderId"]?.stringValue, f.orderA) }
                 if c == .merchantB { XCTAssertEqual(r.errorCode, "not_found"); XCTAssertFalse(r.text.contains(f.a.userId)) }
             }),
+            // Webhooks: merchants only, each its own endpoint (an address that cannot be checked is refused).
+            simple("POST", "/webhooks/endpoint", "/webhooks/endpoint", userOnly(422, 422, 403), json: ["url": "https://no-such-host.invalid/hook"]),
+            simple("GET", "/webhooks/endpoint", "/webhooks/endpoint", userOnly(404, 404, 403)),
+            simple("DELETE", "/webhooks/endpoint", "/webhooks/endpoint", userOnly(404, 404, 403)),
+            simple("GET", "/webhooks/deliveries", "/webhooks/deliveries", userOnly(200, 200, 403)),
+            simple("POST", "/webhooks/deliveries/evt_\(f.orderA)_1/replay", "/webhooks/deliveries/{eventId}/replay", userOnly(404, 404, 403)),
             simple("GET", "/admin/orders?q=\(f.orderA)", "/admin/orders", adminOnly,
                    check: { c, r in if c == .admin { XCTAssertEqual(r.json["items"]?.arrayValue?.first?["id"]?.stringValue, f.orderA) } }),
             simple("GET", "/healthz", "/healthz", all(200)),
