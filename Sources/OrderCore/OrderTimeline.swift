@@ -5,7 +5,8 @@ import Domain
 
 /// An order's story in time order (`orders.timeline`, GET /orders/{id}/timeline): its status
 /// changes (the first is its creation), tracking changes, its charge and refund from the ledger
-/// (WalletSvc), the jobs that worked on it and every provider call (ParcelXSvc). The owner and
+/// (WalletSvc), the jobs that worked on it and every provider call (ParcelXSvc), and every
+/// webhook delivery attempt. The owner and
 /// admins only; provider bodies only for admins. A part whose service does not answer is left
 /// out and named in `incomplete`, rather than failing the whole read.
 struct OrderTimeline: Sendable {
@@ -40,6 +41,18 @@ struct OrderTimeline: Sendable {
             events.append(.object(e))
         }
         var incomplete: [JSON] = []
+        // Webhook deliveries: every attempt of every event of the order (the newest 20 per event).
+        if let sent = try? repo.store.find(WebhookService.events, where: .eq("orderId", .string(orderId)), sort: [.asc("seq")], limit: 500) {
+            for ev in sent {
+                for a in ev["attempts"]?.arrayValue ?? [] {
+                    var e: [String: JSON] = ["at": a["at"] ?? .null, "type": "webhook", "eventId": ev["_id"] ?? .null, "eventType": ev["type"] ?? .null]
+                    for k in ["httpStatus", "error", "durationMs"] where a[k] != nil { e[k] = a[k] }
+                    events.append(.object(e))
+                }
+            }
+        } else {
+            incomplete.append("webhooks")
+        }
         do {
             let entries = try wallet.call("wallet.orderEntries", ["orderId": .string(orderId)], ctx: sys)["items"]?.arrayValue ?? []
             for x in entries {
@@ -93,7 +106,7 @@ struct OrderTimeline: Sendable {
 extension OrderHandlers {
     static let timelineEvent = Schema.object([
         ("at", .string()),
-        ("type", .string(oneOf: ["created", "status", "tracking", "charge", "refund", "job_added", "job_finished", "provider_call"])),
+        ("type", .string(oneOf: ["created", "status", "tracking", "charge", "refund", "job_added", "job_finished", "provider_call", "webhook"])),
     ], required: ["at", "type"], additional: true)
 
     static func timelineMethods(_ t: OrderTimeline) -> [Method] {
@@ -101,7 +114,7 @@ extension OrderHandlers {
             Method("orders.timeline", summary: "Every event of one order in time order (owner or admin; provider bodies for admins)",
                    roles: [.merchant, .admin], params: OrderSchemas.orderId,
                    result: .object([("orderId", .string()), ("status", OrderStatus.schema), ("trackingStatus", .nullable(TrackingStatus.schema)),
-                                    ("events", .array(timelineEvent)), ("incomplete", .array(.string(oneOf: ["ledger", "provider"])))]),
+                                    ("events", .array(timelineEvent)), ("incomplete", .array(.string(oneOf: ["ledger", "provider", "webhooks"])))]),
                    errors: [-32004]) { p, ctx throws in
                 try t.timeline(orderId: p.requiredString("orderId"), ctx: ctx)
             },

@@ -141,6 +141,11 @@ final class WebhookSystemTests: XCTestCase {
         XCTAssertTrue(mine.allSatisfy { $0["state"] == "delivered" }, list.text)
         XCTAssertTrue(mine.allSatisfy { ($0["attempts"]?.arrayValue ?? []).contains { $0["httpStatus"] == 500 } })
 
+        // The order's timeline shows the webhook attempts, failed and delivered.
+        let timeline = sys.call("GET", "/orders/\(id)/timeline", token: m.token).body["events"]?.arrayValue ?? []
+        let hooks = timeline.filter { $0["type"] == "webhook" }
+        XCTAssertTrue(hooks.contains { $0["httpStatus"] == 500 } && hooks.contains { $0["httpStatus"] == 200 }, hooks.description)
+
         // A replay: the same id and body again, recognisable by the id.
         let first = firsts[0]
         let before = received(order: id).filter { $0["headers"]?["oops-event-id"]?.stringValue == first && $0["status"] == 200 }.count
