@@ -139,6 +139,9 @@ public enum ParcelXProcess {
         // looks the order up at the provider first, so running again never books twice.
         wopts.maxStalledCount = c.int("OOPS_QUEUE_MAX_STALLED", default: QueueDefaults.standard.attempts)
         wopts.name = "parcelx-\(c.instance)"
+        // Per-minute counts in BullMQ's metrics layout (the dashboard's charts, Taskforce-style tools).
+        let metricsPoints = try limit("OOPS_QUEUE_METRICS_MINUTES", default: 10_080, 0...100_000)
+        wopts.metricsMaxDataPoints = metricsPoints == 0 ? nil : metricsPoints
         wopts.onFinishGivenUp = { queue, _, reason in
             m.increment("oops_queue_job_finishes_given_up_total", ["queue": queue, "reason": reason.rawValue])
         }

@@ -3,6 +3,7 @@ import JSON
 import RPC
 import Queue
 import Domain
+import Runtime
 
 /// Queue administration over RPC (the dashboard's back end), admin only: counts, job lists,
 /// one job, retry, promote, remove, clean, pause and resume, events.
@@ -43,6 +44,15 @@ enum QueueAdmin {
                         let x = queues[n]!
                         return ["name": .string(n), "counts": try x.counts().json, "paused": .bool(try x.isPaused())]
                     })
+                }
+            },
+            Method("queues.metrics", summary: "Completed and failed jobs per minute, newest first (BullMQ's metrics layout)", roles: admin,
+                   params: .object([("queue", queueName), ("minutes", .int(min: 1, max: 10_080))], required: ["queue"]), result: .anything) { p, _ throws in
+                let x = try q(p)
+                let n = Int(p["minutes"]?.intValue ?? 60)
+                return try wrap {
+                    ["queue": .string(x.name), "completed": try x.metrics(.completed, limit: n).json, "failed": try x.metrics(.failed, limit: n).json,
+                     "now": .int(Clock.wallMillis())]
                 }
             },
             Method("queues.jobs", summary: "Jobs in one state, newest first, paged", roles: admin,
