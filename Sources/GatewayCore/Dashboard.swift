@@ -278,6 +278,8 @@ enum Dashboard {
             s += "<section class=\"card\" id=\"\(H.h(q))\"><header><h2><a href=\"/admin/queues/\(H.u(q))/waiting\">\(H.h(q))</a></h2>"
             s += pauseBadge(ov, q) + "<span class=\"spacer\"></span>" + pauseForms(ov, q, u, back: "/admin/queues") + "</header>"
             s += countTiles(ov, q)
+            s += "<figure class=\"chart\">" + queueChart(g, u, q) + "<figcaption class=\"muted\">Completed (green) and failed (red) jobs per minute, "
+                + "the last \(chartMinutes) minutes</figcaption></figure>"
             s += "<div class=\"actions\">"
             s += H.actionForm("/admin/queues/\(H.u(q))/actions/retry-all", label: "Retry all failed", confirm: "Retry every failed job of \(q)?", csrf: u.csrf, back: "/admin/queues")
             s += cleanForm(q, u, back: "/admin/queues")
