@@ -157,6 +157,15 @@ final class WebhookSystemTests: XCTestCase {
         let copies = Set(received(order: id).filter { $0["headers"]?["oops-event-id"]?.stringValue == first }.compactMap { $0["body"]?.stringValue })
         XCTAssertEqual(copies.count, 1, "a replay sends the same body")
 
+        // The API document describes the event and its headers.
+        let doc = sys.call("GET", "/openapi.json").body
+        XCTAssertEqual(doc["components"]?["schemas"]?["WebhookEvent"]?["properties"]?["type"]?["enum"]?.arrayValue?.count, 3)
+        XCTAssertNotNil(doc["webhooks"]?["orderEvent"]?["post"]?["requestBody"])
+        XCTAssertNotNil(doc["paths"]?["/webhooks/deliveries/{eventId}/replay"]?["post"])
+        for e in events {
+            for k in ["id", "type", "createdAt", "data"] { XCTAssertNotNil(e[k], "event field \(k) as documented") }
+        }
+
         // Another merchant sees none of it.
         let b = sys.merchant("hooksB", balancePaise: 0)
         XCTAssertEqual(sys.call("GET", "/webhooks/endpoint", token: b.token).status, 404)
