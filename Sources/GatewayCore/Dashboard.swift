@@ -272,7 +272,9 @@ enum Dashboard {
             s += "<dt>Breaker</dt><dd>\(H.h(breaker))</dd>"
             s += "<dt>Calls in flight</dt><dd data-provider-in-flight>\(p["inFlight"]?.intValue ?? 0)</dd>"
             s += "<dt>Calls held back</dt><dd>\(p["waiting"]?.intValue ?? 0)\((p["pausedForMs"]?.intValue ?? 0) > 0 ? " (paused by Retry-After)" : "")</dd>"
-            s += "<dt>Latency p50 / p90 / p99</dt><dd>\(ms("p50")) / \(ms("p90")) / \(ms("p99"))</dd></dl></section>\n"
+            s += "<dt>Latency p50 / p90 / p99</dt><dd>\(ms("p50")) / \(ms("p90")) / \(ms("p99"))</dd></dl>"
+            s += "<figure class=\"chart\">" + latencyCharts(g, u) + "<figcaption class=\"muted\">Provider latency p50 (green), p90 (amber), "
+                + "p99 (red) over the latest answers, sampled each minute with calls</figcaption></figure></section>\n"
         }
         for q in queues {
             s += "<section class=\"card\" id=\"\(H.h(q))\"><header><h2><a href=\"/admin/queues/\(H.u(q))/waiting\">\(H.h(q))</a></h2>"

@@ -82,6 +82,16 @@ public enum ParcelXProcess {
                                         webhook: URL(string: c.string("OOPS_ALERT_WEBHOOK_URL", default: "")), log: env.log)
         let alertTicker = PeriodicTask(name: "alerts", intervalMs: 1000) { spike.evaluate() }
         env.onStop("alerts") { alertTicker.stop() }
+        // Provider latency over time (the dashboard's chart): a sample per period, the latest 3 hours' worth by default.
+        let latencyHistory = try ProviderLatencyHistory(redisURL: c.redisURL, keep: try limit("OOPS_PROVIDER_LATENCY_SAMPLES", default: 180, 1...10_080))
+        env.onStop("latency history") { latencyHistory.close() }
+        let latencySampler = PeriodicTask(name: "latency-samples", intervalMs: try limit("OOPS_PROVIDER_LATENCY_SAMPLE_MS", default: 60_000, 100...3_600_000),
+                                          initialDelayMs: 1000) {
+            do { try latencyHistory.record(gate.state, instance: c.instance) } catch {
+                env.log.warn("provider latency sample not recorded", ["error": .string(String(describing: error))])
+            }
+        }
+        env.onStop("latency sampler") { latencySampler.stop() }
         let m = Metrics.shared
         m.describe("oops_queue_jobs", "Jobs in each state of each queue, read at scrape time.")
         m.describe("oops_queue_jobs_completed_total", "Jobs completed by this worker process.")
@@ -193,11 +203,17 @@ public enum ParcelXProcess {
                     "breakerOpenedTotal": .int(Int64(p.breakerOpenedTotal)),
                     "latencySeconds": .object(Dictionary(uniqueKeysWithValues: p.latencyQuantiles.map { ("p\(Int($0.0 * 100))", JSON.double($0.1)) }))]
         }
+        let latency = Method("parcelx.latencyHistory", summary: "Provider latency samples (p50/p90/p99 ms) of every ParcelXSvc instance, newest first",
+                             roles: [.admin, .system], params: .object([("limit", .int(min: 1, max: 10_080))]), result: .anything) { p, _ throws in
+            do {
+                return ["instances": .object(try latencyHistory.read(limit: Int(p["limit"]?.intValue ?? 180)).mapValues { .array($0) })]
+            } catch { throw RPCError.unavailable("Redis unavailable") }
+        }
         let queues = [QueueNames.orders: createQueue, QueueNames.cancellations: cancelQueue, QueueNames.tracking: trackQueue]
         let alerts = Method("queues.alerts", summary: "Alert states of the queue consumers (failed-job spike)", roles: [.admin, .system],
                             params: .empty, result: .anything) { _, _ in .array([spike.state]) }
         let activity = OrderActivity.method(logs: logs, queues: queues, log: env.log)
-        return ServiceParts(methods: [providerLogs, alerts, provider, activity] + QueueAdmin.methods(queues)) {
+        return ServiceParts(methods: [providerLogs, alerts, provider, activity, latency] + QueueAdmin.methods(queues)) {
             var checks: [String: JSON] = [:]
             checks["store"] = store.healthCheck
             checks["redis"] = createQueue.healthCheck

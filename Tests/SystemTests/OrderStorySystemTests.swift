@@ -15,7 +15,9 @@ final class OrderStorySystemTests: XCTestCase {
 
     override class func setUp() {
         // Polls 200 ms apart, at most 400 ms: seconds per path, not hours.
-        do { system = try OOPSSystem(extraEnv: ["OOPS_TRACK_POLL_MS": "200", "OOPS_TRACK_MAX_POLL_MS": "400"]) } catch { startError = error }
+        do {
+            system = try OOPSSystem(extraEnv: ["OOPS_TRACK_POLL_MS": "200", "OOPS_TRACK_MAX_POLL_MS": "400", "OOPS_PROVIDER_LATENCY_SAMPLE_MS": "300"])
+        } catch { startError = error }
     }
 
     override func setUpWithError() throws {
@@ -261,5 +263,30 @@ final class OrderStorySystemTests: XCTestCase {
         XCTAssertEqual(kinds.filter { $0 == "refund" }.count, 1)
         XCTAssertLessThan(kinds.firstIndex(of: "charge") ?? 99, kinds.firstIndex(of: "refund") ?? -1, "charged before refunded")
         XCTAssertTrue(events.contains { $0["type"] == "provider_call" && $0["operation"] == "cancel_order" && $0["outcome"] == "success" })
+    }
+
+    // MARK: provider latency over time
+
+    /// The dashboard's latency chart draws the samples ParcelXSvc keeps in Redis: one line per
+    /// quantile with a point per sample.
+    func testTheLatencyChartDrawsTheSamplesInRedis() throws {
+        let m = sys.merchant("latency", balancePaise: 100_000)
+        _ = placedOrder(m, "L-1", name: "Dev Anand")
+        let redis = try RedisClient(url: sys.redis.url)
+        defer { redis.disconnect() }
+        XCTAssertTrue(waitUntil(timeoutMs: 20_000, intervalMs: 100) { ((try? redis.run(["LLEN", "oops:parcelx:latency:0"]).intValue) ?? 0) >= 2 })
+        let page = HTTP.request("GET", sys.base + "/admin/queues", headers: ["Authorization": "Bearer \(sys.adminToken())"])
+        XCTAssertEqual(page.status, 200)
+        // Samples only grow while the page is read: the chart has at least those seen before.
+        let samples = try redis.run(["LRANGE", "oops:parcelx:latency:0", "0", "-1"]).strings.compactMap { try? JSONParser.parse($0) }
+        XCTAssertTrue(samples.allSatisfy { ($0["answered"]?.intValue ?? 0) > 0 && $0["ms"]?["p99"]?.doubleValue != nil }, samples.description)
+        XCTAssertTrue(page.text.contains("data-latency-chart=\"0\""), "no latency chart")
+        for q in ["p50", "p90", "p99"] {
+            guard let r = page.text.range(of: "data-quantile=\"\(q)\" data-points=\"") else { XCTFail("no \(q) line"); continue }
+            let n = Int(page.text[r.upperBound...].prefix { $0.isNumber }) ?? 0
+            XCTAssertGreaterThanOrEqual(n, 2, q)
+            XCTAssertLessThanOrEqual(n, samples.count + 5, q)
+        }
+        XCTAssertEqual(sys.call("GET", "/admin/queues", token: m.token).status, 403)
     }
 }
