@@ -47,6 +47,16 @@ public enum OrderProcess {
         }
         whWorker.start()
         env.onStop("webhook worker") { whWorker.stop(graceMs: 10_000) }
+        // Webhook events are kept OOPS_WEBHOOK_RETENTION_DAYS; an hourly sweep removes older ones.
+        let whRetention = PeriodicTask(name: "webhook-retention", intervalMs: 3_600_000, initialDelayMs: 5000) {
+            do {
+                let n = try webhooks.removeEvents(olderThanMs: Clock.wallMillis() - Int64(whSettings.retentionDays) * 86_400_000)
+                if n > 0 { env.log.info("webhook events past retention removed", ["count": .int(Int64(n))]) }
+            } catch {
+                env.log.warn("webhook retention sweep failed", ["error": .string(String(describing: error))])
+            }
+        }
+        env.onStop("webhook retention") { whRetention.stop() }
 
         let m = Metrics.shared
         m.describe("oops_orders_created_total", "Orders accepted (new).")

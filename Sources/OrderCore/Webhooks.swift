@@ -18,6 +18,8 @@ struct WebhookSettings: Sendable {
     var disableAfter: Int
     var timeoutMs: Int
     var maxInFlight: Int
+    /// Events (and their attempts) are kept this many days.
+    var retentionDays: Int
 
     init(_ c: Config) {
         allowedHosts = Set(c.string("OOPS_WEBHOOK_ALLOW_HOSTS", default: "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
@@ -27,6 +29,7 @@ struct WebhookSettings: Sendable {
         disableAfter = c.int("OOPS_WEBHOOK_DISABLE_AFTER", default: 50, range: 1...100_000)
         timeoutMs = c.int("OOPS_WEBHOOK_TIMEOUT_MS", default: 10_000, range: 100...120_000)
         maxInFlight = c.int("OOPS_WEBHOOK_MAX_IN_FLIGHT", default: 64, range: 1...10_000)
+        retentionDays = c.int("OOPS_WEBHOOK_RETENTION_DAYS", default: 30, range: 1...3650)
     }
 }
 
@@ -62,7 +65,8 @@ final class WebhookService: Sendable {
     func prepare() throws {
         try store.prepare([
             CollectionSpec(Self.endpoints, indexes: []),
-            CollectionSpec(Self.events, indexes: [IndexSpec(["userId", "createdAtMs"], name: "whev_user"), IndexSpec(["orderId", "seq"], name: "whev_order")]),
+            CollectionSpec(Self.events, indexes: [IndexSpec(["userId", "createdAtMs"], name: "whev_user"), IndexSpec(["orderId", "seq"], name: "whev_order"),
+                                                  IndexSpec(["createdAtMs"], name: "whev_created")]),
         ], schemaVersion: OrderRepository.schemaVersion)
     }
 
@@ -274,6 +278,11 @@ final class WebhookService: Sendable {
             log.warn("webhook endpoint disabled", ["userId": .string(userId), "failures": .int(n)])
         }
         throw DeliveryFailed(description: "webhook \(id) not delivered: \(attempt["error"]?.stringValue ?? "HTTP \(attempt["httpStatus"]?.intValue ?? 0)")")
+    }
+
+    /// Removes events created before `ms` (the retention sweep); answers how many went.
+    func removeEvents(olderThanMs ms: Int64) throws -> Int {
+        try store.delete(Self.events, where: .lt("createdAtMs", .int(ms)))
     }
 
     private func markGivenUp(_ id: String, reason: String) throws {

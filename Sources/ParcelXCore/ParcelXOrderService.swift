@@ -265,12 +265,12 @@ final class ParcelXOrderService: Sendable {
     }
 
     /// Adds the first tracking poll of a shipment OrderSvc says is to be tracked, when no poll
-    /// has reported yet. The job that reported runs again after a crash and adds it then.
+    /// has reported a status yet (its id is fixed, so adding it again is a no-op while the queue
+    /// keeps it). The job that reported runs again after a crash and adds it then. The first poll
+    /// is due one poll interval from now (the order is young; no extra read for its age).
     private func startTracking(_ orderId: String, _ report: JSON, _ j: JobInfo) throws {
         guard report["tracks"] == true, report["trackingStatus"] == nil || report["trackingStatus"] == .null else { return }
-        let order = try getOrder(orderId, j)
-        guard order.tracking.isEmpty else { return }
-        try tracking.add(orderId: orderId, requestId: j.requestId, poll: 1, orderCreatedAtMs: order.createdAtMs)
+        try tracking.add(orderId: orderId, requestId: j.requestId, poll: 1, orderCreatedAtMs: Clock.wallMillis())
     }
 
     /// The provider's refusal that means the shipment is cancelled already.

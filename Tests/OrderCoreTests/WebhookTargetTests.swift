@@ -1,4 +1,10 @@
 import XCTest
+import Foundation
+import JSON
+import Runtime
+import Store
+import Queue
+import HTTPClient
 @testable import OrderCore
 
 /// The webhook address rules and the signature, without a network.
@@ -43,5 +49,30 @@ final class WebhookTargetTests: XCTestCase {
         // HMAC-SHA256("key", "1700000000.{}") computed independently (python3 hmac).
         XCTAssertEqual(WebhookSignature.value(secret: "key", timestamp: 1_700_000_000, body: Array("{}".utf8)),
                        "t=1700000000,v1=9d713ed406bb7076d4123f0dc2c39d2df5c654ed4b0cd56b52c8b4c940bd63ae")
+    }
+}
+
+/// Webhook events past retention are removed by the sweep; younger ones stay (a real SQLite file).
+final class WebhookRetentionTests: XCTestCase {
+    func testTheSweepRemovesOnlyEventsPastRetention() throws {
+        let dir = NSTemporaryDirectory() + "oops-whret-\(UInt32.random(in: 0...UInt32.max))"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let log = Logger(service: "test", instance: 0, level: .error)
+        let store = try SQLiteStore(path: dir + "/order.sqlite", log: log)
+        defer { store.close() }
+        let queue = try JobQueue(name: "wh-test", redisURL: "redis://127.0.0.1:1")  // never used: Redis is connected lazily
+        defer { queue.close() }
+        let http = try CurlHTTPClient(options: CurlClientOptions(), name: "wh-test")
+        defer { http.close() }
+        let w = WebhookService(store: store, queue: queue, http: http, settings: WebhookSettings(Config.fromEnvironment([:])), log: log)
+        try w.prepare()
+        let now = Clock.wallMillis()
+        for (id, ageDays) in [("old", 31), ("new", 1)] {
+            _ = try store.insert(WebhookService.events, ["_id": .string("evt_\(id)_1"), "userId": "u", "orderId": "o", "seq": 1,
+                                                         "createdAtMs": .int(now - Int64(ageDays) * 86_400_000)])
+        }
+        XCTAssertEqual(try w.removeEvents(olderThanMs: now - 30 * 86_400_000), 1)
+        XCTAssertEqual(try store.find(WebhookService.events, where: .all).compactMap { $0["_id"]?.stringValue }, ["evt_new_1"])
     }
 }
