@@ -45,9 +45,9 @@ let package = Package(
         .target(name: "Domain", dependencies: ["JSON", "RPC", "Runtime"], swiftSettings: optimized),
         // The order as a typed record and its life as one pure state machine (OrderLifecycle);
         // OrderSvc applies it, ParcelXSvc reads the typed order and reports provider outcomes.
-        .target(name: "OrderCore", dependencies: ["RPC", "Runtime", "Store", "Queue", "JSON", "Domain", "Crypto", "CSQLite"], swiftSettings: optimized),
+        .target(name: "OrderCore", dependencies: ["RPC", "Runtime", "Store", "Queue", "JSON", "Domain", "Crypto", "CSQLite", "HTTPClient"], swiftSettings: optimized),
         // The provider adapter: a typed Order mapped to the ParcelX DTOs, the workers, the audit logs.
-        .target(name: "ParcelXCore", dependencies: ["RPC", "Runtime", "Store", "Queue", "Domain", "OrderCore", "ParcelXAPI", "HTTPClient"], swiftSettings: optimized),
+        .target(name: "ParcelXCore", dependencies: ["RPC", "Runtime", "Store", "Queue", "Redis", "Domain", "OrderCore", "ParcelXAPI", "HTTPClient"], swiftSettings: optimized),
         // Each service's logic and wiring, as a library its unit tests import; the executables
         // below are a one-line main each.
         .target(name: "WalletCore", dependencies: ["RPC", "Runtime", "Store", "Domain"], swiftSettings: optimized),

@@ -7,12 +7,15 @@ public enum ServiceName {
     public static let all = [auth, wallet, order, parcelx]
 }
 
-/// The two provider queues and their job names (BullMQ layout, prefix `bull`).
+/// The provider queues and their job names (BullMQ layout, prefix `bull`).
 public enum QueueNames {
     public static let prefix = "bull"
     public static let orders = "parcelx-orders-queue"
     public static let cancellations = "parcelx-order-cancellation-queue"
     public static let createJob = "create-order"
     public static let cancelJob = "cancel-order"
-    public static let all = [orders, cancellations]
+    /// Shipment tracking polls: one chain of delayed jobs per booked order (docs/queues.md).
+    public static let tracking = "parcelx-tracking-queue"
+    public static let trackJob = "track-shipment"
+    public static let all = [orders, cancellations, tracking]
 }

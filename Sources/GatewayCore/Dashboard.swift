@@ -10,7 +10,7 @@ import HTTPServer
 /// plain JavaScript, Bull Board's features over ParcelXSvc's `queues.*` methods. Admins only,
 /// by bearer token (scripts) or by the session cookie of `/admin/login` (browsers).
 enum Dashboard {
-    static let queues = [QueueNames.orders, QueueNames.cancellations]
+    static let queues = QueueNames.all
     static let states = JobState.shown.map(\.rawValue)
     static let cleanable = JobState.cleanable.map(\.rawValue)
     static let pageSize = 20
@@ -54,7 +54,7 @@ enum Dashboard {
             Route("GET", "/admin/queues/assets/app.css", .anyone, "Dashboard style sheet", inline: true) { _ throws(RPCError) in
                 asset(DashboardAssets.css, type: "text/css; charset=utf-8")
             },
-            Route("GET", "/admin/queues/api/overview", .anyone, "Both queues: counts per state and the paused flag (JSON)") { rc throws(RPCError) in
+            Route("GET", "/admin/queues/api/overview", .anyone, "Every queue: counts per state and the paused flag (JSON)") { rc throws(RPCError) in
                 let u = try apiUser(g, rc)
                 return api(["queues": try overview(g, u), "at": .int(Clock.wallMillis())])
             },
@@ -70,6 +70,7 @@ enum Dashboard {
                 guard queues.contains(q) else { throw RPCError.notFound("No such queue") }
                 return api(try g.client(ServiceName.parcelx).call("queues.job", ["queue": .string(q), "jobId": .string(rc.pathParams["jobId"]!)], ctx: u.ctx))
             },
+        ] + orderRoutes(g) + [
             Route("GET", "/admin/queues/orders/{id}/provider-logs", .anyone, "Every ParcelX call of an order (HTML)") { rc throws(RPCError) in
                 htmlPage(g, rc) { u throws(RPCError) in try providerLogsPage(g, rc, u) }
             },
@@ -255,7 +256,7 @@ enum Dashboard {
 
     static func overviewPage(_ g: Gateway, _ rc: RouteContext, _ u: User) throws(RPCError) -> RouteResult {
         let ov = try overview(g, u)
-        var s = "<h1>Queues <span class=\"muted\" data-updated>updated \(H.h(Clock.nowISO()))</span></h1>\n"
+        var s = "<h1>Queues <span class=\"muted\" data-updated>updated \(H.h(Clock.nowISO()))</span></h1>\n" + searchForm() + "\n"
         // The failed-job spike alert, as ParcelXSvc reports it.
         let alerts = (try? g.client(ServiceName.parcelx).call("queues.alerts", .object([:]), ctx: u.ctx))?.arrayValue ?? []
         for a in alerts where a["firing"] == true {
@@ -272,12 +273,16 @@ enum Dashboard {
             s += "<dt>Breaker</dt><dd>\(H.h(breaker))</dd>"
             s += "<dt>Calls in flight</dt><dd data-provider-in-flight>\(p["inFlight"]?.intValue ?? 0)</dd>"
             s += "<dt>Calls held back</dt><dd>\(p["waiting"]?.intValue ?? 0)\((p["pausedForMs"]?.intValue ?? 0) > 0 ? " (paused by Retry-After)" : "")</dd>"
-            s += "<dt>Latency p50 / p90 / p99</dt><dd>\(ms("p50")) / \(ms("p90")) / \(ms("p99"))</dd></dl></section>\n"
+            s += "<dt>Latency p50 / p90 / p99</dt><dd>\(ms("p50")) / \(ms("p90")) / \(ms("p99"))</dd></dl>"
+            s += "<figure class=\"chart\">" + latencyCharts(g, u) + "<figcaption class=\"muted\">Provider latency p50 (green), p90 (amber), "
+                + "p99 (red) over the latest answers, sampled each minute with calls</figcaption></figure></section>\n"
         }
         for q in queues {
             s += "<section class=\"card\" id=\"\(H.h(q))\"><header><h2><a href=\"/admin/queues/\(H.u(q))/waiting\">\(H.h(q))</a></h2>"
             s += pauseBadge(ov, q) + "<span class=\"spacer\"></span>" + pauseForms(ov, q, u, back: "/admin/queues") + "</header>"
             s += countTiles(ov, q)
+            s += "<figure class=\"chart\">" + queueChart(g, u, q) + "<figcaption class=\"muted\">Completed (green) and failed (red) jobs per minute, "
+                + "the last \(chartMinutes) minutes</figcaption></figure>"
             s += "<div class=\"actions\">"
             s += H.actionForm("/admin/queues/\(H.u(q))/actions/retry-all", label: "Retry all failed", confirm: "Retry every failed job of \(q)?", csrf: u.csrf, back: "/admin/queues")
             s += cleanForm(q, u, back: "/admin/queues")
@@ -402,6 +407,7 @@ enum Dashboard {
         let linkable = orderId.count <= 64 && orderId.utf8.allSatisfy { Router.idChar($0) }
         var s = "<dl class=\"facts\"><dt>Order id</dt><dd>\(H.h(orderId))</dd>"
         if linkable {
+            s += "<dt>Timeline</dt><dd><a href=\"/admin/queues/orders/\(H.u(orderId))/timeline\" data-timeline-link>every event of the order</a></dd>"
             s += "<dt>Provider calls</dt><dd><a href=\"/admin/queues/orders/\(H.u(orderId))/provider-logs\">every request and response</a>"
                 + " <span class=\"muted\">· JSON:</span> <a href=\"/admin/orders/\(H.u(orderId))/provider-logs\" data-provider-logs>"
                 + "/admin/orders/\(H.h(orderId))/provider-logs</a></dd>"

@@ -54,6 +54,24 @@ enum OpenAPI {
         ]],
     ]
 
+    /// What OOPS posts to a merchant's webhook endpoint (docs/webhooks.md).
+    static let webhookEventSchema: JSON = [
+        "type": "object", "required": ["id", "type", "createdAt", "data"],
+        "properties": [
+            "id": ["type": "string", "description": "evt_<orderId>_<n>: the same change always has the same id; deduplicate by it"],
+            "type": ["type": "string", "enum": ["order.created", "order.status_changed", "order.tracking_changed"]],
+            "createdAt": ["type": "string", "format": "date-time"],
+            "data": [
+                "type": "object", "required": ["orderId", "clientOrderId", "status"],
+                "properties": [
+                    "orderId": ["type": "string"], "clientOrderId": ["type": "string"], "awbNumber": ["type": ["string", "null"]],
+                    "previousStatus": ["type": ["string", "null"]], "status": ["type": "string"],
+                    "previousTrackingStatus": ["type": ["string", "null"]], "trackingStatus": ["type": ["string", "null"]],
+                ],
+            ],
+        ],
+    ]
+
     static func document(_ g: Gateway) -> JSON {
         var paths: [String: JSON] = [:]
         for r in g.router.routes {
@@ -81,8 +99,9 @@ enum OpenAPI {
             }
             var responses: [String: JSON] = [:]
             let media = r.doc.media
+            let resultSchema: JSON = r.doc.resultOfRPC ? (m?["result"]?["schema"] ?? ["type": "object"]) : ["type": "object"]
             let ok: JSON = r.successStatus == 204 ? ["description": "Done"] :
-                media == "application/json" ? ["description": "Success", "content": ["application/json": ["schema": ["type": "object"]]]] :
+                media == "application/json" ? ["description": "Success", "content": ["application/json": ["schema": resultSchema]]] :
                 ["description": "Success", "content": [media: ["schema": ["type": "string"]]]]
             responses[String(r.successStatus)] = ok
             if r.doc.redirects { responses["303"] = ["description": "See Other: the browser goes on to `Location`"] }
@@ -110,8 +129,21 @@ enum OpenAPI {
             "openapi": "3.1.0",
             "info": ["title": "OOPS API", "version": "0.1.0", "description": "Shipping platform backend: accounts, KYC, wallet, orders."],
             "paths": .object(paths),
+            "webhooks": [
+                "orderEvent": ["post": [
+                    "summary": "An order's status or tracking status changed (sent to the merchant's registered endpoint)",
+                    "description": .string("Headers: `OOPS-Event-Id: <id>` and `OOPS-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, \"<t>.<body>\")>`. "
+                        + "Any 2xx acknowledges; anything else is retried with exponential backoff. At least once, in order per order."),
+                    "parameters": [
+                        ["name": "OOPS-Signature", "in": "header", "required": true, "schema": ["type": "string"]],
+                        ["name": "OOPS-Event-Id", "in": "header", "required": true, "schema": ["type": "string"]],
+                    ],
+                    "requestBody": ["required": true, "content": ["application/json": ["schema": ["$ref": "#/components/schemas/WebhookEvent"]]]],
+                    "responses": ["2XX": ["description": "Received"]],
+                ]],
+            ],
             "components": [
-                "schemas": ["Error": errorSchema],
+                "schemas": ["Error": errorSchema, "WebhookEvent": webhookEventSchema],
                 "securitySchemes": [
                     "bearerAuth": ["type": "http", "scheme": "bearer", "bearerFormat": "JWT"],
                     "adminSession": ["type": "apiKey", "in": "cookie", "name": "oops_admin_session"],

@@ -42,6 +42,8 @@ struct RouteDoc {
     var guardedAs: Access?
     /// The handler may answer 303 See Other.
     var redirects = false
+    /// The success body is the RPC method's result as it is: the document shows its declared schema.
+    var resultOfRPC = false
 }
 
 /// One route, declared once: the router matches it, the OpenAPI document describes it.

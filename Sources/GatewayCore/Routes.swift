@@ -42,7 +42,16 @@ enum Routes {
                 _ = try g.call(ServiceName.auth, "auth.logout", rc.body, rc)
                 return .noContent()
             },
-            Route("GET", "/auth/me", .user, "Profile and KYC status", rpc: (ServiceName.auth, "auth.me"), pass(ServiceName.auth, "auth.me")),
+            Route("GET", "/auth/me", .user, "Profile and KYC status; `notices` when the merchant's webhook endpoint was disabled",
+                  rpc: (ServiceName.auth, "auth.me")) { rc throws(RPCError) in
+                var me = try g.call(ServiceName.auth, "auth.me", .object([:]), rc)
+                // A disabled webhook endpoint is a notice on the profile (the profile itself answers even if OrderSvc does not).
+                if rc.actor?.role == .merchant, let uid = rc.actor?.userId,
+                   let ep = try? g.call(ServiceName.order, "webhooks.status", ["userId": .string(uid)], rc), ep["enabled"] == false {
+                    me["notices"] = [["kind": "webhook_endpoint_disabled", "message": ep["disabledReason"] ?? .null, "since": ep["disabledAt"] ?? .null]]
+                }
+                return .json(200, me)
+            },
 
             // KYC.
             Route("POST", "/kyc", .merchant, "Submit KYC", rpc: (ServiceName.auth, "kyc.submit"), body: true, status: 201,
@@ -92,6 +101,33 @@ enum Routes {
             Route("GET", "/orders/{id}", .user, "One order with its status history", rpc: (ServiceName.order, "orders.get")) { rc throws(RPCError) in
                 .json(200, try g.call(ServiceName.order, "orders.get", ["orderId": .string(rc.pathParams["id"]!)], rc))
             },
+            Route("GET", "/orders/{id}/timeline", .user, "Every event of one order in time order: created, status changes, charge, refund, jobs, provider calls (bodies for admins), tracking",
+                  rpc: (ServiceName.order, "orders.timeline")) { rc throws(RPCError) in
+                .json(200, try g.call(ServiceName.order, "orders.timeline", ["orderId": .string(rc.pathParams["id"]!)], rc))
+            },
+            Route("GET", "/admin/orders", .admin, "Find orders by id, the merchant's clientOrderId or the AWB", rpc: (ServiceName.order, "orders.find"),
+                  query: ["q"]) { rc throws(RPCError) in
+                guard let q = rc.query("q"), !q.isEmpty else { throw RPCError.invalidParams(path: "q", "is required") }
+                return .json(200, try g.call(ServiceName.order, "orders.find", ["q": .string(q)], rc))
+            },
+            // Webhooks (docs/webhooks.md).
+            Route("POST", "/webhooks/endpoint", .merchant, "Register (or replace) the webhook endpoint; the answer holds its secret, shown once",
+                  rpc: (ServiceName.order, "webhooks.register"), body: true, status: 201, pass(ServiceName.order, "webhooks.register", status: 201)),
+            Route("GET", "/webhooks/endpoint", .merchant, "The webhook endpoint, enabled or disabled (without its secret)",
+                  rpc: (ServiceName.order, "webhooks.get"), pass(ServiceName.order, "webhooks.get")),
+            Route("DELETE", "/webhooks/endpoint", .merchant, "Remove the webhook endpoint", rpc: (ServiceName.order, "webhooks.remove")) { rc throws(RPCError) in
+                .json(200, try g.call(ServiceName.order, "webhooks.remove", .object([:]), rc))
+            },
+            Route("GET", "/webhooks/deliveries", .merchant, "Recent webhook events with every attempt and response, newest first",
+                  rpc: (ServiceName.order, "webhooks.deliveries"), query: ["limit"]) { rc throws(RPCError) in
+                var p: [String: JSON] = [:]
+                if let n = try RequestInt.parse(rc.query("limit"), name: "limit", in: Paging.limits) { p["limit"] = .int(n) }
+                return .json(200, try g.call(ServiceName.order, "webhooks.deliveries", .object(p), rc))
+            },
+            Route("POST", "/webhooks/deliveries/{eventId}/replay", .merchant, "Send one webhook event again (same id and body, new signature)",
+                  rpc: (ServiceName.order, "webhooks.replay"), status: 202) { rc throws(RPCError) in
+                .json(202, try g.call(ServiceName.order, "webhooks.replay", ["eventId": .string(rc.pathParams["eventId"]!)], rc))
+            },
             Route("GET", "/orders", .user, "Orders, newest first", rpc: (ServiceName.order, "orders.list"), query: ["status", "cursor", "limit"]) { rc throws(RPCError) in
                 var p: [String: JSON] = [:]
                 try pageQuery(rc, into: &p)
@@ -100,7 +136,15 @@ enum Routes {
             Route("GET", "/admin/orders/{id}/provider-logs", .admin, "Every ParcelX request and response for an order", rpc: (ServiceName.parcelx, "parcelx.providerLogs")) { rc throws(RPCError) in
                 .json(200, try g.call(ServiceName.parcelx, "parcelx.providerLogs", ["orderId": .string(rc.pathParams["id"]!)], rc))
             },
-        ] + Dashboard.routes(g).map(documentDashboard)
+        ].map(documentResult) + Dashboard.routes(g).map(documentDashboard)
+    }
+
+    /// Routes that answer their RPC method's result as it is, so `/openapi.json` shows its schema.
+    static let answeredAsResult: Set<String> = ["/orders/{id}/timeline", "/admin/orders"]
+    static func documentResult(_ r: Route) -> Route {
+        var r = r
+        if answeredAsResult.contains(r.path) { r.doc.resultOfRPC = true }
+        return r
     }
 
     /// `/healthz`, on both listeners: the process is up and serving HTTP.

@@ -196,6 +196,12 @@ public final class CurlHTTPClient: HTTPTransport, @unchecked Sendable {
         list = curl_slist_append(list, "Expect:")
         t.headerList = list
         if rc == CURLE_OK { rc = oops_easy_setopt_ptr(easy, CURLOPT_HTTPHEADER, UnsafeMutableRawPointer(list)) }
+        if !t.call.resolve.isEmpty {
+            var pins: UnsafeMutablePointer<curl_slist>?
+            for r in t.call.resolve { pins = curl_slist_append(pins, r) }
+            t.resolveList = pins
+            if rc == CURLE_OK { rc = oops_easy_setopt_ptr(easy, CURLOPT_RESOLVE, UnsafeMutableRawPointer(pins)) }
+        }
         let me = Unmanaged.passUnretained(t).toOpaque()
         if rc == CURLE_OK { rc = oops_easy_setopt_write(easy, CURLOPT_WRITEFUNCTION, Transfer.onBody) }
         if rc == CURLE_OK { rc = oops_easy_setopt_ptr(easy, CURLOPT_WRITEDATA, me) }
@@ -244,6 +250,7 @@ private final class Transfer {
     var body: [UInt8] = []
     var retryAfter: String?
     var headerList: UnsafeMutablePointer<curl_slist>?
+    var resolveList: UnsafeMutablePointer<curl_slist>?
 
     init(call: HTTPCall, completion: @escaping @Sendable (HTTPAnswer) -> Void, keep: Int) {
         self.call = call
@@ -254,6 +261,8 @@ private final class Transfer {
     func finish(status: Int?, failure: HTTPCallFailure?) {
         curl_slist_free_all(headerList)
         headerList = nil
+        curl_slist_free_all(resolveList)
+        resolveList = nil
         completion(HTTPAnswer(status: status, body: body, retryAfter: retryAfter, failure: failure,
                               durationNanos: DispatchTime.now().uptimeNanoseconds - startedAt))
     }

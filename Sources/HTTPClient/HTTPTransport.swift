@@ -8,13 +8,17 @@ public struct HTTPCall: Sendable {
     public var body: [UInt8]?
     /// Served before other calls wherever calls wait (a `ProviderGate`): cancellations.
     public var urgent: Bool
+    /// `host:port:address` entries that pin a host name to an address checked beforehand
+    /// (libcurl's CURLOPT_RESOLVE), so a second DNS answer cannot send the call elsewhere.
+    public var resolve: [String]
 
-    public init(method: String, url: String, headers: [(String, String)] = [], body: [UInt8]? = nil, urgent: Bool = false) {
+    public init(method: String, url: String, headers: [(String, String)] = [], body: [UInt8]? = nil, urgent: Bool = false, resolve: [String] = []) {
         self.method = method
         self.url = url
         self.headers = headers
         self.body = body
         self.urgent = urgent
+        self.resolve = resolve
     }
 }
 

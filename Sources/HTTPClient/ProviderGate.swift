@@ -38,6 +38,8 @@ public struct ProviderGateState: Sendable {
     public var breakerOpenedTotal: Int
     /// Latency of the latest answered calls (seconds): 0.5, 0.9 and 0.99 quantiles.
     public var latencyQuantiles: [(Double, Double)]
+    /// Calls answered since the gate started (the quantiles cover the latest 1024 of them).
+    public var answeredTotal: Int = 0
 }
 
 /// Stands between callers and an `HTTPTransport` and keeps what is sent within what the provider
@@ -123,7 +125,7 @@ public final class ProviderGate: HTTPTransport, @unchecked Sendable {
         let q = [0.5, 0.9, 0.99].map { p in (p, n == 0 ? 0 : sorted[min(n - 1, Int(Double(n) * p))]) }
         return ProviderGateState(breaker: breaker, inFlight: running, waiting: urgent.count + normal.count, window: Int(window),
                                  pausedForMs: pausedUntil > now ? Int((pausedUntil - now) / 1_000_000) : 0,
-                                 resentTotal: resent, breakerOpenedTotal: opened, latencyQuantiles: q)
+                                 resentTotal: resent, breakerOpenedTotal: opened, latencyQuantiles: q, answeredTotal: latencyCount)
     }
 
     // MARK: - under the lock

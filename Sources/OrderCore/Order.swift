@@ -145,6 +145,11 @@ public struct Order: Sendable, Equatable, Codable {
     public var cancelEnqueued: Bool
     /// The status the current cancel request came from; a refused cancel goes back to it.
     public var cancelFrom: OrderStatus?
+    /// Where the shipment is, from the latest tracking poll whose provider status is mapped
+    /// (absent until the first one).
+    public var trackingStatus: TrackingStatus?
+    /// Every tracking change seen, oldest first (at most `OrderLifecycle.trackingMax`).
+    public var tracking: [TrackingEntry] = []
 
     /// A new order in stage `accepted`, status `pending`.
     public init(id: String, userId: String, request r: OrderRequest, fingerprint: String, chargePaise: Int64,
@@ -177,6 +182,7 @@ public struct Order: Sendable, Equatable, Codable {
         case parcelxRequestRefId, parcelxResponseRefId, awbNumber, courierName, providerMessage
         case chargePaise, consignee, pickupAddressId, payment, package, items, expressType, history
         case requestId, createdAt, updatedAt, createdAtMs, updatedAtMs, cancelEnqueued, cancelFrom
+        case trackingStatus, tracking
     }
 
     public init(from decoder: Decoder) throws {
@@ -208,6 +214,8 @@ public struct Order: Sendable, Equatable, Codable {
         updatedAtMs = try c.decodeIfPresent(Int64.self, forKey: .updatedAtMs) ?? 0
         cancelEnqueued = try c.decodeIfPresent(Bool.self, forKey: .cancelEnqueued) ?? false
         cancelFrom = try c.decodeIfPresent(OrderStatus.self, forKey: .cancelFrom)
+        trackingStatus = try c.decodeIfPresent(TrackingStatus.self, forKey: .trackingStatus)
+        tracking = try c.decodeIfPresent([TrackingEntry].self, forKey: .tracking) ?? []
     }
 
     public func encode(to encoder: Encoder) throws {
@@ -241,6 +249,9 @@ public struct Order: Sendable, Equatable, Codable {
         try c.encode(updatedAtMs, forKey: .updatedAtMs)
         try c.encode(cancelEnqueued, forKey: .cancelEnqueued)
         try c.encodeIfPresent(cancelFrom, forKey: .cancelFrom)
+        // Absent until the first tracking poll: orders before it read as they always did.
+        try c.encodeIfPresent(trackingStatus, forKey: .trackingStatus)
+        if !tracking.isEmpty { try c.encode(tracking, forKey: .tracking) }
     }
 
     /// The stored document.
@@ -274,6 +285,11 @@ public struct Order: Sendable, Equatable, Codable {
         text(.providerMessage, old.providerMessage, providerMessage, nullable: false)
         text(.cancelFrom, old.cancelFrom?.rawValue, cancelFrom?.rawValue, nullable: false)
         if old.cancelEnqueued != cancelEnqueued { set[CodingKeys.cancelEnqueued.rawValue] = .bool(cancelEnqueued) }
+        text(.trackingStatus, old.trackingStatus?.rawValue, trackingStatus?.rawValue, nullable: false)
+        if old.tracking != tracking {
+            // Written whole: one tracking poll chain per order writes it, one change at a time.
+            if tracking.isEmpty { unset.append(CodingKeys.tracking.rawValue) } else { set[CodingKeys.tracking.rawValue] = (try? JSON(encoding: tracking)) ?? .array([]) }
+        }
         var appended: [OrderHistoryEntry] = []
         if history.count >= old.history.count && Array(history.prefix(old.history.count)) == old.history {
             appended = Array(history.dropFirst(old.history.count))

@@ -57,6 +57,13 @@ enum OrderHandlers {
                 try s.report(p.requiredString("orderId"), .cancelRefused(ProviderFailure(message: p["message"]?.stringValue ?? "", refs: refs(p),
                                                                                          awb: p["awbNumber"]?.stringValue)), ctx: ctx)
             },
+            Method("orders.provider.tracked", summary: "A tracking poll saw the shipment in this provider status", roles: [.system],
+                   params: OrderSchemas.providerTracked, result: OrderSchemas.providerResult, errors: [.notFound]) { p, ctx throws in
+                let u = TrackingUpdate(status: p["trackingStatus"]?.stringValue.flatMap(TrackingStatus.init(rawValue:)),
+                                       providerCode: Int(p["providerStatusCode"]?.intValue ?? 0), providerTitle: p["providerStatusTitle"]?.stringValue ?? "",
+                                       eventAt: p["eventAt"]?.stringValue, location: p["location"]?.stringValue, remark: p["remark"]?.stringValue)
+                return try s.report(p.requiredString("orderId"), .tracked(u), ctx: ctx)
+            },
             Method("orders.recover", summary: "Run the recovery pass now (operators)", roles: [.admin, .system],
                    params: .empty, result: .object([("finished", .int())])) { _, _ in
                 ["finished": .int(Int64(s.recoverOnce()))]

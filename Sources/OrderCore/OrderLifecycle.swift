@@ -25,6 +25,8 @@ public enum OrderEvent: Sendable, Equatable {
     case providerCancelled(ProviderCancellation)
     /// The provider would not (or could not, for the whole retry window) cancel.
     case cancelRefused(ProviderFailure)
+    /// A tracking poll saw the shipment in this provider status (docs/orders.md, "Tracking").
+    case tracked(TrackingUpdate)
 }
 
 /// A shipment the provider holds.
@@ -133,6 +135,8 @@ public enum OrderLifecycle {
 
     /// Provider messages are kept to this many characters.
     public static let providerMessageMax = 500
+    /// Tracking entries kept per order; past it only the status moves on.
+    public static let trackingMax = 100
 
     public static func apply(_ order: Order, _ event: OrderEvent, _ ctx: Context) -> OrderTransition {
         var o = order
@@ -247,7 +251,25 @@ public enum OrderLifecycle {
             move(to: back, note: "provider refused the cancellation", message: message)
             // A never-booked order is booked after all: its first create job ended when it saw the cancel.
             return applied(back == .pending ? [.enqueueCreate(.createAfterCancel(orderId: order.id, requestId: ctx.requestId, historyCount: order.history.count))] : [])
+
+        case .tracked(let u):
+            // Only a booked shipment is tracked, and a final tracking state is never left.
+            guard tracksShipment(order) else { return unchanged() }
+            if let last = order.tracking.last, last.providerCode == u.providerCode && last.providerTitle == u.providerTitle { return unchanged() }
+            if order.tracking.count < trackingMax {
+                o.tracking.append(TrackingEntry(status: u.status, providerCode: u.providerCode, providerTitle: u.providerTitle, at: ctx.at,
+                                                eventAt: u.eventAt, location: u.location, remark: u.remark.map { String($0.prefix(providerMessageMax)) }))
+            }
+            // A provider status the map does not know is kept raw on the entry; the status stays.
+            if let s = u.status { o.trackingStatus = s }
+            return applied()
         }
+    }
+
+    /// Whether the shipment should be polled: booked, not cancelled or failed, not in a final
+    /// tracking state. A cancel request in flight keeps it tracked (the provider may refuse).
+    public static func tracksShipment(_ order: Order) -> Bool {
+        (order.status == .placed || order.status == .cancelRequested) && order.awbNumber != nil && !(order.trackingStatus?.isFinal ?? false)
     }
 
     /// Whether a create job should call the provider: only for an order still waiting to be booked.

@@ -5,6 +5,7 @@ import Runtime
 import Store
 import Queue
 import Domain
+import HTTPClient
 
 
 public enum OrderProcess {
@@ -18,11 +19,44 @@ public enum OrderProcess {
         env.onStop("create queue") { createQueue.close() }
         let cancelQueue = try JobQueue(name: QueueNames.cancellations, prefix: QueueNames.prefix, redisURL: env.config.redisURL)
         env.onStop("cancel queue") { cancelQueue.close() }
+        // Signed webhooks: the events' store, their queue, an HTTP client of their own and the worker.
+        let whSettings = WebhookSettings(env.config)
+        let whQueue = try JobQueue(name: WebhookService.queueName, prefix: QueueNames.prefix, redisURL: env.config.redisURL)
+        env.onStop("webhook queue") { whQueue.close() }
+        var whHTTP = CurlClientOptions()
+        whHTTP.connectTimeoutMs = min(whSettings.timeoutMs, 10_000)
+        whHTTP.totalTimeoutMs = whSettings.timeoutMs
+        whHTTP.maxResponseBytes = 4096
+        whHTTP.maxConnectionsPerHost = 8
+        let whClient = try CurlHTTPClient(options: whHTTP, name: "webhook-http")
+        env.onStop("webhook http client") { whClient.close() }
+        let webhooks = WebhookService(store: store, queue: whQueue, http: whClient, settings: whSettings, log: env.log)
+        try webhooks.prepare()
         let service = OrderService(
             repo: repo,
             wallet: RPCClient(runDir: env.config.runDir, service: ServiceName.wallet),
             auth: RPCClient(runDir: env.config.runDir, service: ServiceName.auth),
-            createQueue: createQueue, cancelQueue: cancelQueue, log: env.log)
+            createQueue: createQueue, cancelQueue: cancelQueue, log: env.log, webhooks: webhooks)
+        var whOptions = WorkerOptions()
+        whOptions.logger = env.log
+        whOptions.name = "order-webhooks-\(env.config.instance)"
+        let whExecutor = ThreadPoolExecutor(threads: 2, name: "webhook-job")
+        let whWorker = try Worker(queueName: WebhookService.queueName, prefix: QueueNames.prefix, redisURL: env.config.redisURL, fetchers: 1,
+                                  maxInFlight: whSettings.maxInFlight, executor: whExecutor, options: whOptions) { job in
+            try await webhooks.process(job).serialized()
+        }
+        whWorker.start()
+        env.onStop("webhook worker") { whWorker.stop(graceMs: 10_000) }
+        // Webhook events are kept OOPS_WEBHOOK_RETENTION_DAYS; an hourly sweep removes older ones.
+        let whRetention = PeriodicTask(name: "webhook-retention", intervalMs: 3_600_000, initialDelayMs: 5000) {
+            do {
+                let n = try webhooks.removeEvents(olderThanMs: Clock.wallMillis() - Int64(whSettings.retentionDays) * 86_400_000)
+                if n > 0 { env.log.info("webhook events past retention removed", ["count": .int(Int64(n))]) }
+            } catch {
+                env.log.warn("webhook retention sweep failed", ["error": .string(String(describing: error))])
+            }
+        }
+        env.onStop("webhook retention") { whRetention.stop() }
 
         let m = Metrics.shared
         m.describe([
@@ -46,7 +80,9 @@ public enum OrderProcess {
                                      initialDelayMs: 2000) { _ = service.reconcileJobsOnce(olderThanMs: reconcileAfter) }
         env.onStop("job reconciliation") { reconcile.stop() }
 
-        return ServiceParts(methods: OrderHandlers.methods(service)) {
+        let timeline = OrderTimeline(repo: repo, wallet: service.wallet, parcelx: RPCClient(runDir: env.config.runDir, service: ServiceName.parcelx),
+                                     log: env.log)
+        return ServiceParts(methods: OrderHandlers.methods(service) + OrderHandlers.timelineMethods(timeline) + OrderHandlers.webhookMethods(webhooks)) {
             var checks: [String: JSON] = [:]
             checks["store"] = store.healthCheck
             checks["redis"] = createQueue.healthCheck

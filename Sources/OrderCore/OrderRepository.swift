@@ -18,6 +18,9 @@ struct OrderRepository: Sendable {
                 IndexSpec(["userId", "_id"], name: "orders_user_id"),
                 IndexSpec(["stage", "updatedAtMs"], name: "orders_stage"),
                 IndexSpec(["status"], name: "orders_status"),
+                // The admin's order search (orders.find): by the merchant's number or the AWB.
+                IndexSpec(["clientOrderId"], name: "orders_client_id"),
+                IndexSpec(["awbNumber"], name: "orders_awb"),
             ]),
         ], schemaVersion: Self.schemaVersion)
     }
@@ -34,6 +37,12 @@ struct OrderRepository: Sendable {
         u.set["updatedAtMs"] = .int(now)
         let f: Filter = extra.map { .and([.id(id), $0]) } ?? .id(id)
         return try store.update(Self.collection, where: f, u)
+    }
+
+    /// Orders whose id, merchant's `clientOrderId` or AWB is `q` (the admin's search), newest first.
+    func find(_ q: String, limit: Int) throws -> [JSON] {
+        try store.find(Self.collection, where: .or([.eq("_id", .string(q)), .eq("clientOrderId", .string(q)), .eq("awbNumber", .string(q))]),
+                       sort: [.desc("_id")], limit: limit)
     }
 
     func deleteUncharged(_ id: String) throws -> Bool {

@@ -60,6 +60,7 @@ enum OrderSchemas {
         ("chargePaise", .int()), ("consignee", .anything), ("pickupAddressId", .string()), ("payment", .anything),
         ("package", .anything), ("items", .anything), ("expressType", .string()), ("history", .anything),
         ("createdAt", .string()), ("updatedAt", .string()),
+        ("trackingStatus", TrackingStatus.schema), ("tracking", .anything),
     ], additional: true)
 
     static let page = Schema.object([
@@ -90,5 +91,14 @@ enum OrderSchemas {
                                                  required: ["orderId", "atProvider"])
     static let providerCancelRefused = Schema.object([("orderId", .id), ("message", message), ("awbNumber", awb)] + refs,
                                                      required: ["orderId"])
-    static let providerResult = Schema.object([("applied", .boolean), ("status", OrderStatus.schema), ("jobs", .array(.string()))])
+    static let providerTracked = Schema.object([
+        ("orderId", .id),
+        // The provider's own status, kept as it came; `trackingStatus` only when the map knows it.
+        ("providerStatusCode", .int(min: 0, max: 1_000_000)),
+        ("providerStatusTitle", .string(max: 200)),
+        ("trackingStatus", TrackingStatus.schema),
+        ("eventAt", .string(max: 64)), ("location", .string(max: 200)), ("remark", message),
+    ], required: ["orderId", "providerStatusCode", "providerStatusTitle"])
+    static let providerResult = Schema.object([("applied", .boolean), ("status", OrderStatus.schema), ("jobs", .array(.string())),
+                                               ("trackingStatus", .nullable(TrackingStatus.schema)), ("tracks", .boolean)])
 }

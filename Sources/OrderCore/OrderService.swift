@@ -32,11 +32,15 @@ final class OrderService: Sendable {
     let createQueue: any JobAdding
     let cancelQueue: any JobAdding
     let log: Logger
+    /// Signed webhooks to merchants: told of every status and tracking change (docs/webhooks.md).
+    let webhooks: WebhookService?
     /// Merchants whose KYC this process has seen approved; bounded, forgotten wholesale when full.
     private let kycApproved = Locked<Set<String>>([])
     static let kycApprovedMax = 100_000
 
-    init(repo: OrderRepository, wallet: any RPCCalling, auth: any RPCCalling, createQueue: any JobAdding, cancelQueue: any JobAdding, log: Logger) {
+    init(repo: OrderRepository, wallet: any RPCCalling, auth: any RPCCalling, createQueue: any JobAdding, cancelQueue: any JobAdding, log: Logger,
+         webhooks: WebhookService? = nil) {
+        self.webhooks = webhooks
         self.repo = repo
         self.wallet = wallet
         self.auth = auth
@@ -81,7 +85,9 @@ final class OrderService: Sendable {
             return (false, try replay(existing, fingerprint: fp, ctx))
         case .created:
             do {
-                let o = Order.publicView(try drive(order, ctx).document(updating: doc, from: order))
+                let driven = try drive(order, ctx)
+                webhooks?.emit(before: nil, after: driven, requestId: ctx.requestId)
+                let o = Order.publicView(driven.document(updating: doc, from: order))
                 Metrics.shared.increment("oops_orders_created_total")
                 Metrics.shared.increment("oops_order_charges_paise_total", by: charge)
                 return (true, o)
@@ -187,6 +193,7 @@ final class OrderService: Sendable {
             if t.outcome == .applied {
                 guard let x = try write(from: o, to: t.order, ctx) else { continue }  // it moved meanwhile: decide again
                 stored = x
+                webhooks?.emit(before: o, after: x, requestId: ctx.requestId)
             }
             var jobs: [String] = []
             for e in t.effectsAfterWrite { if let j = try run(e, stored, ctx) { jobs.append(j) } }
@@ -274,7 +281,9 @@ final class OrderService: Sendable {
     func report(_ orderId: String, _ event: OrderEvent, ctx: RPCContext) throws -> JSON {
         guard let r = try apply(orderId, event, ctx) else { throw RPCError.notFound("Order not found") }
         if r.stored.status != r.before.status { Metrics.shared.increment("oops_order_transitions_total", ["to": r.stored.status.rawValue]) }
-        return ["applied": .bool(r.transition.outcome == .applied), "status": r.stored.status.json, "jobs": .array(r.jobs.map { .string($0) })]
+        // `tracks`: whether the shipment is to be polled now (OrderLifecycle.tracksShipment).
+        return ["applied": .bool(r.transition.outcome == .applied), "status": r.stored.status.json, "jobs": .array(r.jobs.map { .string($0) }),
+                "trackingStatus": r.stored.trackingStatus.map { .string($0.rawValue) } ?? .null, "tracks": .bool(OrderLifecycle.tracksShipment(r.stored))]
     }
 
     // MARK: recovery

@@ -17,6 +17,8 @@ public struct ProviderJob: Sendable, Equatable {
         case lateCancel
         /// A failed order whose provider calls were uncertain: cancel any shipment found.
         case cleanup
+        /// One tracking poll of a booked shipment; each poll adds the next, delayed.
+        case track
     }
 
     public let kind: Kind
@@ -27,19 +29,24 @@ public struct ProviderJob: Sendable, Equatable {
     public let requestId: String
     public let options: JobOptions
 
-    /// The job data: `{orderId, requestId}`, and `cleanup: true` for a clean-up job.
+    /// The tracking poll's number (1 for the first), for a track job.
+    public let poll: Int?
+
+    /// The job data: `{orderId, requestId}`, `cleanup: true` for a clean-up job, `poll` for a track job.
     public var data: JSON {
         var d: [String: JSON] = ["orderId": .string(orderId), "requestId": .string(requestId)]
         if kind == .cleanup { d["cleanup"] = true }
+        if let poll { d["poll"] = .int(Int64(poll)) }
         return .object(d)
     }
     public var dataJSON: String { data.serialized() }
 
-    init(_ kind: Kind, orderId: String, requestId: String, id: String, settings: QueueDefaults? = nil) {
+    init(_ kind: Kind, orderId: String, requestId: String, id: String, settings: QueueDefaults? = nil, poll: Int? = nil, delayMs: Int? = nil) {
         self.kind = kind
         self.orderId = orderId
         self.requestId = requestId
         self.id = id
+        self.poll = poll
         switch kind {
         case .create, .createAfterCancel:
             queue = QueueNames.orders
@@ -47,9 +54,12 @@ public struct ProviderJob: Sendable, Equatable {
         case .cancel, .lateCancel, .cleanup:
             queue = QueueNames.cancellations
             name = QueueNames.cancelJob
+        case .track:
+            queue = QueueNames.tracking
+            name = QueueNames.trackJob
         }
         // Anything left nil takes the queue's defaults (QueueDefaults.standard).
-        options = JobOptions(jobId: id, attempts: settings?.attempts, backoff: settings?.backoff)
+        options = JobOptions(jobId: id, attempts: settings?.attempts, backoff: settings?.backoff, delayMs: delayMs)
     }
 
     /// The job an order waits on, with the id it was added under: the create job of a pending
@@ -90,6 +100,11 @@ public struct ProviderJob: Sendable, Equatable {
     /// `cancel-<orderId>-late-<awb>`.
     public static func lateCancel(orderId: String, requestId: String, awb: String) -> ProviderJob {
         ProviderJob(.lateCancel, orderId: orderId, requestId: requestId, id: "cancel-\(orderId)-late-\(awb)")
+    }
+
+    /// `track-<orderId>-<n>`, the n-th tracking poll, due after `delayMs` (QueueDefaults.tracking).
+    public static func track(orderId: String, requestId: String, poll n: Int, delayMs: Int) -> ProviderJob {
+        ProviderJob(.track, orderId: orderId, requestId: requestId, id: "track-\(orderId)-\(n)", settings: .tracking, poll: n, delayMs: delayMs)
     }
 
     /// `cancel-<orderId>-cleanup`, with the longer retry window of `QueueDefaults.providerCleanup`.

@@ -15,6 +15,14 @@ public enum ParcelXStatusCode: Int, Codable, Sendable, CaseIterable {
     case rtoOutForDelivery = 236
     case outForPickup = 238
 
+    // The public record names no code for these states. These are the sandbox's own, far from
+    // the provider's 2xx range, so the sandbox can walk every tracking path; a real answer with
+    // an unlisted code is kept raw and logged by the tracking poll, never guessed.
+    case sandboxOutForDelivery = 901
+    case sandboxUndelivered = 902
+    case sandboxRTODelivered = 903
+    case sandboxLost = 904
+
     /// The provider's title for the code.
     public var title: String {
         switch self {
@@ -32,6 +40,10 @@ public enum ParcelXStatusCode: Int, Codable, Sendable, CaseIterable {
         case .rtoPending: "RTO Pending"
         case .rtoOutForDelivery: "RTO - OFD"
         case .outForPickup: "Out For Pickup"
+        case .sandboxOutForDelivery: "Out For Delivery"
+        case .sandboxUndelivered: "Undelivered"
+        case .sandboxRTODelivered: "RTO Delivered"
+        case .sandboxLost: "Lost"
         }
     }
 

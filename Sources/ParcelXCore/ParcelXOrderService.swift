@@ -27,13 +27,15 @@ final class ParcelXOrderService: Sendable {
     let orders: any RPCCalling
     let log: Logger
     let defaultAttempts: Int
+    let tracking: TrackingPolls
 
-    init(client: ParcelXClient, logs: ProviderLogRepository, orders: any RPCCalling, log: Logger, defaultAttempts: Int) {
+    init(client: ParcelXClient, logs: ProviderLogRepository, orders: any RPCCalling, log: Logger, defaultAttempts: Int, tracking: TrackingPolls) {
         self.client = client
         self.logs = logs
         self.orders = orders
         self.log = log
         self.defaultAttempts = defaultAttempts
+        self.tracking = tracking
     }
 
     struct JobInfo {
@@ -184,6 +186,7 @@ final class ParcelXOrderService: Sendable {
         var p: [String: JSON] = ["awbNumber": .string(awb)]
         if let c = courier { p["courierName"] = .string(c) }
         let r = try report("orders.provider.placed", orderId, p, refs: refs, j)
+        try startTracking(orderId, r, j)
         var out: [String: JSON] = ["placed": true, "awb": .string(awb)]
         if r["applied"] != true || r["status"] != OrderStatus.placed.json { out["status"] = r["status"] ?? .null }
         if let jobs = r["jobs"]?.arrayValue, !jobs.isEmpty {
@@ -262,6 +265,15 @@ final class ParcelXOrderService: Sendable {
         throw err
     }
 
+    /// Adds the first tracking poll of a shipment OrderSvc says is to be tracked, when no poll
+    /// has reported a status yet (its id is fixed, so adding it again is a no-op while the queue
+    /// keeps it). The job that reported runs again after a crash and adds it then. The first poll
+    /// is due one poll interval from now (the order is young; no extra read for its age).
+    private func startTracking(_ orderId: String, _ report: JSON, _ j: JobInfo) throws {
+        guard report["tracks"] == true, report["trackingStatus"] == nil || report["trackingStatus"] == .null else { return }
+        try tracking.add(orderId: orderId, requestId: j.requestId, poll: 1, orderCreatedAtMs: Clock.wallMillis())
+    }
+
     /// The provider's refusal that means the shipment is cancelled already.
     static func alreadyCancelled(_ message: String) -> Bool { message.lowercased().contains("already cancel") }
 
@@ -275,7 +287,72 @@ final class ParcelXOrderService: Sendable {
     private func cancelRefused(_ orderId: String, refs: Refs?, awb: String?, message: String, _ j: JobInfo) throws {
         var p: [String: JSON] = ["message": .string(String(message.prefix(2000)))]
         if let awb { p["awbNumber"] = .string(awb) }
-        try report("orders.provider.cancelRefused", orderId, p, refs: refs, j)
+        let r = try report("orders.provider.cancelRefused", orderId, p, refs: refs, j)
+        // A shipment found by the lookup of a cancel that was then refused is tracked from now.
+        try startTracking(orderId, r, j)
+    }
+
+    // MARK: tracking
+
+    /// One tracking poll: asks the provider where the shipment is (audit-logged like every
+    /// call), maps its status through `ParcelXTrackingMap`, reports it to OrderSvc
+    /// (`orders.provider.tracked`), and adds the next poll unless OrderSvc says tracking is over.
+    /// A poll that fails on its last attempt still adds the next one.
+    func processTrackingPoll(orderId: String, job: Job) async throws -> JSON {
+        let j = jobInfo(job)
+        guard let n = job.data["poll"]?.intValue, (1...1_000_000).contains(n) else { throw UnrecoverableError("track job has no valid poll number") }
+        let poll = Int(n)
+        let order = try getOrder(orderId, j)
+        guard OrderLifecycle.tracksShipment(order), let awb = order.awbNumber else {
+            return ["stopped": true, "status": order.status.json, "trackingStatus": order.trackingStatus.map { .string($0.rawValue) } ?? .null]
+        }
+        let age = Clock.wallMillis() - order.createdAtMs
+        guard tracking.schedule.polls(ageMs: age) else {
+            log.warn("tracking stopped: the shipment is older than OOPS_TRACK_MAX_AGE_S", requestId: j.requestId,
+                     ["orderId": .string(orderId), "awb": .string(awb), "polls": .int(Int64(poll))])
+            return ["stopped": true, "reason": "max_age"]
+        }
+        do {
+            let (ex, _, _) = try await call(.trackOrder, orderId: orderId, body: nil, query: awb, j)
+            guard case let (t, message)? = answer(ex, as: ParcelXTrackResponse.self) else { throw transportError(ex) }
+            guard t.status, let current = t.currentStatus else {
+                log.warn("the provider has no tracking for the shipment yet", requestId: j.requestId,
+                         ["orderId": .string(orderId), "awb": .string(awb), "message": .string(message)])
+                try tracking.add(orderId: orderId, requestId: j.requestId, poll: poll + 1, orderCreatedAtMs: order.createdAtMs)
+                return ["poll": .int(n), "found": false]
+            }
+            let mapped = ParcelXTrackingMap.status(forProviderCode: current.statusCode)
+            if mapped == nil {
+                Metrics.shared.increment("oops_tracking_unknown_status_total", ["code": String(current.statusCode)])
+                log.warn("unknown provider tracking status: kept raw, not mapped", requestId: j.requestId,
+                         ["orderId": .string(orderId), "awb": .string(awb), "providerStatusCode": .int(Int64(current.statusCode)),
+                          "providerStatusTitle": .string(String(current.statusTitle.prefix(200)))])
+            }
+            // The latest event (the provider's dates sort as text: `YYYY-MM-DD HH:MM:SS`).
+            let latest = (t.data ?? []).max { $0.eventDate < $1.eventDate }
+            var p: [String: JSON] = ["providerStatusCode": .int(Int64(min(max(current.statusCode, 0), 1_000_000))),
+                                     "providerStatusTitle": .string(String(current.statusTitle.prefix(200)))]
+            if let mapped { p["trackingStatus"] = .string(mapped.rawValue) }
+            if let e = latest {
+                if !e.eventDate.isEmpty { p["eventAt"] = .string(String(e.eventDate.prefix(64))) }
+                if !e.statusLocation.isEmpty { p["location"] = .string(String(e.statusLocation.prefix(200))) }
+                if !e.remark.isEmpty { p["remark"] = .string(String(e.remark.prefix(2000))) }
+            }
+            let r = try report("orders.provider.tracked", orderId, p, refs: nil, j)
+            var out: [String: JSON] = ["poll": .int(n), "providerStatusCode": .int(Int64(current.statusCode)), "trackingStatus": r["trackingStatus"] ?? .null]
+            if r["tracks"] == true {
+                out["next"] = .string(try tracking.add(orderId: orderId, requestId: j.requestId, poll: poll + 1, orderCreatedAtMs: order.createdAtMs))
+            } else {
+                out["stopped"] = true
+            }
+            return .object(out)
+        } catch {
+            if error is UnrecoverableError || j.isLast {
+                // Tracking goes on at the next poll's time.
+                try tracking.add(orderId: orderId, requestId: j.requestId, poll: poll + 1, orderCreatedAtMs: order.createdAtMs)
+            }
+            throw error
+        }
     }
 
     /// A failed order whose provider calls were uncertain: cancel any shipment the provider

@@ -14,8 +14,9 @@ struct ProviderLogRepository: Sendable {
 
     func prepare() throws {
         try store.prepare([
-            CollectionSpec(Self.requests, indexes: [IndexSpec(["orderId", "_id"], name: "reqlog_order")]),
-            CollectionSpec(Self.responses, indexes: [IndexSpec(["orderId", "_id"], name: "resplog_order"), IndexSpec(["requestLogId"], name: "resplog_req")]),
+            CollectionSpec(Self.requests, indexes: [IndexSpec(["orderId", "_id"], name: "reqlog_order"), IndexSpec(["createdAt"], name: "reqlog_created")]),
+            CollectionSpec(Self.responses, indexes: [IndexSpec(["orderId", "_id"], name: "resplog_order"), IndexSpec(["requestLogId"], name: "resplog_req"),
+                                                     IndexSpec(["createdAt"], name: "resplog_created")]),
         ], schemaVersion: 1)
     }
 
@@ -46,6 +47,13 @@ struct ProviderLogRepository: Sendable {
         ]
         _ = try store.insert(Self.responses, doc)
         return id
+    }
+
+    /// Removes the request and response logs written before `ms` (the retention sweep); answers
+    /// how many went.
+    func removeOlder(thanMs ms: Int64) throws -> Int {
+        let cutoff = JSON.string(Clock.iso8601(millis: ms))
+        return try store.delete(Self.responses, where: .lt("createdAt", cutoff)) + store.delete(Self.requests, where: .lt("createdAt", cutoff))
     }
 
     func logs(orderId: String) throws -> JSON {

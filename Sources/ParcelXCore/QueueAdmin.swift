@@ -3,6 +3,7 @@ import JSON
 import RPC
 import Queue
 import Domain
+import Runtime
 
 /// Queue administration over RPC (the dashboard's back end), admin only: counts, job lists,
 /// one job, retry, promote, remove, clean, pause and resume, events.
@@ -22,11 +23,18 @@ enum QueueAdmin {
         let qp = Schema.object([("queue", queueName)], required: ["queue"])
         let jp = Schema.object([("queue", queueName), ("jobId", .string(min: 1, max: 200))], required: ["queue", "jobId"])
         return [
-            Method("queues.overview", summary: "Both queues: counts per state and the paused flag", roles: admin, params: .empty, result: .anything) { _, _ throws in
+            Method("queues.overview", summary: "Every queue: counts per state and the paused flag", roles: admin, params: .empty, result: .anything) { _, _ throws in
                 .array(try QueueNames.all.map { n -> JSON in
                     let x = queues[n]!
                     return ["name": .string(n), "counts": try x.counts().json, "paused": .bool(try x.isPaused())]
                 })
+            },
+            Method("queues.metrics", summary: "Completed and failed jobs per minute, newest first (BullMQ's metrics layout)", roles: admin,
+                   params: .object([("queue", queueName), ("minutes", .int(min: 1, max: 10_080))], required: ["queue"]), result: .anything) { p, _ throws in
+                let x = try q(p)
+                let n = Int(p["minutes"]?.intValue ?? 60)
+                return ["queue": .string(x.name), "completed": try x.metrics(.completed, limit: n).json, "failed": try x.metrics(.failed, limit: n).json,
+                        "now": .int(Clock.wallMillis())]
             },
             Method("queues.jobs", summary: "Jobs in one state, newest first, paged", roles: admin,
                    params: .object([("queue", queueName), ("state", state), ("offset", .int(min: 0, max: Paging.maxJobOffset)), ("limit", .int(min: 1, max: 200))], required: ["queue", "state"]),

@@ -125,9 +125,10 @@ final class Sandbox: Sendable {
             let now = Clock.wallMillis()
             let shipment = SandboxShipment(
                 request: order, awb: s.newAWB(), orderNumber: String(s.nextOrderNumber), pickupId: order.pickAddressId,
-                courierCode: courierCode, courierName: courierName, status: .booked, createdAtMs: now, cancelledAtMs: nil,
+                courierCode: courierCode, courierName: courierName, status: ParcelXTrackStatus(.booked), createdAtMs: now, cancelledAtMs: nil,
                 events: [ParcelXTrackEvent(statusTitle: ParcelXStatusCode.booked.title, eventDate: Sandbox.eventDate(now),
-                                           statusLocation: "", remark: "Shipment booked")])
+                                           statusLocation: "", remark: "Shipment booked")],
+                path: SandboxPath.marked(in: name), movedAtMs: now)
             s.nextOrderNumber += 1
             s.byClientOrderId[coid] = s.shipments.count
             s.byAWB[shipment.awb] = s.shipments.count
@@ -161,13 +162,12 @@ final class Sandbox: Sendable {
         enum Result { case notFound, alreadyCancelled, notCancellable, cancelled }
         let result: Result = state.withLock { s in
             guard let i = s.byAWB[cancel.awb] else { return .notFound }
-            if s.shipments[i].status == .cancelled { return .alreadyCancelled }
-            if !s.shipments[i].status.isCancellable { return .notCancellable }
             let now = Clock.wallMillis()
-            s.shipments[i].status = .cancelled
+            s.catchUp(i, nowMs: now, eventDate: Sandbox.eventDate)
+            if s.shipments[i].status.code == .cancelled { return .alreadyCancelled }
+            if !(s.shipments[i].status.code?.isCancellable ?? false) { return .notCancellable }
             s.shipments[i].cancelledAtMs = now
-            s.shipments[i].events.append(ParcelXTrackEvent(statusTitle: ParcelXStatusCode.cancelled.title, eventDate: Sandbox.eventDate(now),
-                                                           statusLocation: "", remark: "Cancelled by seller"))
+            s.shipments[i].set(ParcelXTrackStatus(.cancelled), nowMs: now, eventDate: Sandbox.eventDate(now), remark: "Cancelled by seller")
             return .cancelled
         }
         switch result {
@@ -180,7 +180,7 @@ final class Sandbox: Sendable {
 
     private func track(awb: String?) -> Served {
         guard let awb, !awb.isEmpty else { return (envelope(200, false, .list(["The awb field is required."])), "invalid", [:]) }
-        let shipment = state.withLock { s in s.byAWB[awb].map { s.shipments[$0] } }
+        let shipment = state.withLock { s in s.byAWB[awb].map { s.current($0) } }
         return trackAnswer(shipment, ["awb": .string(awb)])
     }
 
@@ -188,7 +188,7 @@ final class Sandbox: Sendable {
         guard let coid = clientOrderId, !coid.isEmpty else {
             return (envelope(200, false, .list(["The channel_order_no field is required."])), "invalid", [:])
         }
-        let shipment = state.withLock { s in s.byClientOrderId[coid].map { s.shipments[$0] } }
+        let shipment = state.withLock { s in s.byClientOrderId[coid].map { s.current($0) } }
         return trackAnswer(shipment, ["clientOrderId": .string(coid)])
     }
 
@@ -199,7 +199,7 @@ final class Sandbox: Sendable {
         let expected = Sandbox.eventDate(sh.createdAtMs + 4 * 86_400_000).prefix(10)
         let answer = ParcelXTrackResponse(
             status: true, responsemsg: .text("Success"), awbNumber: sh.awb, clientOrderId: sh.request.clientOrderId,
-            orderId: sh.orderNumber, courierName: sh.courierName, currentStatus: ParcelXTrackStatus(sh.status),
+            orderId: sh.orderNumber, courierName: sh.courierName, currentStatus: sh.status,
             origin: sh.pickupId, destination: sh.request.consigneePincode, expectedDeliveryDate: String(expected),
             data: sh.events.reversed())
         return (respond(200, answer), "ok", meta)
@@ -263,13 +263,16 @@ final class Sandbox: Sendable {
             return .json(200, Sandbox.configJSON(state.withLock { $0.config }).serializedBytes())
         case ("POST", "/__sandbox/config"):
             return updateConfig(req)
+        case ("POST", "/__sandbox/advance"):
+            return advance(req)
         case ("GET", "/__sandbox/shipments"):
-            let all = state.withLock { $0.shipments }
+            let all = state.withLock { s in s.shipments.indices.map { s.current($0) } }
             let filter = req.query["client_order_id"]
             let items: [JSON] = all.filter { filter == nil || $0.request.clientOrderId == filter }.map { sh in
                 [
                     "client_order_id": .string(sh.request.clientOrderId), "awb": .string(sh.awb), "order_number": .string(sh.orderNumber),
-                    "status_code": .int(Int64(sh.status.rawValue)), "status": .string(sh.status.title),
+                    "status_code": .int(Int64(sh.status.statusCode)), "status": .string(sh.status.statusTitle),
+                    "path": .string(sh.path.rawValue), "step": .int(Int64(sh.step)),
                     "consignee_name": .string(sh.request.consigneeName), "courier_name": .string(sh.courierName),
                     "created_at": .string(Clock.iso8601(millis: sh.createdAtMs)),
                     "cancelled_at": sh.cancelledAtMs.map { .string(Clock.iso8601(millis: $0)) } ?? .null,
@@ -291,6 +294,68 @@ final class Sandbox: Sendable {
             return .json(200, JSON.object(["status": "reset"]).serializedBytes())
         default:
             return .json(404, JSON.object(["error": ["code": "not_found", "message": "no such sandbox endpoint"]]).serializedBytes())
+        }
+    }
+
+    /// `POST /__sandbox/advance {awb | client_order_id, steps?, path?, statusCode?, statusTitle?}`:
+    /// moves a shipment on now. `path` switches it to another tracking path first (it must be at
+    /// a status of that path); `statusCode` (with an optional `statusTitle`) sets any status at
+    /// all, such as one the platform does not know; otherwise it takes `steps` steps (1 by
+    /// default) along its path. Answers the shipment.
+    private func advance(_ req: HTTPRequest) -> HTTPResponse {
+        func answer(_ status: Int, _ code: String, _ m: String) -> HTTPResponse {
+            .json(status, JSON.object(["error": ["code": .string(code), "message": .string(m)]]).serializedBytes())
+        }
+        guard let body = try? JSONParser.parse(req.body), let o = body.objectValue else { return answer(400, "invalid", "a JSON object is expected") }
+        for k in o.keys where !["awb", "client_order_id", "steps", "path", "statusCode", "statusTitle"].contains(k) {
+            return answer(400, "invalid", "unknown field \(k)")
+        }
+        var steps = 1
+        if let v = o["steps"] {
+            guard let n = v.intValue, (1...100).contains(n) else { return answer(400, "invalid", "steps must be an integer in 1...100") }
+            steps = Int(n)
+        }
+        var path: SandboxPath?
+        if let v = o["path"] {
+            guard let p = v.stringValue.flatMap(SandboxPath.init(rawValue:)) else {
+                return answer(400, "invalid", "path must be one of \(SandboxPath.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            path = p
+        }
+        var setTo: ParcelXTrackStatus?
+        if let v = o["statusCode"] {
+            guard let n = v.intValue, (0...9999).contains(n) else { return answer(400, "invalid", "statusCode must be an integer in 0...9999") }
+            let title = o["statusTitle"]?.stringValue ?? ParcelXStatusCode(rawValue: Int(n))?.title ?? "Status \(n)"
+            guard title.count <= 100 else { return answer(400, "invalid", "statusTitle is at most 100 characters") }
+            setTo = ParcelXTrackStatus(statusCode: Int(n), statusTitle: title)
+        }
+        enum Outcome { case notFound, offPath, moved(SandboxShipment) }
+        let outcome: Outcome = state.withLock { s in
+            guard let i = o["awb"]?.stringValue.flatMap({ s.byAWB[$0] }) ?? o["client_order_id"]?.stringValue.flatMap({ s.byClientOrderId[$0] }) else {
+                return .notFound
+            }
+            let now = Clock.wallMillis()
+            s.catchUp(i, nowMs: now, eventDate: Sandbox.eventDate)
+            if let path {
+                guard let at = path.codes.firstIndex(where: { $0.rawValue == s.shipments[i].status.statusCode }) else { return .offPath }
+                s.shipments[i].path = path
+                s.shipments[i].step = at
+            }
+            if let setTo {
+                s.shipments[i].set(setTo, nowMs: now, eventDate: Sandbox.eventDate(now), remark: "sandbox: status set")
+            } else {
+                for _ in 0..<steps { guard s.shipments[i].advance(nowMs: now, eventDate: Sandbox.eventDate(now)) else { break } }
+            }
+            return .moved(s.shipments[i])
+        }
+        switch outcome {
+        case .notFound: return answer(404, "not_found", "no such shipment")
+        case .offPath: return answer(409, "off_path", "the shipment's status is not on that path")
+        case .moved(let sh):
+            log.info("sandbox shipment moved", ["awb": .string(sh.awb), "statusCode": .int(Int64(sh.status.statusCode))])
+            return .json(200, JSON.object(["awb": .string(sh.awb), "client_order_id": .string(sh.request.clientOrderId),
+                                           "status_code": .int(Int64(sh.status.statusCode)), "status": .string(sh.status.statusTitle),
+                                           "path": .string(sh.path.rawValue), "step": .int(Int64(sh.step))]).serializedBytes())
         }
     }
 
@@ -317,6 +382,9 @@ final class Sandbox: Sendable {
             case "retryAfterS":
                 guard let n = v.intValue, n >= 0, n <= 3600 else { return bad("retryAfterS must be an integer in 0...3600") }
                 c.retryAfterS = Int(n)
+            case "trackStepMs":
+                guard let n = v.intValue, n >= 0, n <= 86_400_000 else { return bad("trackStepMs must be an integer in 0...86400000") }
+                c.trackStepMs = Int(n)
             default:
                 return bad("unknown setting \(k)")
             }
@@ -361,11 +429,11 @@ final class Sandbox: Sendable {
 
     private static func configJSON(_ c: SandboxConfig) -> JSON {
         ["latencyMs": .int(Int64(c.latencyMs)), "failureRate": .double(c.failureRate), "timeoutMs": .int(Int64(c.timeoutMs)),
-         "throttleCalls": .int(Int64(c.throttleCalls)), "retryAfterS": .int(Int64(c.retryAfterS))]
+         "throttleCalls": .int(Int64(c.throttleCalls)), "retryAfterS": .int(Int64(c.retryAfterS)), "trackStepMs": .int(Int64(c.trackStepMs))]
     }
 
     /// `YYYY-MM-DD HH:MM:SS` in UTC, the provider's event date style.
-    private static func eventDate(_ ms: Int64) -> String {
+    static func eventDate(_ ms: Int64) -> String {
         let iso = Clock.iso8601(millis: ms)
         return String(iso.prefix(10)) + " " + String(iso.dropFirst(11).prefix(8))
     }

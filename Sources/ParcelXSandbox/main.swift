@@ -7,6 +7,8 @@ import Runtime
 /// Environment: OOPS_SANDBOX_ADDR (127.0.0.1:8090), PARCELX_ACCESS_KEY / PARCELX_SECRET_KEY
 /// (sandbox-access / sandbox-secret), OOPS_SANDBOX_TIMEOUT_MS (30000: how late a
 /// `[sandbox:timeout]` create answers), OOPS_SANDBOX_LATENCY_MS (0), OOPS_SANDBOX_FAILURE_RATE (0),
+/// OOPS_SANDBOX_TRACK_STEP_MS (0: shipments move along their tracking path only through
+/// `POST /__sandbox/advance`; otherwise one step every this many ms),
 /// OOPS_SANDBOX_STRICT_WAREHOUSES (0: any non-empty pick_address_id is accepted),
 /// OOPS_SANDBOX_MAX_CALLS (2048: calls answered at once, each waiting out the latency on a
 /// thread; 1–10000), OOPS_LOG_LEVEL.
@@ -17,7 +19,8 @@ func runSandbox() -> Int32 {
     let defaults = SandboxConfig(
         latencyMs: max(0, config.int("OOPS_SANDBOX_LATENCY_MS", default: 0)),
         failureRate: min(1, max(0, Double(config.string("OOPS_SANDBOX_FAILURE_RATE", default: "0")) ?? 0)),
-        timeoutMs: max(0, config.int("OOPS_SANDBOX_TIMEOUT_MS", default: 30_000)))
+        timeoutMs: max(0, config.int("OOPS_SANDBOX_TIMEOUT_MS", default: 30_000)),
+        trackStepMs: config.int("OOPS_SANDBOX_TRACK_STEP_MS", default: 0, range: 0...86_400_000))
     let sandbox = Sandbox(accessKey: config.parcelxAccessKey, secretKey: config.parcelxSecretKey, defaults: defaults,
                           strictWarehouses: config.string("OOPS_SANDBOX_STRICT_WAREHOUSES", default: "0") == "1", log: log)
     let (host, port) = Config.hostPort(config.sandboxAddress)

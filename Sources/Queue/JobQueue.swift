@@ -247,6 +247,24 @@ public final class JobQueue: Sendable {
     }
 
     /// Closes the connection (it reopens on the next call).
+    /// BullMQ's per-minute metrics of finished jobs (`getMetrics`): `count` finishes counted so
+    /// far, the newest `limit` data points (per minute, newest first), how many points are kept,
+    /// and `prevTS`/`prevCount` (the last point's time and count; `count - prevCount` finished in
+    /// the minute not yet pushed). Empty when no worker keeps metrics.
+    public func metrics(_ target: JobState, limit: Int) throws -> QueueMetrics {
+        guard target == .completed || target == .failed else { throw QueueError("metrics are kept for completed and failed jobs only") }
+        let mk = base + "metrics:" + target.rawValue
+        let r = try withReconnect(idempotent: true) {
+            try client.pipeline([["HMGET", mk, "count", "prevTS", "prevCount"], ["LRANGE", mk + ":data", "0", String(max(limit, 1) - 1)],
+                                 ["LLEN", mk + ":data"]])
+        }
+        for reply in r { if case .error(let e) = reply { throw RedisError.reply(e) } }
+        let meta = r[0].arrayValue ?? []
+        func int(_ i: Int) -> Int64 { i < meta.count ? meta[i].stringValue.flatMap { Int64($0) } ?? 0 : 0 }
+        return QueueMetrics(count: int(0), prevTS: int(1), prevCount: int(2),
+                            data: (r[1].arrayValue ?? []).map { $0.stringValue.flatMap { Int64($0) } ?? 0 }, kept: Int(r[2].intValue ?? 0))
+    }
+
     public func close() { client.disconnect() }
 }
 
@@ -259,5 +277,19 @@ extension JobQueue {
         } catch {
             return ["ok": false, "error": .string(String(describing: error))]
         }
+    }
+}
+
+/// One queue's per-minute metrics as BullMQ keeps them (see `JobQueue.metrics`).
+public struct QueueMetrics: Sendable, Equatable {
+    public var count: Int64
+    public var prevTS: Int64
+    public var prevCount: Int64
+    /// Finishes per minute, newest first.
+    public var data: [Int64]
+    public var kept: Int
+
+    public var json: JSON {
+        ["count": .int(count), "prevTS": .int(prevTS), "prevCount": .int(prevCount), "data": .array(data.map { .int($0) }), "kept": .int(Int64(kept))]
     }
 }

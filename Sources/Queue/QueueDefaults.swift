@@ -22,6 +22,10 @@ public struct QueueDefaults: Sendable, Equatable {
     /// The clean-up job of a failed order (docs/queues.md) keeps asking the provider for longer
     /// than a create: 12 attempts, exponential backoff from 5 s (about 2.8 hours in all).
     public static let providerCleanup = QueueDefaults(attempts: 12, backoff: .exponential(delayMs: 5000))
+
+    /// A tracking poll (docs/queues.md): 3 attempts, exponential backoff from 5 s; a poll that
+    /// still fails adds the next poll anyway, so one bad hour never ends a shipment's tracking.
+    public static let tracking = QueueDefaults(attempts: 3, backoff: .exponential(delayMs: 5000))
 }
 
 /// How long to wait before the next attempt of a failed job.

@@ -51,6 +51,29 @@ end
 local function removeJobKeys(jk)
   redis.call('DEL', jk, jk .. ':logs', jk .. ':dependencies', jk .. ':processed', jk .. ':failed', jk .. ':unsuccessful')
 end
+-- BullMQ's per-minute metrics (docs/queues.md, "Metrics"): `metrics:<target>` counts finishes
+-- (`count`) and remembers the count and time of the last data point (`prevCount`, `prevTS`);
+-- once whole minutes have passed since then, the finishes since are pushed onto
+-- `metrics:<target>:data` (newest first), with a 0 for every further empty minute, trimmed to
+-- maxPoints. The count read before this finish is what is pushed, as BullMQ does.
+local function collectMetrics(base, target, maxPoints, now)
+  local mk = base .. 'metrics:' .. target
+  local count = redis.call('HINCRBY', mk, 'count', 1) - 1
+  local prevTS = redis.call('HGET', mk, 'prevTS')
+  if not prevTS then
+    redis.call('HSET', mk, 'prevTS', now, 'prevCount', 0)
+    return
+  end
+  local n = math.min(math.floor((now - tonumber(prevTS)) / 60000), maxPoints)
+  if n > 0 then
+    local dk = mk .. ':data'
+    local points = { count - tonumber(redis.call('HGET', mk, 'prevCount') or '0') }
+    for i = 2, n do points[i] = 0 end
+    for i = 1, #points, 5000 do redis.call('LPUSH', dk, unpack(points, i, math.min(i + 4999, #points))) end
+    redis.call('LTRIM', dk, 0, maxPoints - 1)
+    redis.call('HSET', mk, 'prevCount', count, 'prevTS', now)
+  end
+end
 local function zremChunked(key, ids)
   for i = 1, #ids, 5000 do
     redis.call('ZREM', key, unpack(ids, i, math.min(i + 4999, #ids)))
@@ -224,7 +247,8 @@ return takeJob(base, tonumber(ARGV[2]), ARGV[3], ARGV[4], maxEvents(base))
 """#)
 
     /// ARGV: base, id, token, now, target, field, value, keepCount, keepAge ('' none), keepLimit,
-    /// attempts, fetchNext ('1'), nextToken, lockMs, then field/value pairs to set first.
+    /// attempts, fetchNext ('1'), nextToken, lockMs, metrics data points ('' none), then
+    /// field/value pairs to set first.
     /// Returns 0, a negative code, or the moveToActive answer for the next job.
     static let moveToFinished = script("moveToFinished", #"""
 local base, id, token, now = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
@@ -237,7 +261,7 @@ if target == 'completed' then
 end
 local rc = releaseLock(base, jk, id, token)
 if rc < 0 then return rc end
-if #ARGV >= 15 then redis.call('HSET', jk, unpack(ARGV, 15, #ARGV)) end
+if #ARGV >= 16 then redis.call('HSET', jk, unpack(ARGV, 16, #ARGV)) end
 if redis.call('LREM', base .. 'active', -1, id) == 0 then return -3 end
 local me = maxEvents(base)
 redis.call('XTRIM', base .. 'events', 'MAXLEN', '~', me)
@@ -269,6 +293,7 @@ redis.call('XADD', base .. 'events', '*', 'event', target, 'jobId', id, field, v
 if target == 'failed' and atm >= tonumber(ARGV[11]) then
   redis.call('XADD', base .. 'events', '*', 'event', 'retries-exhausted', 'jobId', id, 'attemptsMade', atm)
 end
+if ARGV[15] ~= '' then collectMetrics(base, target, tonumber(ARGV[15]), now) end
 if ARGV[12] == '1' then
   local r = takeJob(base, now, ARGV[13], ARGV[14], me)
   if r[1] ~= 0 then return r end

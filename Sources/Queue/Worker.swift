@@ -27,6 +27,10 @@ public struct WorkerOptions: Sendable {
     public var logger: Logger?
     /// Called (besides the warning logged and the count in `Worker.counters`) whenever the
     /// outcome of a run is not written because the run no longer owns its job.
+    /// Per-minute completed and failed counts in BullMQ's metrics layout (`metrics:completed`,
+    /// `metrics:failed` and their `:data` lists), keeping this many minutes; nil keeps none.
+    /// Like BullMQ, every worker of a queue should use the same value.
+    public var metricsMaxDataPoints: Int?
     public var onFinishGivenUp: (@Sendable (_ queue: String, _ jobId: String, _ reason: WorkerCounters.GivenUp) -> Void)?
     /// Test seam: runs on a processing thread right after a job's finish script has answered,
     /// before the thread's clean-up, to stand for a thread that loses its core at that moment.
@@ -422,7 +426,7 @@ public final class Worker: Sendable {
             let keep = KeepJobs(json: job.opts["removeOnComplete"]) ?? options.removeOnComplete
             return (QueueScripts.moveToFinished,
                     [base, job.id, token, now, "completed", "returnvalue", rv] + keepArgs(keep)
-                        + [String(job.maxAttempts), fetchNext ? "1" : "0", nextToken, String(options.lockDurationMs)])
+                        + [String(job.maxAttempts), fetchNext ? "1" : "0", nextToken, String(options.lockDurationMs), metricsArg])
         case .failed(let reason, let unrecoverable):
             var traces = job.stacktrace + [reason]
             if let limit = job.opts["stackTraceLimit"]?.intValue { traces = Array(traces.suffix(Int(max(limit, 0)))) }
@@ -437,9 +441,12 @@ public final class Worker: Sendable {
             let keep = KeepJobs(json: job.opts["removeOnFail"]) ?? options.removeOnFail
             return (QueueScripts.moveToFinished,
                     [base, job.id, token, now, "failed", "failedReason", reason] + keepArgs(keep)
-                        + [String(job.maxAttempts), fetchNext ? "1" : "0", nextToken, String(options.lockDurationMs)] + fields)
+                        + [String(job.maxAttempts), fetchNext ? "1" : "0", nextToken, String(options.lockDurationMs), metricsArg] + fields)
         }
     }
+
+    /// BullMQ's `metrics.maxDataPoints`, or '' when the worker keeps no metrics.
+    private var metricsArg: String { options.metricsMaxDataPoints.map { String(max($0, 1)) } ?? "" }
 
     private func keepArgs(_ k: KeepJobs) -> [String] {
         [String(k.scriptCount), k.ageSeconds.map(String.init) ?? "", String(k.limit ?? 1000)]

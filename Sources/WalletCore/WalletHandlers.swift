@@ -89,6 +89,12 @@ struct WalletHandlers: Sendable {
                                      adjustmentId: p.requiredString("adjustmentId"), actor: actor.json, deadline: ctx.deadline)
                 return r.entry.publicJSON
             },
+            Method("wallet.orderEntries", summary: "The applied charge and refund of one order (its timeline)", roles: [.system],
+                   params: .object([("orderId", .id)], required: ["orderId"]),
+                   result: .object([("items", .array(Self.entrySchema))], required: ["items"]), errors: [.unavailable]) { p, _ in
+                let orderId = try p.requiredString("orderId")
+                return ["items": .array(try s.orderEntries(orderId: orderId).map(\.publicJSON))]
+            },
             Method("wallet.transactions", summary: "Applied ledger entries, newest first, cursor-paginated",
                    roles: [.merchant, .admin],
                    params: .object([("userId", .id), ("cursor", Paging.cursor(idPrefix: "txn")),

@@ -140,7 +140,7 @@ final class WalletService: Sendable {
                 guard let settled = try settle(entryId: charge.id, userId: userId, deadline: deadline) else { throw notCharged }
                 charge = settled
             }
-            let req = PostingRequest(userId: userId, type: .credit, reason: .orderRefund, ref: "order:\(orderId):refund",
+            let req = PostingRequest(userId: userId, type: .credit, reason: .orderRefund, ref: Self.refundRef(orderId),
                                      amountPaise: charge.amountPaise, actor: actor, orderId: orderId, conflictReason: "order_already_refunded")
             return try post(req, deadline: deadline)
         }
@@ -332,6 +332,13 @@ final class WalletService: Sendable {
     }
 
     static func chargeRef(_ orderId: String) -> String { "order:\(orderId):charge" }
+    static func refundRef(_ orderId: String) -> String { "order:\(orderId):refund" }
+
+    /// The applied ledger entries of one order: its charge and its refund, as far as they exist
+    /// (an order's timeline).
+    func orderEntries(orderId: String) throws -> [LedgerEntry] {
+        try [Self.chargeRef(orderId), Self.refundRef(orderId)].compactMap { try repo.entry(ref: $0) }.filter { $0.state == .applied }
+    }
 
     static let insufficient = RPCError.business("insufficient_balance", "The wallet balance is too low for this debit")
 

@@ -54,6 +54,7 @@ final class OrderLifecycleTests: XCTestCase {
         ("retriesExhausted", .retriesExhausted(ProviderFailure(message: "timeout", refs: refs, mayHaveBooked: true))),
         ("providerCancelled", .providerCancelled(ProviderCancellation(refs: refs, atProvider: true))),
         ("cancelRefused", .cancelRefused(failure)),
+        ("tracked", .tracked(TrackingUpdate(status: .inTransit, providerCode: 223, providerTitle: "In Transit"))),
     ]
 
     /// Expected (status after, effects, outcome) for each status (stage `enqueued`) and event.
@@ -64,21 +65,21 @@ final class OrderLifecycleTests: XCTestCase {
             "cancelRequested": (.cancelRequested, ["cancel:cancel-ord_1-1"], "+"), "cancelEnqueued": (.pending, [], "="),
             "providerAttempted": (.pending, [], "+"), "providerPlaced": (.placed, [], "+"),
             "providerRefused": (.failed, ["refund"], "+"), "retriesExhausted": (.failed, ["refund", "cancel:cancel-ord_1-cleanup"], "+"),
-            "providerCancelled": (.pending, [], "="), "cancelRefused": (.pending, [], "="),
+            "providerCancelled": (.pending, [], "="), "cancelRefused": (.pending, [], "="), "tracked": (.pending, [], "="),
         ],
         .placed: [
             "accepted": (.placed, [], "="), "charged": (.placed, [], "="), "chargeRefused": (.placed, [], "="), "enqueued": (.placed, [], "="),
             "cancelRequested": (.cancelRequested, ["cancel:cancel-ord_1-1"], "+"), "cancelEnqueued": (.placed, [], "="),
             "providerAttempted": (.placed, [], "="), "providerPlaced": (.placed, [], "="),
             "providerRefused": (.placed, [], "="), "retriesExhausted": (.placed, [], "="),
-            "providerCancelled": (.placed, [], "="), "cancelRefused": (.placed, [], "="),
+            "providerCancelled": (.placed, [], "="), "cancelRefused": (.placed, [], "="), "tracked": (.placed, [], "="),
         ],
         .failed: [
             "accepted": (.failed, [], "="), "charged": (.failed, [], "="), "chargeRefused": (.failed, [], "="), "enqueued": (.failed, [], "="),
             "cancelRequested": (.failed, [], "!"), "cancelEnqueued": (.failed, [], "="),
             "providerAttempted": (.failed, [], "="), "providerPlaced": (.failed, [], "="),
             "providerRefused": (.failed, [], "="), "retriesExhausted": (.failed, [], "="),
-            "providerCancelled": (.failed, [], "="), "cancelRefused": (.failed, [], "="),
+            "providerCancelled": (.failed, [], "="), "cancelRefused": (.failed, [], "="), "tracked": (.failed, [], "="),
         ],
         .cancelRequested: [
             "accepted": (.cancelRequested, [], "="), "charged": (.cancelRequested, [], "="), "chargeRefused": (.cancelRequested, [], "="),
@@ -88,7 +89,7 @@ final class OrderLifecycleTests: XCTestCase {
             "providerPlaced": (.cancelRequested, ["cancel:cancel-ord_1-late-AWB1"], "+"),
             "providerRefused": (.cancelRequested, [], "="), "retriesExhausted": (.cancelRequested, [], "="),
             "providerCancelled": (.cancelled, ["refund"], "+"),
-            "cancelRefused": (.pending, ["create:create-ord_1-after-cancel-2"], "+"),
+            "cancelRefused": (.pending, ["create:create-ord_1-after-cancel-2"], "+"), "tracked": (.cancelRequested, [], "="),
         ],
         .cancelled: [
             "accepted": (.cancelled, [], "="), "charged": (.cancelled, [], "="), "chargeRefused": (.cancelled, [], "="), "enqueued": (.cancelled, [], "="),
@@ -96,7 +97,7 @@ final class OrderLifecycleTests: XCTestCase {
             "providerAttempted": (.cancelled, [], "="),
             "providerPlaced": (.cancelled, ["cancel:cancel-ord_1-late-AWB1"], "+"),
             "providerRefused": (.cancelled, [], "="), "retriesExhausted": (.cancelled, [], "="),
-            "providerCancelled": (.cancelled, ["refund"], "+"), "cancelRefused": (.cancelled, [], "="),
+            "providerCancelled": (.cancelled, ["refund"], "+"), "cancelRefused": (.cancelled, [], "="), "tracked": (.cancelled, [], "="),
         ],
     ]
 
@@ -129,6 +130,14 @@ final class OrderLifecycleTests: XCTestCase {
             cases.append((Self.order(status, cancelEnqueued: false), .cancelEnqueued))
         }
         for stage in OrderStage.allCases { cases.append((Self.order(.pending, stage: stage), .enqueued)) }
+        for status in OrderStatus.allCases {
+            // Tracking writes on booked orders: the first entry, a next one, an unknown status.
+            let booked = Self.order(status, awb: "AWB1")
+            cases.append((booked, Self.tracked(.pickedUp, 230)))
+            let once = OrderLifecycle.apply(booked, Self.tracked(.pickedUp, 230), Self.ctx).order
+            cases.append((once, Self.tracked(.delivered, 226)))
+            cases.append((once, Self.tracked(nil, 299)))
+        }
         for (old, event) in cases {
             let new = OrderLifecycle.apply(old, event, Self.ctx).order
             let c = new.changes(from: old)
@@ -141,6 +150,66 @@ final class OrderLifecycleTests: XCTestCase {
             XCTAssertEqual(JSON.object(doc), new.json, "\(old.status) × \(event)")
             XCTAssertEqual(new.document(updating: old.json, from: old), new.json, "\(old.status) × \(event)")
         }
+    }
+
+    static func tracked(_ s: TrackingStatus?, _ code: Int, title: String? = nil) -> OrderEvent {
+        .tracked(TrackingUpdate(status: s, providerCode: code, providerTitle: title ?? "code \(code)", eventAt: "2026-11-28 10:00:00",
+                                location: "Hub", remark: "r"))
+    }
+
+    /// Tracking, status × tracking update, on orders that have an AWB: only a placed order (or
+    /// one whose cancel is in flight) records it; a repeat of the last provider status changes
+    /// nothing; a status the map does not know is kept raw and moves nothing; a final state is
+    /// never left, and ends tracking.
+    func testTrackingTable() {
+        let c = Self.ctx
+        let rows: [(OrderStatus, Character)] = [(.pending, "="), (.placed, "+"), (.failed, "="), (.cancelRequested, "+"), (.cancelled, "=")]
+        for (status, expected) in rows {
+            let o = Self.order(status, awb: "AWB1", cancelFrom: .placed)
+            let t = OrderLifecycle.apply(o, Self.tracked(.inTransit, 223), c)
+            XCTAssertEqual(t.outcome == .applied ? "+" : "=", expected, "\(status)")
+            XCTAssertEqual(t.effects, [], "tracking runs no effect")
+            XCTAssertEqual(t.order.status, status, "tracking never moves the order's status")
+            XCTAssertEqual(OrderLifecycle.tracksShipment(o), expected == "+", "\(status)")
+            if expected == "+" {
+                XCTAssertEqual(t.order.trackingStatus, .inTransit)
+                XCTAssertEqual(t.order.tracking, [TrackingEntry(status: .inTransit, providerCode: 223, providerTitle: "code 223", at: c.at,
+                                                                eventAt: "2026-11-28 10:00:00", location: "Hub", remark: "r")])
+            }
+        }
+        XCTAssertFalse(OrderLifecycle.tracksShipment(Self.order(.placed)), "no AWB, nothing to track")
+
+        var o = Self.order(.placed, awb: "AWB1")
+        o = OrderLifecycle.apply(o, Self.tracked(.pickedUp, 230), c).order
+        XCTAssertEqual(OrderLifecycle.apply(o, Self.tracked(.pickedUp, 230), c).outcome, .unchanged, "the same provider status again")
+        let unknown = OrderLifecycle.apply(o, Self.tracked(nil, 299, title: "Misrouted"), c)
+        XCTAssertEqual(unknown.outcome, .applied)
+        XCTAssertEqual(unknown.order.trackingStatus, .pickedUp, "an unknown provider status is not guessed")
+        XCTAssertEqual(unknown.order.tracking.last?.providerCode, 299)
+        XCTAssertEqual(unknown.order.tracking.last?.providerTitle, "Misrouted")
+        XCTAssertNil(unknown.order.tracking.last?.status)
+        XCTAssertTrue(OrderLifecycle.tracksShipment(unknown.order))
+        for final in TrackingStatus.allCases where final.isFinal {
+            let done = OrderLifecycle.apply(unknown.order, Self.tracked(final, 900), c).order
+            XCTAssertEqual(done.trackingStatus, final)
+            XCTAssertFalse(OrderLifecycle.tracksShipment(done), "\(final) ends tracking")
+            XCTAssertEqual(OrderLifecycle.apply(done, Self.tracked(.inTransit, 223), c).outcome, .unchanged, "\(final) is never left")
+        }
+        XCTAssertEqual(Set(TrackingStatus.allCases.filter(\.isFinal)), [.delivered, .rtoDelivered, .lost, .cancelled])
+
+        // The entries are bounded; past the bound only the status moves on.
+        var long = Self.order(.placed, awb: "AWB1")
+        for i in 0..<(OrderLifecycle.trackingMax + 5) {
+            long = OrderLifecycle.apply(long, Self.tracked(i % 2 == 0 ? .deliveryFailed : .outForDelivery, 901 + i % 2, title: "t\(i)"), c).order
+        }
+        XCTAssertEqual(long.tracking.count, OrderLifecycle.trackingMax)
+        XCTAssertEqual(OrderLifecycle.apply(long, Self.tracked(.delivered, 226), c).order.trackingStatus, .delivered)
+
+        // The stored form: absent until the first poll, then a round trip.
+        XCTAssertNil(Self.order(.placed).json["trackingStatus"])
+        XCTAssertNil(Self.order(.placed).json["tracking"])
+        XCTAssertEqual(try? Order(json: unknown.order.json), unknown.order)
+        XCTAssertEqual(unknown.order.publicJSON["trackingStatus"], "picked_up")
     }
 
     func testStatusChangesWriteTheirHistoryLine() {

@@ -201,13 +201,13 @@ final class OrderServiceTests: XCTestCase {
         let p: JSON = ["orderId": .string(id), "awbNumber": "AWB123", "courierName": "Delhivery",
                        "parcelxRequestRefId": "plog_1", "parcelxResponseRefId": "plog_2"]
         let first = try report("orders.provider.placed", p)
-        XCTAssertEqual(first, ["applied": true, "status": "placed", "jobs": []])
+        XCTAssertEqual(first, ["applied": true, "status": "placed", "jobs": [], "trackingStatus": nil, "tracks": true])
         let o = try XCTUnwrap(try stored(id))
         XCTAssertEqual(o["awbNumber"], "AWB123")
         XCTAssertEqual(o["courierName"], "Delhivery")
         XCTAssertEqual(o["providerSyncStatus"], "synced")
         XCTAssertEqual(o["parcelxResponseRefId"], "plog_2")
-        XCTAssertEqual(try report("orders.provider.placed", p), ["applied": false, "status": "placed", "jobs": []])
+        XCTAssertEqual(try report("orders.provider.placed", p), ["applied": false, "status": "placed", "jobs": [], "trackingStatus": nil, "tracks": true])
         XCTAssertEqual(try stored(id)?["history"]?.arrayValue?.count, 2, "accepted, placed")
     }
 

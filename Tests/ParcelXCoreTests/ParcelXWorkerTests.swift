@@ -1,3 +1,4 @@
+import Domain
 import HTTPClient
 import JSON
 import OrderCore
@@ -61,6 +62,8 @@ final class RecordingOrders: RPCCalling {
 /// ParcelXSvc's worker in-process: a typed order in, the provider scripted, the audit logs in
 /// memory, and the one thing that matters out: what it reported to OrderSvc.
 final class ParcelXWorkerTests: XCTestCase {
+    /// Tracking polls the worker adds after a booking.
+    let trackingQueue = RecordingQueue(name: QueueNames.tracking)
     let logStore = MemoryStore()
 
     static func order(status: OrderStatus = .pending, awb: String? = nil) throws -> Order {
@@ -83,7 +86,8 @@ final class ParcelXWorkerTests: XCTestCase {
         let logs = ProviderLogRepository(store: logStore)
         try logs.prepare()
         return ParcelXOrderService(client: ParcelXClient(baseURL: "http://parcelx.test", accessKey: "ak", secretKey: "secret-key", transport: provider),
-                                   logs: logs, orders: orders, log: Logger(service: "ParcelXSvc", instance: 0, level: .error), defaultAttempts: 3)
+                                   logs: logs, orders: orders, log: Logger(service: "ParcelXSvc", instance: 0, level: .error), defaultAttempts: 3,
+                                   tracking: TrackingPolls(queue: trackingQueue, schedule: .standard))
     }
 
     static let created = ScriptedProvider.json(200, ["status": true, "responsemsg": ["Order created"],

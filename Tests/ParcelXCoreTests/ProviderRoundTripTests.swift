@@ -15,6 +15,8 @@ import XCTest
 /// worker's reports reach OrderSvc through its Dispatcher, so every report is checked against
 /// OrderSvc's own schemas and roles. What is asserted is the stored order and the ledger.
 final class ProviderRoundTripTests: XCTestCase {
+    /// Tracking polls the worker adds after a booking.
+    let trackingQueue = RecordingQueue(name: QueueNames.tracking)
     let clock = ManualClock()
     let orderStore = MemoryStore()
     let walletStore = MemoryStore()
@@ -44,7 +46,8 @@ final class ProviderRoundTripTests: XCTestCase {
         let logs = ProviderLogRepository(store: MemoryStore(), clock: clock)
         try logs.prepare()
         return ParcelXOrderService(client: ParcelXClient(baseURL: "http://parcelx.test", accessKey: "ak", secretKey: "sk", transport: provider),
-                                   logs: logs, orders: orders, log: Logger(service: "ParcelXSvc", instance: 0, level: .error), defaultAttempts: 3)
+                                   logs: logs, orders: orders, log: Logger(service: "ParcelXSvc", instance: 0, level: .error), defaultAttempts: 3,
+                                   tracking: TrackingPolls(queue: trackingQueue, schedule: .standard))
     }
 
     /// The job as the worker would fetch it: the recorded id, name and data, on its first attempt.
@@ -79,6 +82,7 @@ final class ProviderRoundTripTests: XCTestCase {
         XCTAssertEqual(try order(id)["status"], "placed")
         XCTAssertEqual(try order(id)["awbNumber"], "AWB100")
         XCTAssertNotNil(try order(id)["parcelxResponseRefId"]?.stringValue)
+        XCTAssertEqual(trackingQueue.ids, ["track-\(id)-1"], "a booked shipment gets its first tracking poll")
 
         _ = try orders.call("orders.cancel", ["orderId": .string(id)], ctx: ctx(Self.merchant))
         let cancelJob = try XCTUnwrap(cancelQueue.all.first)
@@ -108,6 +112,7 @@ final class ProviderRoundTripTests: XCTestCase {
         XCTAssertEqual(try ledger(id), ["order_charge", "order_refund"])
         XCTAssertEqual(try balance(), 100_000)
         XCTAssertEqual(cancelQueue.ids, [], "nothing can have been booked")
+        XCTAssertEqual(trackingQueue.ids, [], "nothing to track")
     }
 
     static let created = ScriptedProvider.json(200, ["status": true, "responsemsg": ["Order created"],

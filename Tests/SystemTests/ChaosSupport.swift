@@ -199,10 +199,15 @@ struct SystemProbe {
         return out
     }
 
-    /// Jobs not finished yet (waiting, active, delayed, prioritized, paused) over both queues.
+    /// The tracking queue holds one delayed poll per booked shipment by design (docs/orders.md,
+    /// "Tracking"): its jobs are not work a settled system still owes.
+    static let trackingQueue = "parcelx-tracking-queue"
+
+    /// Jobs not finished yet (waiting, active, delayed, prioritized, paused) over the provider
+    /// work queues (create and cancel; not the tracking polls waiting for their time).
     func unfinishedJobs() throws -> Int {
         var n = 0
-        for (_, c) in try queueCounts() {
+        for (q, c) in try queueCounts() where q != Self.trackingQueue {
             for s in ["waiting", "active", "delayed", "prioritized", "paused"] { n += Int(c[s]?.intValue ?? 0) }
         }
         return n

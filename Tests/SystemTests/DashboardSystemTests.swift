@@ -17,6 +17,7 @@ final class DashboardSystemTests: XCTestCase {
     var sys: OOPSSystem { Self.system! }
     let ordersQ = "parcelx-orders-queue"
     let cancelQ = "parcelx-order-cancellation-queue"
+    let trackQ = "parcelx-tracking-queue"
 
     override class func setUp() {
         do {
@@ -224,7 +225,7 @@ final class DashboardSystemTests: XCTestCase {
     func testAdminSeesCountsOfBothQueuesThatMatchRedis() throws {
         _ = failedOrderJob("Counted [sandbox:http401]")
         let admin = sys.adminToken()
-        let qs = [ordersQ, cancelQ]
+        let qs = [ordersQ, cancelQ, trackQ]
         // Counts are compared once nothing is moving.
         XCTAssertTrue(waitUntil(timeoutMs: 10_000, intervalMs: 100) {
             qs.allSatisfy { (try? self.queue($0).counts()).map { $0.active == 0 && $0.waiting == 0 } ?? false }
@@ -236,7 +237,7 @@ final class DashboardSystemTests: XCTestCase {
         XCTAssertFalse(page.text.contains("<script>"), "no inline script")
         let shown = renderedCounts(page.text)
         let overview = req("GET", "/admin/queues/api/overview", token: admin).body["queues"]?.arrayValue ?? []
-        XCTAssertEqual(overview.count, 2)
+        XCTAssertEqual(overview.count, 3, "the two provider queues and the tracking queue")
         for q in qs {
             let c = try queue(q).counts()
             let redis = ["waiting": c.waiting, "active": c.active, "delayed": c.delayed, "prioritized": c.prioritized,

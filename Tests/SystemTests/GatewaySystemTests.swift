@@ -195,6 +195,18 @@ final class GatewaySystemTests: XCTestCase {
                 if c == .merchantB { XCTAssertFalse(ids.contains(f.orderA), "B's list shows A's order") }
             }),
             simple("GET", "/admin/orders/\(f.orderA)/provider-logs", "/admin/orders/{id}/provider-logs", adminOnly),
+            simple("GET", "/orders/\(f.orderA)/timeline", "/orders/{id}/timeline", userOnly(200, 404, 200), check: { c, r in
+                if c == .merchantA { XCTAssertEqual(r.json["orderId"]?.stringValue, f.orderA) }
+                if c == .merchantB { XCTAssertEqual(r.errorCode, "not_found"); XCTAssertFalse(r.text.contains(f.a.userId)) }
+            }),
+            // Webhooks: merchants only, each its own endpoint (an address that cannot be checked is refused).
+            simple("POST", "/webhooks/endpoint", "/webhooks/endpoint", userOnly(422, 422, 403), json: ["url": "https://no-such-host.invalid/hook"]),
+            simple("GET", "/webhooks/endpoint", "/webhooks/endpoint", userOnly(404, 404, 403)),
+            simple("DELETE", "/webhooks/endpoint", "/webhooks/endpoint", userOnly(404, 404, 403)),
+            simple("GET", "/webhooks/deliveries", "/webhooks/deliveries", userOnly(200, 200, 403)),
+            simple("POST", "/webhooks/deliveries/evt_\(f.orderA)_1/replay", "/webhooks/deliveries/{eventId}/replay", userOnly(404, 404, 403)),
+            simple("GET", "/admin/orders?q=\(f.orderA)", "/admin/orders", adminOnly,
+                   check: { c, r in if c == .admin { XCTAssertEqual(r.json["items"]?.arrayValue?.first?["id"]?.stringValue, f.orderA) } }),
             simple("GET", "/healthz", "/healthz", all(200)),
             simple("GET", "/readyz", "/readyz", all(200), check: { _, r in XCTAssertEqual(r.json, ["status": "ok"], "no operator data") }),
             simple("GET", "/openapi.json", "/openapi.json", all(200)),
@@ -205,6 +217,9 @@ final class GatewaySystemTests: XCTestCase {
             simple("GET", "/admin/queues/\(q)/completed", "/admin/queues/{queue}/{state}", [.anonymous: 303, .merchantA: 403, .merchantB: 403, .admin: 200]),
             simple("GET", "/admin/queues/\(q)/jobs/\(job)", "/admin/queues/{queue}/jobs/{jobId}", [.anonymous: 303, .merchantA: 403, .merchantB: 403, .admin: 200]),
             simple("GET", "/admin/queues/orders/\(f.orderA)/provider-logs", "/admin/queues/orders/{id}/provider-logs",
+                   [.anonymous: 303, .merchantA: 403, .merchantB: 403, .admin: 200]),
+            simple("GET", "/admin/queues/orders?q=\(f.orderA)", "/admin/queues/orders", [.anonymous: 303, .merchantA: 403, .merchantB: 403, .admin: 200]),
+            simple("GET", "/admin/queues/orders/\(f.orderA)/timeline", "/admin/queues/orders/{id}/timeline",
                    [.anonymous: 303, .merchantA: 403, .merchantB: 403, .admin: 200]),
             simple("GET", "/admin/queues/api/overview", "/admin/queues/api/overview", adminOnly),
             simple("GET", "/admin/queues/api/\(q)/completed", "/admin/queues/api/{queue}/{state}", adminOnly),

@@ -154,7 +154,7 @@ def run(d):
             break
         time.sleep(0.5)
     check(agreed, f"counts on the page match the API: page={page_counts(d)} api={api_counts(token)}")
-    check(len(shown) == 14, "both queues with seven states each are shown")
+    check(len(shown) == 21, "the three queues with seven states each are shown")
     wait(d, lambda x: x.find_element(By.CSS_SELECTOR, "[data-updated]").text.startswith("updated "))
     screenshot(d, "overview.png")
 
