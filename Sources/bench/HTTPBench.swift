@@ -16,12 +16,13 @@ enum HTTPBench {
         return Double(t) ?? 0
     }
 
-    static func wrk(_ url: String, connections: Int, seconds: Double, script: String? = nil) throws -> WrkResult {
+    static func wrk(_ url: String, connections: Int, seconds: Double, script: String? = nil, env: [String: String] = [:]) throws -> WrkResult {
         guard let exe = which("wrk") else { throw RuntimeError("wrk is missing (apt-get install wrk; ./oops bench installs it)") }
         let p = Process()
         p.executableURL = URL(fileURLWithPath: exe)
         p.arguments = ["-t", "2", "-c", "\(connections)", "-d", "\(max(1, Int(seconds.rounded())))s", "--latency", "--timeout", "10s"]
             + (script.map { ["-s", $0] } ?? []) + [url]
+        if !env.isEmpty { p.environment = ProcessInfo.processInfo.environment.merging(env) { $1 } }
         let out = Pipe()
         p.standardOutput = out
         p.standardError = FileHandle.nullDevice
@@ -68,36 +69,64 @@ enum HTTPBench {
         }
     }
 
+    /// Merchants the order load spreads over (each request takes the next one's token), on both
+    /// the Gateway and the Node anchor.
+    static let merchants = 64
+
+    /// The Gateway's order body, the same shape as the Node anchor's (consignee, two items, a
+    /// 450 g parcel, prepaid) in OOPS's own field names.
+    static func orderBody(_ clientOrderId: String) -> JSON {
+        [
+            "clientOrderId": .string(clientOrderId),
+            "consignee": ["name": "Asha Rao", "mobile": "9876543210", "address1": "12 MG Road, Indiranagar", "pincode": "560038",
+                          "city": "Bengaluru", "state": "Karnataka"],
+            "pickupAddressId": "WH-1",
+            "payment": ["mode": "prepaid"],
+            "package": ["weightGrams": 450, "lengthCm": 20, "widthCm": 15, "heightCm": 10],
+            "items": [["sku": "MUG-01", "name": "Ceramic mug", "quantity": 2, "pricePaise": 34900],
+                      ["sku": "CST-04", "name": "Coaster set", "quantity": 1, "pricePaise": 19900]],
+        ]
+    }
+
     static func run(_ report: Report, seconds: Double) throws {
-        print("http: wrk against the Gateway vs nginx with a fixed JSON body")
+        print("http: wrk against the Gateway vs nginx with a fixed JSON body, and vs the seed's order path in Node")
         let sys = try BenchSystem("http", parts: .all)
         defer { sys.cleanup() }
         let nginxPort = freePort()
         try startNginx(sys.procs, port: nginxPort)
-        let m = try sys.merchant(topups: 5)
-        let body = BenchSystem.orderBody("CLIENTID").serialized()
+        let first = try sys.merchant(topups: 5)
+        var tokens = [first.token]
+        for _ in 1..<merchants { tokens.append(try sys.merchant(topups: 1).token) }
+        let body = orderBody("CLIENTID").serialized()
         let parts = body.components(separatedBy: "CLIENTID")
         func luaString(_ s: String) -> String { "\"" + s.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\"" }
         let script = sys.procs.dir + "/orders.lua"
-        // Each wrk thread has its own Lua state: ids are tag-thread-counter.
+        // Each wrk thread has its own Lua state: ids are tag-thread-counter; like the anchor's
+        // script, each request takes the next merchant's token, threads starting apart.
         let lua = """
         local threads = 0
+        local tokens = { \(tokens.map(luaString).joined(separator: ", ")) }
         function setup(thread) threads = threads + 1; thread:set("tid", threads) end
-        function init(args) n = 0 end
+        function init(args) n = 0; nt = (tid * 7919) % #tokens end
         wrk.method = "POST"
         wrk.headers["Content-Type"] = "application/json"
-        wrk.headers["Authorization"] = "Bearer \(m.token)"
         function request()
           n = n + 1
+          nt = nt % #tokens + 1
+          wrk.headers["Authorization"] = "Bearer " .. tokens[nt]
           return wrk.format(nil, "/orders/create", nil, \(luaString(parts[0])) .. "wrk-\(benchTag())-" .. tid .. "-" .. n .. \(luaString(parts[1])))
         end
         """
         try lua.write(toFile: script, atomically: true, encoding: .utf8)
         // The floor under order creation: one authenticated route that makes a single RPC read.
         let walletScript = sys.procs.dir + "/wallet.lua"
-        try "wrk.headers[\"Authorization\"] = \"Bearer \(m.token)\"\n".write(toFile: walletScript, atomically: true, encoding: .utf8)
+        try "wrk.headers[\"Authorization\"] = \"Bearer \(first.token)\"\n".write(toFile: walletScript, atomically: true, encoding: .utf8)
         let gw = "http://127.0.0.1:\(sys.httpPort)"
         let ng = "http://127.0.0.1:\(nginxPort)/"
+        func ordersNote(_ o: WrkResult, _ cpu: String) -> String {
+            String(format: "p50 %.2f ms, p99 %.2f ms%@%@; %@", o.p50Ms, o.p99Ms, o.non2xx > 0 ? ", \(o.non2xx) non-2xx" : "",
+                   o.errors.isEmpty ? "" : ", " + o.errors, cpu)
+        }
         for c in [32, 128] {
             let base = try wrk(ng, connections: c, seconds: seconds)
             let h = try wrk(gw + "/healthz", connections: c, seconds: seconds)
@@ -112,11 +141,48 @@ enum HTTPBench {
             let o = try wrk(gw + "/orders/create", connections: c, seconds: seconds, script: script)
             // ParcelXSvc and the sandbox place the orders meanwhile; their share is listed too.
             let cpu = BenchProcs.cpuNote(cpu0, sys.procs.cpuSeconds(), units: o.rps * seconds, unit: "accepted order")
-            report.add(BenchRow(suite: "http", name: "POST /orders/create (JWT, new order), \(c) connections", value: o.rps, unit: "req/s",
-                                baselineName: "nginx fixed JSON", baseline: base.rps,
-                                note: String(format: "p50 %.2f ms, p99 %.2f ms%@%@; %@", o.p50Ms, o.p99Ms, o.non2xx > 0 ? ", \(o.non2xx) non-2xx" : "",
-                                             o.errors.isEmpty ? "" : ", " + o.errors, cpu)))
-            report.addScaling(ScalingRow(suite: "http", what: "wrk POST /orders/create", clients: c, rate: o.rps, p50Ms: o.p50Ms, p99Ms: o.p99Ms,
+            report.add(BenchRow(suite: "http", name: "POST /orders/create (JWT, new order, workers running), \(c) connections", value: o.rps, unit: "req/s",
+                                baselineName: "nginx fixed JSON", baseline: base.rps, note: ordersNote(o, cpu)))
+            report.addScaling(ScalingRow(suite: "http", what: "wrk POST /orders/create, workers running", clients: c, rate: o.rps, p50Ms: o.p50Ms, p99Ms: o.p99Ms,
+                                         note: o.non2xx > 0 ? "\(o.non2xx) non-2xx" : ""))
+        }
+
+        // The goal rows: the Node anchor has no consumer, so the ParcelX workers stop (their
+        // queue fills; the sandbox idles). Each connection count runs the Gateway and Node back to back.
+        sys.procs.stop("parcelx")
+        let anchor: SeedNodeAnchor?
+        switch SeedNodeAnchor.start(sys.procs, merchants: merchants) {
+        case .success(let a): anchor = a
+        case .failure(let e):
+            anchor = nil
+            print("  Node seed stack: skipped: \(e.description)")
+        }
+        if let a = anchor {
+            // The anchor's own warm-up (bench.sh: 3 s of orders at 32 connections); the Gateway is warm already.
+            _ = try wrk(a.ordersURL, connections: 32, seconds: 3, script: a.script, env: a.wrkEnv(tag: "warm-\(benchTag())"))
+        }
+        for c in [32, 128] {
+            let cpu0 = sys.procs.cpuSeconds()
+            let o = try wrk(gw + "/orders/create", connections: c, seconds: seconds, script: script)
+            let cpu = BenchProcs.cpuNote(cpu0.filter { !$0.key.hasPrefix("seed-") && $0.key != "node" },
+                                         sys.procs.cpuSeconds().filter { !$0.key.hasPrefix("seed-") && $0.key != "node" },
+                                         units: o.rps * seconds, unit: "accepted order")
+            var row = BenchRow(suite: "http", name: "POST /orders/create (JWT, new order, workers stopped), \(c) connections", value: o.rps, unit: "req/s",
+                               baselineName: "Node seed stack", baseline: nil,
+                               note: ordersNote(o, cpu) + (anchor == nil ? " | Node: skipped" : ""))
+            if let a = anchor {
+                let n0 = sys.procs.cpuSeconds()
+                let n = try wrk(a.ordersURL, connections: c, seconds: seconds, script: a.script, env: a.wrkEnv(tag: "c\(c)-\(benchTag())"))
+                let ncpu = BenchProcs.cpuNote(n0.filter { $0.key == "node" || $0.key == "seed-redis" },
+                                              sys.procs.cpuSeconds().filter { $0.key == "node" || $0.key == "seed-redis" },
+                                              units: n.rps * seconds, unit: "accepted order")
+                row.baselineName = "Node seed stack"
+                row.baseline = n.rps
+                row.note += String(format: " | Node: p50 %.2f ms, p99 %.2f ms%@%@; %@", n.p50Ms, n.p99Ms, n.non2xx > 0 ? ", \(n.non2xx) non-2xx" : "",
+                                   n.errors.isEmpty ? "" : ", " + n.errors, ncpu)
+            }
+            report.add(row)
+            report.addScaling(ScalingRow(suite: "http", what: "wrk POST /orders/create, workers stopped", clients: c, rate: o.rps, p50Ms: o.p50Ms, p99Ms: o.p99Ms,
                                          note: o.non2xx > 0 ? "\(o.non2xx) non-2xx" : ""))
         }
     }
