@@ -109,7 +109,7 @@ enum HTTPBench {
         try keys.compactMap { k in procs.pid(k).map { "\(k) \($0)\n" } }.joined().write(toFile: "\(dir)/\(tag).pids", atomically: true, encoding: .utf8)
         let p = Process()
         p.executableURL = URL(fileURLWithPath: exe)
-        p.arguments = ["record", "-a", "-g", "-F", "499", "-o", "\(dir)/\(tag).data"]
+        p.arguments = ["record", "-a", "-g", "-F", "999", "-o", "\(dir)/\(tag).data"]
         p.standardOutput = FileHandle.nullDevice
         p.standardError = FileHandle.nullDevice
         try p.run()
@@ -171,14 +171,20 @@ enum HTTPBench {
         }
         for c in [32, 128] {
             let base = try wrk(ng, connections: c, seconds: seconds)
+            // CPU per request of the Gateway (and, for /wallet, WalletSvc): the floor of the HTTP
+            // part and of one RPC hop under an order.
+            let hc0 = sys.procs.cpuSeconds()
             let h = try wrk(gw + "/healthz", connections: c, seconds: seconds)
+            let hcpu = BenchProcs.cpuNote(hc0, sys.procs.cpuSeconds(), units: h.rps * seconds, unit: "request")
             report.add(BenchRow(suite: "http", name: "GET /healthz, \(c) connections", value: h.rps, unit: "req/s", baselineName: "nginx fixed JSON", baseline: base.rps,
-                                note: String(format: "p50 %.2f ms, p99 %.2f ms (nginx %.2f / %.2f ms)%@", h.p50Ms, h.p99Ms, base.p50Ms, base.p99Ms,
-                                             h.non2xx > 0 ? ", \(h.non2xx) non-2xx" : "")))
+                                note: String(format: "p50 %.2f ms, p99 %.2f ms (nginx %.2f / %.2f ms)%@; %@", h.p50Ms, h.p99Ms, base.p50Ms, base.p99Ms,
+                                             h.non2xx > 0 ? ", \(h.non2xx) non-2xx" : "", hcpu)))
+            let wc0 = sys.procs.cpuSeconds()
             let w = try wrk(gw + "/wallet", connections: c, seconds: seconds, script: walletScript)
+            let wcpu = BenchProcs.cpuNote(wc0, sys.procs.cpuSeconds(), units: w.rps * seconds, unit: "request")
             report.add(BenchRow(suite: "http", name: "GET /wallet (JWT, one RPC read), \(c) connections", value: w.rps, unit: "req/s",
                                 baselineName: "nginx fixed JSON", baseline: base.rps,
-                                note: String(format: "p50 %.2f ms, p99 %.2f ms%@", w.p50Ms, w.p99Ms, w.non2xx > 0 ? ", \(w.non2xx) non-2xx" : "")))
+                                note: String(format: "p50 %.2f ms, p99 %.2f ms%@; %@", w.p50Ms, w.p99Ms, w.non2xx > 0 ? ", \(w.non2xx) non-2xx" : "", wcpu)))
             let cpu0 = sys.procs.cpuSeconds()
             let o = try wrk(gw + "/orders/create", connections: c, seconds: seconds, script: script, env: ["RUN_TAG": benchTag()])
             // ParcelXSvc and the sandbox place the orders meanwhile; their share is listed too.
