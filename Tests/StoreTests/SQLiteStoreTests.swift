@@ -141,6 +141,39 @@ final class SQLiteStoreTests: XCTestCase {
         XCTAssertEqual(try s.get("wallets", id: "w1")?["balance"], 100)
     }
 
+    /// Concurrent writes and transactions: each one's outcome is its own, and a transaction that
+    /// throws among them takes back only its own writes.
+    func testConcurrentWritesAndThrowingTransactionsKeepTheirOwnOutcomes() throws {
+        let dir = newDir()
+        let s = try SQLiteStore(path: dir.path + "/group.sqlite", log: testLog)
+        defer { s.close() }
+        try s.prepare(DocumentStoreConformance.collections, schemaVersion: 1)
+        let created = Locked(0), duplicates = Locked(0), failed = Locked(0)
+        DispatchQueue.concurrentPerform(iterations: 16) { t in
+            for i in 0..<50 {
+                // Every fifth id is shared by all threads: exactly one of them creates it.
+                let id = i % 5 == 0 ? "shared-\(i)" : "t\(t)-\(i)"
+                switch try? s.insert("events", ["_id": .string(id), "amount": .int(Int64(i))]) {
+                case .created?: created.withLock { $0 += 1 }
+                case .duplicate?: duplicates.withLock { $0 += 1 }
+                case nil: failed.withLock { $0 += 1 }
+                }
+                if i % 10 == 3 {
+                    // A transaction that writes and then throws: none of its writes stay.
+                    _ = try? s.transaction { () throws -> Void in
+                        _ = try s.insert("events", ["_id": .string("undone-\(t)-\(i)"), "amount": 0])
+                        throw StoreError(.internal, "stop")
+                    }
+                }
+            }
+        }
+        XCTAssertEqual(failed.current, 0)
+        XCTAssertEqual(created.current, 16 * 40 + 10)
+        XCTAssertEqual(duplicates.current, 15 * 10)
+        XCTAssertEqual(try s.count("events"), 16 * 40 + 10)
+        XCTAssertEqual(try s.count("events", where: .eq("amount", 0)), 1, "shared-0 alone: the thrown-out transactions left nothing")
+    }
+
     /// Runs the sqlite3 shell, when installed, to look at the file from outside the store.
     private func sqlite3CLI(_ path: String, _ sql: String) throws -> String {
         guard let exe = which("sqlite3") else { throw XCTSkip("sqlite3 shell not installed") }
