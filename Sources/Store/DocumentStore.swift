@@ -8,8 +8,8 @@ public enum InsertResult: Sendable, Hashable {
 }
 
 /// A small document store every service builds its repositories on: JSON objects with a string
-/// `_id`, single-document atomic operations, no multi-document transactions (so SQLite and
-/// MongoDB can both honour every promise). All calls block the calling thread; never call them
+/// `_id`, single-document atomic operations; multi-document transactions only as an optional
+/// fast path (`transaction`), so every promise holds on a backend without them. All calls block the calling thread; never call them
 /// from the Swift concurrency pool.
 public protocol DocumentStore: Sendable {
     /// "sqlite" or "mongodb", for health reports.
@@ -44,11 +44,20 @@ public protocol DocumentStore: Sendable {
     /// Throws `.unavailable` when the backend cannot serve requests.
     func ping() throws
 
+    /// Runs `body` as one transaction when the backend has them: every call `body` makes on this
+    /// store from this thread commits together, or none does when it throws (the error is
+    /// rethrown). Returns nil without running `body` when the backend has no such transaction;
+    /// callers then keep their single-document protocol.
+    func transaction<R>(_ body: () throws -> R) throws -> R?
+
     /// Releases connections; later calls throw `.unavailable`.
     func close()
 }
 
 extension DocumentStore {
+    /// No multi-document transactions unless the backend says otherwise.
+    public func transaction<R>(_ body: () throws -> R) throws -> R? { nil }
+
     /// One document by `_id`; both backends read it the same way.
     public func get(_ collection: String, id: String) throws -> JSON? {
         try findOne(collection, where: .eq("_id", .string(id)))

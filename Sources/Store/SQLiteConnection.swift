@@ -172,12 +172,42 @@ final class SQLitePool: Sendable {
 
     /// Borrows a connection for a statement or transaction that writes.
     func write<R>(_ body: (SQLiteConnection) throws -> R) throws -> R {
+        if let c = openTransaction() { return try body(c) }
         writer.lock()
         defer { writer.unlock() }
         return try with(body)
     }
 
+    /// Runs `body` inside `BEGIN IMMEDIATE … COMMIT` on one connection; every `with`/`write` this
+    /// thread makes meanwhile uses that connection. Nested calls join the open transaction.
+    func transaction<R>(_ body: () throws -> R) throws -> R {
+        if openTransaction() != nil { return try body() }
+        return try write { conn in
+            try conn.exec("BEGIN IMMEDIATE")
+            let slot = TransactionSlot(pool: self, connection: conn)
+            pthread_setspecific(transactionKey, Unmanaged.passUnretained(slot).toOpaque())
+            defer { pthread_setspecific(transactionKey, nil) }
+            let r: R
+            do {
+                r = try withExtendedLifetime(slot) { try body() }
+                try conn.exec("COMMIT")
+            } catch {
+                try? conn.exec("ROLLBACK")
+                throw error
+            }
+            return r
+        }
+    }
+
+    /// The connection of the transaction this thread has open on this pool.
+    private func openTransaction() -> SQLiteConnection? {
+        guard let p = pthread_getspecific(transactionKey) else { return nil }
+        let slot = Unmanaged<TransactionSlot>.fromOpaque(p).takeUnretainedValue()
+        return slot.pool === self ? slot.connection : nil
+    }
+
     func with<R>(_ body: (SQLiteConnection) throws -> R) throws -> R {
+        if let c = openTransaction() { return try body(c) }
         slots.wait()
         defer { slots.signal() }
         let (conn, closed) = idle.withLock { st in (st.connections.popLast(), st.closed) }
@@ -204,3 +234,20 @@ final class SQLitePool: Sendable {
     }
 }
 
+
+/// The transaction a thread has open (`SQLitePool.transaction`), found through a thread-specific
+/// key shared by all pools.
+private final class TransactionSlot {
+    unowned let pool: SQLitePool
+    let connection: SQLiteConnection
+    init(pool: SQLitePool, connection: SQLiteConnection) {
+        self.pool = pool
+        self.connection = connection
+    }
+}
+
+private let transactionKey: pthread_key_t = {
+    var key = pthread_key_t()
+    pthread_key_create(&key, nil)
+    return key
+}()

@@ -166,6 +166,12 @@ public final class SQLiteStore: DocumentStore {
         }
     }
 
+    /// One `BEGIN IMMEDIATE … COMMIT` on one connection: the write lock is taken up front, so
+    /// what `body` reads stays true until it commits. Another thread's calls wait for the commit.
+    public func transaction<R>(_ body: () throws -> R) throws -> R? {
+        try pool.transaction(body)
+    }
+
     public func ping() throws {
         try pool.with { conn in try conn.exec("SELECT 1") }
     }

@@ -109,7 +109,7 @@ struct LedgerEntry: Codable, Sendable, Equatable {
 
 /// Store access for wallets and the ledger: every method is one single-document operation (or a
 /// read), so the protocol in `WalletService` can reason about each step on its own and the same
-/// code runs on SQLite and MongoDB.
+/// code runs on SQLite and MongoDB (`move` and `insertApplied` only inside a store transaction).
 struct WalletRepository: Sendable {
     static let wallets = "wallets"
     static let ledger = "ledger"
@@ -185,6 +185,16 @@ struct WalletRepository: Sendable {
         return try store.update(Self.wallets, where: .and(conds), update).map(Self.wallet)
     }
 
+    /// The one-transaction posting's wallet write (`WalletService.postInOneTransaction`): moves
+    /// the balance and bumps the version, only if the wallet is still as `seen` and unlocked.
+    func move(_ seen: WalletDoc, by delta: Int64) throws -> WalletDoc? {
+        let nowMs = clock.nowMillis()
+        var conds: [Filter] = [.id(seen.userId), .eq("version", .int(seen.version)), .eq("pendingEntryId", .null)]
+        if delta < 0 { conds.append(.gte("balancePaise", .int(-delta))) }
+        let update = Update(set: ["updatedAt": .string(Clock.iso8601(millis: nowMs))], inc: ["balancePaise": delta, "version": 1])
+        return try store.update(Self.wallets, where: .and(conds), update).map(Self.wallet)
+    }
+
     /// Step 4: releases the lock held for `entryId` (and only that one: the same ref may lock the
     /// wallet again later under a new entry id).
     @discardableResult
@@ -214,6 +224,16 @@ struct WalletRepository: Sendable {
     /// Step 1: stores the pending entry unless its ref is taken.
     func insertPending(_ entry: LedgerEntry) throws -> Inserted {
         switch try store.insert(Self.ledger, entry.document()) {
+        case .created: return .created
+        case .duplicate(let existing): return .duplicate(try Self.entry(existing))
+        }
+    }
+
+    /// The one-transaction posting's entry, stored applied, unless its ref is taken.
+    func insertApplied(_ entry: LedgerEntry) throws -> Inserted {
+        var doc = try entry.document()
+        doc["appliedAt"] = .string(Clock.iso8601(millis: entry.createdAtMs))
+        switch try store.insert(Self.ledger, doc) {
         case .created: return .created
         case .duplicate(let existing): return .duplicate(try Self.entry(existing))
         }

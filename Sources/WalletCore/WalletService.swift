@@ -5,8 +5,12 @@ import Runtime
 import Store
 
 /// Wallets and the ledger: money that is never lost, never doubled and never negative, built
-/// from single-document atomic operations only (the store has no multi-document transactions,
-/// and MongoDB must behave exactly like SQLite).
+/// from single-document atomic operations (so a store without multi-document transactions, such
+/// as MongoDB here, behaves exactly like SQLite). Where the store has transactions (SQLite), a new
+/// posting is instead one transaction (`postInOneTransaction`: read the wallet, insert the entry
+/// applied, move the balance and bump the version); replays, conflicts, locked wallets, recovery
+/// and refunds of pending charges still go through the protocol below, which the transaction
+/// respects: it bumps `version` like a lock does, and never writes to a locked wallet.
 ///
 /// # Documents
 ///
@@ -242,6 +246,8 @@ final class WalletService: Sendable {
     // MARK: the protocol (callers hold the wallet's stripe lock)
 
     private func post(_ req: PostingRequest, deadline: Deadline) throws -> Posting {
+        // The failpoints stop the protocol between its steps, so tests that arm one run it.
+        if failpoint == nil, let done = try postInOneTransaction(req) { return done }
         _ = try repo.ensureWallet(req.userId)
         while true {
             try Self.check(deadline)
@@ -271,6 +277,49 @@ final class WalletService: Sendable {
                 }
                 // The earlier attempt was refused and removed: this call is a fresh attempt.
             }
+        }
+    }
+
+    /// The posting as one store transaction, where the store has them (SQLite): read the wallet,
+    /// insert the entry already applied, move the balance and bump the version, commit: one commit
+    /// instead of four, and nothing for recovery to finish, since a crash before the commit leaves
+    /// nothing. Nil when the protocol must answer instead: the store has no transactions, the
+    /// ref is taken (a replay or a conflict), or the wallet is locked by a protocol run elsewhere
+    /// (another instance, the recovery sweep) that has to be released first. A debit the balance
+    /// cannot cover writes nothing and is refused, as the protocol's void would leave it.
+    private func postInOneTransaction(_ req: PostingRequest) throws -> Posting? {
+        enum Outcome { case applied(LedgerEntry), insufficient, useProtocol }
+        let outcome = try repo.store.transaction { () throws -> Outcome in
+            let w = try repo.ensureWallet(req.userId)
+            guard !w.isLocked else { return .useProtocol }
+            var entry = LedgerEntry(id: ID.make("txn"), userId: req.userId, type: req.type, reason: req.reason, ref: req.ref,
+                                    amountPaise: req.amountPaise, actor: req.actor, orderId: req.orderId, note: req.note,
+                                    nowMs: repo.clock.nowMillis())
+            let (after, overflow) = w.balancePaise.addingReportingOverflow(entry.delta)
+            guard !overflow else { return .useProtocol }
+            if after < 0 {
+                // A replay of an applied debit is answered as one, whatever the balance is now.
+                return try repo.entry(ref: req.ref) == nil ? .insufficient : .useProtocol
+            }
+            entry.state = .applied
+            entry.balanceAfterPaise = after
+            guard case .created = try repo.insertApplied(entry) else { return .useProtocol }
+            guard try repo.move(w, by: entry.delta) != nil else {
+                // Cannot happen while the transaction holds the write lock; the throw rolls the entry back.
+                throw StoreError(.internal, "a wallet changed inside its posting's transaction")
+            }
+            return .applied(entry)
+        }
+        switch outcome {
+        case nil, .useProtocol?:
+            return nil
+        case .insufficient?:
+            Metrics.shared.increment("oops_wallet_refused_total", ["reason": "insufficient_balance"])
+            throw Self.insufficient
+        case .applied(let entry)?:
+            Metrics.shared.increment("oops_wallet_postings_total", ["reason": req.reason.rawValue, "type": req.type.rawValue])
+            Metrics.shared.increment("oops_wallet_paise_total", ["reason": req.reason.rawValue, "type": req.type.rawValue], by: req.amountPaise)
+            return Posting(created: true, entry: entry, balancePaise: entry.balanceAfterPaise ?? 0)
         }
     }
 

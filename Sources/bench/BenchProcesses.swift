@@ -34,20 +34,34 @@ final class BenchProcs: @unchecked Sendable {
         return c
     }
 
-    /// CPU time (user + system, seconds) each running child has used so far, by key.
+    /// CPU time (user + system, seconds) each running child has used so far, by key, with its
+    /// running descendants (node's cluster workers are children of the primary).
     func cpuSeconds() -> [String: Double] {
-        let ticks = Double(sysconf(Int32(_SC_CLK_TCK)))
         var out: [String: Double] = [:]
         for (key, c) in children.withLock({ $0 }) where c.isRunning {
-            // /proc/<pid>/stat: the fields after the ")" that ends the command name; utime and
-            // stime are the 14th and 15th fields of the whole line.
-            guard let stat = try? String(contentsOfFile: "/proc/\(c.pid)/stat", encoding: .utf8),
-                  let close = stat.lastIndex(of: ")") else { continue }
-            let f = stat[stat.index(after: close)...].split(separator: " ")
-            guard f.count > 13, let u = Double(f[11]), let k = Double(f[12]) else { continue }
-            out[key, default: 0] += (u + k) / ticks
+            out[key, default: 0] += Self.treeCPUSeconds(c.pid)
         }
         return out
+    }
+
+    /// User + system seconds of `pid` and its running descendants, from /proc.
+    static func treeCPUSeconds(_ pid: Int32) -> Double {
+        let ticks = Double(sysconf(Int32(_SC_CLK_TCK)))
+        var total = 0.0
+        var todo = [pid], seen = Set<Int32>()
+        while let p = todo.popLast(), seen.insert(p).inserted {
+            // /proc/<pid>/stat: the fields after the ")" that ends the command name; utime and
+            // stime are the 14th and 15th fields of the whole line.
+            if let stat = try? String(contentsOfFile: "/proc/\(p)/stat", encoding: .utf8), let close = stat.lastIndex(of: ")") {
+                let f = stat[stat.index(after: close)...].split(separator: " ")
+                if f.count > 13, let u = Double(f[11]), let k = Double(f[12]) { total += (u + k) / ticks }
+            }
+            for t in (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(p)/task")) ?? [] {
+                let kids = (try? String(contentsOfFile: "/proc/\(p)/task/\(t)/children", encoding: .utf8)) ?? ""
+                todo += kids.split(separator: " ").compactMap { Int32($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+            }
+        }
+        return total
     }
 
     /// "CPU per <unit> X ms: a 1.20, b 0.40, …": the CPU the children used between two

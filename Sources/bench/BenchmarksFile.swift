@@ -31,8 +31,15 @@ enum BenchmarksFile {
             s += "\n## Cases that failed in this run\n\n" + failures.map { "- \($0.prefix(400))" }.joined(separator: "\n") + "\n"
         }
         let path = (ProcessInfo.processInfo.environment["OOPS_HOME"] ?? FileManager.default.currentDirectoryPath) + "/BENCHMARKS.md"
+        // Hand-kept tables (medians of several runs of one case) stay below the generated part.
+        if let old = try? String(contentsOfFile: path, encoding: .utf8), let kept = old.range(of: keptMarker) {
+            s += "\n" + old[kept.lowerBound...]
+        }
         try s.write(toFile: path, atomically: true, encoding: .utf8)
     }
+
+    /// Everything from this line on in BENCHMARKS.md survives `bench all`.
+    static let keptMarker = "<!-- kept by bench all: medians of repeated runs, written by hand -->"
 
     static func loadAverage() -> String {
         ((try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8)) ?? "?").split(separator: " ").prefix(3).joined(separator: " ")

@@ -104,6 +104,74 @@ final class SQLiteStoreTests: XCTestCase {
         XCTAssertTrue(plan.contains("i_orders__user_client_order"), plan)
     }
 
+    func testTransactionCommitsItsWritesTogetherOrNone() throws {
+        let dir = newDir()
+        let s = try SQLiteStore(path: dir.path + "/tx.sqlite", log: testLog)
+        defer { s.close() }
+        try s.prepare(DocumentStoreConformance.collections, schemaVersion: 1)
+        _ = try s.insert("wallets", ["_id": "w1", "balance": 10])
+        // Committed: both writes are there, and a read inside saw the write before it.
+        let seen = try s.transaction { () throws -> JSON? in
+            _ = try s.update("wallets", where: .id("w1"), Update(inc: ["balance": -4]))
+            _ = try s.insert("events", ["_id": "e1", "amount": 4])
+            return try s.get("wallets", id: "w1")
+        }
+        XCTAssertEqual(seen??["balance"], 6)
+        XCTAssertEqual(try s.get("wallets", id: "w1")?["balance"], 6)
+        XCTAssertEqual(try s.count("events"), 1)
+        // Thrown out of: neither write is left, and the error reaches the caller.
+        XCTAssertThrowsError(try s.transaction { () throws -> Void in
+            _ = try s.update("wallets", where: .id("w1"), Update(inc: ["balance": -4]))
+            _ = try s.insert("events", ["_id": "e2", "amount": 4])
+            throw StoreError(.internal, "stop")
+        }) { XCTAssertEqual(($0 as? StoreError)?.description.contains("stop"), true) }
+        XCTAssertEqual(try s.get("wallets", id: "w1")?["balance"], 6)
+        XCTAssertEqual(try s.count("events"), 1)
+        // Other threads' writes wait for the commit instead of landing inside the transaction.
+        let other = DispatchGroup()
+        try s.transaction { () throws -> Void in
+            DispatchQueue.global().async(group: other) { _ = try? s.update("wallets", where: .id("w1"), Update(set: ["balance": 100])) }
+            usleep(200_000)
+            XCTAssertEqual(try s.get("wallets", id: "w1")?["balance"], 6)
+            _ = try s.update("wallets", where: .id("w1"), Update(inc: ["balance": 1]))
+        }
+        other.wait()
+        XCTAssertEqual(try s.get("wallets", id: "w1")?["balance"], 100)
+    }
+
+    /// Concurrent writes and transactions: each one's outcome is its own, and a transaction that
+    /// throws among them takes back only its own writes.
+    func testConcurrentWritesAndThrowingTransactionsKeepTheirOwnOutcomes() throws {
+        let dir = newDir()
+        let s = try SQLiteStore(path: dir.path + "/group.sqlite", log: testLog)
+        defer { s.close() }
+        try s.prepare(DocumentStoreConformance.collections, schemaVersion: 1)
+        let created = Locked(0), duplicates = Locked(0), failed = Locked(0)
+        DispatchQueue.concurrentPerform(iterations: 16) { t in
+            for i in 0..<50 {
+                // Every fifth id is shared by all threads: exactly one of them creates it.
+                let id = i % 5 == 0 ? "shared-\(i)" : "t\(t)-\(i)"
+                switch try? s.insert("events", ["_id": .string(id), "amount": .int(Int64(i))]) {
+                case .created?: created.withLock { $0 += 1 }
+                case .duplicate?: duplicates.withLock { $0 += 1 }
+                case nil: failed.withLock { $0 += 1 }
+                }
+                if i % 10 == 3 {
+                    // A transaction that writes and then throws: none of its writes stay.
+                    _ = try? s.transaction { () throws -> Void in
+                        _ = try s.insert("events", ["_id": .string("undone-\(t)-\(i)"), "amount": 0])
+                        throw StoreError(.internal, "stop")
+                    }
+                }
+            }
+        }
+        XCTAssertEqual(failed.current, 0)
+        XCTAssertEqual(created.current, 16 * 40 + 10)
+        XCTAssertEqual(duplicates.current, 15 * 10)
+        XCTAssertEqual(try s.count("events"), 16 * 40 + 10)
+        XCTAssertEqual(try s.count("events", where: .eq("amount", 0)), 1, "shared-0 alone: the thrown-out transactions left nothing")
+    }
+
     /// Runs the sqlite3 shell, when installed, to look at the file from outside the store.
     private func sqlite3CLI(_ path: String, _ sql: String) throws -> String {
         guard let exe = which("sqlite3") else { throw XCTSkip("sqlite3 shell not installed") }
