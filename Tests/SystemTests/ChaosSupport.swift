@@ -372,6 +372,17 @@ enum Invariants {
 
     /// The provider holds at most one live shipment per order, exactly the placed ones (with the
     /// order's AWB), none for cancelled orders, and nothing for orders OOPS does not know.
+    /// No job lost or stuck: nothing active, waiting or delayed in the work queues; the tracking
+    /// queue holds polls waiting for their time by design, at most one per booked shipment.
+    static func queuesDrained(_ q: [String: JSON], shipments: Int, _ r: CheckReport) {
+        r.check("no job stuck in active (or waiting/delayed)", count: q.count,
+                q.filter { c in (c.key == SystemProbe.trackingQueue ? ["active", "waiting"] : ["active", "waiting", "delayed"]).contains { (c.value[$0]?.intValue ?? 0) > 0 } }
+                    .map { "\($0.key): \($0.value.serialized())" })
+        let polls = Int(q[SystemProbe.trackingQueue]?["delayed"]?.intValue ?? 0)
+        r.check("at most one tracking poll waiting per booked shipment", count: shipments,
+                polls <= shipments ? [] : ["\(polls) polls waiting for \(shipments) shipments"])
+    }
+
     static func shipments(_ orders: [JSON], _ shipments: [JSON], _ r: CheckReport) {
         var live: [String: [JSON]] = [:]
         var all: [String: Int] = [:]

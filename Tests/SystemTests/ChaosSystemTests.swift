@@ -78,13 +78,7 @@ class ChaosSystemTests: XCTestCase {
                 dupCreates == 0 ? [] : ["\(dupCreates) creates refused as duplicates"])
         try Invariants.money(orders, merchants: merchants, probe: probe, r)
         let q = try probe.queueCounts()
-        r.check("no job stuck in active (or waiting/delayed)", count: q.count,
-                q.filter { c in (c.key == SystemProbe.trackingQueue ? ["active", "waiting"] : ["active", "waiting", "delayed"]).contains { (c.value[$0]?.intValue ?? 0) > 0 } }
-                    .map { "\($0.key): \($0.value.serialized())" })
-        // Tracking: a poll chain per booked shipment, so at most one poll waiting for each.
-        let polls = Int(q[SystemProbe.trackingQueue]?["delayed"]?.intValue ?? 0)
-        r.check("at most one tracking poll waiting per booked shipment", count: shipments.count,
-                polls <= shipments.count ? [] : ["\(polls) polls waiting for \(shipments.count) shipments"])
+        Invariants.queuesDrained(q, shipments: shipments.count, r)
         r.say("orders by status: \(counts); cancels accepted: \(cancelIds.count); shipments at the provider: \(shipments.count) "
               + "(\(shipments.filter { $0["status_code"]?.intValue == 227 }.count) cancelled); queues: \(q.mapValues { $0.serialized() })")
         for f in r.failed { XCTFail(f) }
