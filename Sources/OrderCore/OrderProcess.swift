@@ -67,10 +67,14 @@ public enum OrderProcess {
             "oops_order_transitions_total": "Status changes from provider outcomes (orders.provider.*), by new status.",
             "oops_orders_recovered_total": "Interrupted orders finished by the recovery pass.",
             "oops_order_charges_paise_total": "Shipping charges taken for new orders, in paise.",
+            "oops_webhook_events_deferred_total": "Order changes whose webhook events were not recorded by their request (left to the recovery pass).",
         ])
         // The recovery pass: at start and every few seconds, on its own timer.
         let interval = env.config.int("OOPS_ORDER_RECOVERY_MS", default: 5000)
-        let recovery = PeriodicTask(name: "order.recovery", intervalMs: interval, initialDelayMs: 500) { _ = service.recoverOnce() }
+        let recovery = PeriodicTask(name: "order.recovery", intervalMs: interval, initialDelayMs: 500) {
+            _ = service.recoverOnce()
+            _ = service.recoverWebhooksOnce()
+        }
         env.onStop("recovery") { recovery.stop() }
         // The reconciliation with the queues (jobs a Redis failover lost): every 30 s, for orders
         // unchanged for a minute.
