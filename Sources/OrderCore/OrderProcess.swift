@@ -32,11 +32,14 @@ public enum OrderProcess {
         env.onStop("webhook http client") { whClient.close() }
         let webhooks = WebhookService(store: store, queue: whQueue, http: whClient, settings: whSettings, log: env.log)
         try webhooks.prepare()
+        // OOPS_ORDER_FAILPOINT is for crash tests only (see `OrderService.Failpoint`).
+        let failpoint = OrderService.Failpoint(env.config.string("OOPS_ORDER_FAILPOINT", default: ""))
+        if let f = failpoint { env.log.warn("test failpoint armed", ["clientOrderId": .string(f.clientOrderId), "seq": .int(Int64(f.seq))]) }
         let service = OrderService(
             repo: repo,
             wallet: RPCClient(runDir: env.config.runDir, service: ServiceName.wallet),
             auth: RPCClient(runDir: env.config.runDir, service: ServiceName.auth),
-            createQueue: createQueue, cancelQueue: cancelQueue, log: env.log, webhooks: webhooks)
+            createQueue: createQueue, cancelQueue: cancelQueue, log: env.log, webhooks: webhooks, failpoint: failpoint)
         var whOptions = WorkerOptions()
         whOptions.logger = env.log
         whOptions.name = "order-webhooks-\(env.config.instance)"

@@ -34,13 +34,31 @@ final class OrderService: Sendable {
     let log: Logger
     /// Signed webhooks to merchants: told of every status and tracking change (docs/webhooks.md).
     let webhooks: WebhookService?
+    /// Test-only crash switch (`Failpoint`); nil in every real deployment.
+    let failpoint: Failpoint?
+
+    /// `OOPS_ORDER_FAILPOINT=after_change:<clientOrderId>:<n>`, for crash tests only: the process
+    /// kills itself right after storing the change of that order whose webhook event is number
+    /// `n`, before the event is recorded.
+    struct Failpoint: Sendable, Equatable {
+        var clientOrderId: String
+        var seq: Int
+
+        init?(_ spec: String) {
+            let parts = spec.split(separator: ":", omittingEmptySubsequences: false)
+            guard parts.count == 3, parts[0] == "after_change", !parts[1].isEmpty, let n = Int(parts[2]), n > 0 else { return nil }
+            clientOrderId = String(parts[1])
+            seq = n
+        }
+    }
     /// Merchants whose KYC this process has seen approved; bounded, forgotten wholesale when full.
     private let kycApproved = Locked<Set<String>>([])
     static let kycApprovedMax = 100_000
 
     init(repo: OrderRepository, wallet: any RPCCalling, auth: any RPCCalling, createQueue: any JobAdding, cancelQueue: any JobAdding, log: Logger,
-         webhooks: WebhookService? = nil) {
+         webhooks: WebhookService? = nil, failpoint: Failpoint? = nil) {
         self.webhooks = webhooks
+        self.failpoint = failpoint
         self.repo = repo
         self.wallet = wallet
         self.auth = auth
@@ -195,6 +213,10 @@ final class OrderService: Sendable {
             if t.outcome == .applied {
                 guard let x = try write(from: o, to: t.order, ctx) else { continue }  // it moved meanwhile: decide again
                 stored = x
+                if let f = failpoint, x.clientOrderId == f.clientOrderId, x.webhookOutbox.count > o.webhookOutbox.count, x.webhookOutbox.last?.seq == f.seq {
+                    log.warn("failpoint reached, killing the process", requestId: ctx.requestId, ["orderId": .string(x.id)])
+                    kill(getpid(), SIGKILL)
+                }
                 announce(x, requestId: ctx.requestId)
             }
             var jobs: [String] = []
