@@ -83,7 +83,8 @@ let package = Package(
         // through their Dispatchers, no sockets or processes.
         .testTarget(name: "WalletCoreTests", dependencies: ["WalletCore", "RPC", "Runtime", "Store", "JSON", "TestSupport"]),
         .testTarget(name: "AuthCoreTests", dependencies: ["AuthCore", "RPC", "Runtime", "Store", "Crypto", "JSON", "TestSupport"]),
-        .testTarget(name: "OrderCoreTests", dependencies: ["OrderCore", "WalletCore", "Domain", "Queue", "RPC", "Runtime", "Store", "JSON", "TestSupport"]),
+        .testTarget(name: "OrderCoreTests", dependencies: ["OrderCore", "WalletCore", "Domain", "HTTPClient", "Queue", "RPC", "Runtime", "Store", "JSON",
+                                                           "TestSupport"]),
         .testTarget(name: "ParcelXCoreTests", dependencies: ["ParcelXCore", "OrderCore", "WalletCore", "Domain", "ParcelXAPI", "HTTPClient", "Queue", "RPC", "Runtime", "Store", "JSON", "TestSupport"]),
         .testTarget(name: "GatewayCoreTests", dependencies: ["GatewayCore", "RPC", "Runtime", "JSON"]),
         // Integration tests of the libraries against real parts: redis-server (and Python bullmq),

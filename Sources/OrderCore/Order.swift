@@ -150,6 +150,11 @@ public struct Order: Sendable, Equatable, Codable {
     public var trackingStatus: TrackingStatus?
     /// Every tracking change seen, oldest first (at most `OrderLifecycle.trackingMax`).
     public var tracking: [TrackingEntry] = []
+    /// Webhook events owed to the merchant, oldest first (docs/webhooks.md): each is written by
+    /// the update that makes its change, and taken off once stored as an event. Stored only while
+    /// non-empty, with `webhookDue: true` (what the recovery pass looks for) and `webhookSeq`, the
+    /// last one's seq (taking them off is conditional on it, so a newer one stays).
+    public var webhookOutbox: [OwedWebhook] = []
 
     /// A new order in stage `accepted`, status `pending`.
     public init(id: String, userId: String, request r: OrderRequest, fingerprint: String, chargePaise: Int64,
@@ -183,6 +188,7 @@ public struct Order: Sendable, Equatable, Codable {
         case chargePaise, consignee, pickupAddressId, payment, package, items, expressType, history
         case requestId, createdAt, updatedAt, createdAtMs, updatedAtMs, cancelEnqueued, cancelFrom
         case trackingStatus, tracking
+        case webhookOutbox, webhookDue, webhookSeq
     }
 
     public init(from decoder: Decoder) throws {
@@ -216,6 +222,7 @@ public struct Order: Sendable, Equatable, Codable {
         cancelFrom = try c.decodeIfPresent(OrderStatus.self, forKey: .cancelFrom)
         trackingStatus = try c.decodeIfPresent(TrackingStatus.self, forKey: .trackingStatus)
         tracking = try c.decodeIfPresent([TrackingEntry].self, forKey: .tracking) ?? []
+        webhookOutbox = try c.decodeIfPresent([OwedWebhook].self, forKey: .webhookOutbox) ?? []
     }
 
     public func encode(to encoder: Encoder) throws {
@@ -252,7 +259,17 @@ public struct Order: Sendable, Equatable, Codable {
         // Absent until the first tracking poll: orders before it read as they always did.
         try c.encodeIfPresent(trackingStatus, forKey: .trackingStatus)
         if !tracking.isEmpty { try c.encode(tracking, forKey: .tracking) }
+        if let last = webhookOutbox.last {
+            try c.encode(webhookOutbox, forKey: .webhookOutbox)
+            try c.encode(true, forKey: .webhookDue)
+            try c.encode(last.seq, forKey: .webhookSeq)
+        }
     }
+
+    /// Field names of the owed webhook events (OrderService writes and clears them).
+    static let webhookOutboxField = CodingKeys.webhookOutbox.rawValue
+    static let webhookDueField = CodingKeys.webhookDue.rawValue
+    static let webhookSeqField = CodingKeys.webhookSeq.rawValue
 
     /// The stored document.
     public var json: JSON {
@@ -266,8 +283,8 @@ public struct Order: Sendable, Equatable, Codable {
     /// What changed from `old`, as a store update: `set` for the fields that differ, `unset` for
     /// the optional ones that went away, and the history lines added. Only the fields
     /// OrderLifecycle moves are compared (the merchant's part and the creation facts never change
-    /// after the insert); OrderLifecycleTests checks that this is the same as a diff of the two
-    /// stored documents for every transition of the table.
+    /// after the insert; the owed webhook events are OrderService's); OrderLifecycleTests checks
+    /// that this is the same as a diff of the two stored documents for every transition of the table.
     public func changes(from old: Order) -> (set: [String: JSON], unset: [String], appended: [OrderHistoryEntry]) {
         var set: [String: JSON] = [:]
         var unset: [String] = []
@@ -315,7 +332,8 @@ public struct Order: Sendable, Equatable, Codable {
     }
 
     /// The fields clients never see: internal bookkeeping.
-    public static let internalFields: Set<String> = ["_id", "fingerprint", "stage", "cancelEnqueued", "cancelFrom", "createdAtMs", "updatedAtMs", "requestId"]
+    public static let internalFields: Set<String> = ["_id", "fingerprint", "stage", "cancelEnqueued", "cancelFrom", "createdAtMs", "updatedAtMs", "requestId",
+                                                     webhookOutboxField, webhookDueField, webhookSeqField]
 
     /// What clients see of an order.
     public var publicJSON: JSON { Order.publicView(json) }

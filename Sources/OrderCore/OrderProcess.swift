@@ -32,11 +32,14 @@ public enum OrderProcess {
         env.onStop("webhook http client") { whClient.close() }
         let webhooks = WebhookService(store: store, queue: whQueue, http: whClient, settings: whSettings, log: env.log)
         try webhooks.prepare()
+        // OOPS_ORDER_FAILPOINT is for crash tests only (see `OrderService.Failpoint`).
+        let failpoint = OrderService.Failpoint(env.config.string("OOPS_ORDER_FAILPOINT", default: ""))
+        if let f = failpoint { env.log.warn("test failpoint armed", ["clientOrderId": .string(f.clientOrderId), "seq": .int(Int64(f.seq))]) }
         let service = OrderService(
             repo: repo,
             wallet: RPCClient(runDir: env.config.runDir, service: ServiceName.wallet),
             auth: RPCClient(runDir: env.config.runDir, service: ServiceName.auth),
-            createQueue: createQueue, cancelQueue: cancelQueue, log: env.log, webhooks: webhooks)
+            createQueue: createQueue, cancelQueue: cancelQueue, log: env.log, webhooks: webhooks, failpoint: failpoint)
         var whOptions = WorkerOptions()
         whOptions.logger = env.log
         whOptions.name = "order-webhooks-\(env.config.instance)"
@@ -67,10 +70,14 @@ public enum OrderProcess {
             "oops_order_transitions_total": "Status changes from provider outcomes (orders.provider.*), by new status.",
             "oops_orders_recovered_total": "Interrupted orders finished by the recovery pass.",
             "oops_order_charges_paise_total": "Shipping charges taken for new orders, in paise.",
+            "oops_webhook_events_deferred_total": "Order changes whose webhook events were not recorded by their request (left to the recovery pass).",
         ])
         // The recovery pass: at start and every few seconds, on its own timer.
         let interval = env.config.int("OOPS_ORDER_RECOVERY_MS", default: 5000)
-        let recovery = PeriodicTask(name: "order.recovery", intervalMs: interval, initialDelayMs: 500) { _ = service.recoverOnce() }
+        let recovery = PeriodicTask(name: "order.recovery", intervalMs: interval, initialDelayMs: 500) {
+            _ = service.recoverOnce()
+            _ = service.recoverWebhooksOnce()
+        }
         env.onStop("recovery") { recovery.stop() }
         // The reconciliation with the queues (jobs a Redis failover lost): every 30 s, for orders
         // unchanged for a minute.

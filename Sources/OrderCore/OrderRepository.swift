@@ -21,6 +21,8 @@ struct OrderRepository: Sendable {
                 // The admin's order search (orders.find): by the merchant's number or the AWB.
                 IndexSpec(["clientOrderId"], name: "orders_client_id"),
                 IndexSpec(["awbNumber"], name: "orders_awb"),
+                // Orders owing webhook events (the recovery pass's query).
+                IndexSpec([Order.webhookDueField, "updatedAtMs"], name: "orders_webhook_due"),
             ]),
         ], schemaVersion: Self.schemaVersion)
     }
@@ -66,6 +68,21 @@ struct OrderRepository: Sendable {
             .lt("updatedAtMs", .int(cutoff)),
         ])
         return try store.find(Self.collection, where: f, sort: [.asc("updatedAtMs")], limit: limit)
+    }
+
+    /// Orders past acceptance (stage `enqueued`) still owing webhook events (docs/webhooks.md),
+    /// unchanged for `olderThanMs`.
+    func owingWebhooks(olderThanMs: Int64, limit: Int) throws -> [JSON] {
+        let f: Filter = .and([.eq(Order.webhookDueField, true), .eq("stage", .string(OrderStage.enqueued.rawValue)),
+                              .lt("updatedAtMs", .int(clock.nowMillis() - olderThanMs))])
+        return try store.find(Self.collection, where: f, sort: [.asc("updatedAtMs")], limit: limit)
+    }
+
+    /// Takes the owed webhook events off the order once they are stored, unless a newer one was
+    /// added meanwhile (its `webhookSeq` moved on). Leaves `updatedAt` alone: the order did not change.
+    func webhooksRecorded(_ id: String, through seq: Int) throws -> Bool {
+        try store.update(Self.collection, where: .and([.id(id), .eq(Order.webhookSeqField, .int(Int64(seq)))]),
+                         Update(unset: [Order.webhookOutboxField, Order.webhookDueField, Order.webhookSeqField])) != nil
     }
 
     /// Orders that wait on a provider job (pending, or with a cancel job added) and have not

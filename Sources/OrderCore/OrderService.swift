@@ -34,13 +34,31 @@ final class OrderService: Sendable {
     let log: Logger
     /// Signed webhooks to merchants: told of every status and tracking change (docs/webhooks.md).
     let webhooks: WebhookService?
+    /// Test-only crash switch (`Failpoint`); nil in every real deployment.
+    let failpoint: Failpoint?
+
+    /// `OOPS_ORDER_FAILPOINT=after_change:<clientOrderId>:<n>`, for crash tests only: the process
+    /// kills itself right after storing the change of that order whose webhook event is number
+    /// `n`, before the event is recorded.
+    struct Failpoint: Sendable, Equatable {
+        var clientOrderId: String
+        var seq: Int
+
+        init?(_ spec: String) {
+            let parts = spec.split(separator: ":", omittingEmptySubsequences: false)
+            guard parts.count == 3, parts[0] == "after_change", !parts[1].isEmpty, let n = Int(parts[2]), n > 0 else { return nil }
+            clientOrderId = String(parts[1])
+            seq = n
+        }
+    }
     /// Merchants whose KYC this process has seen approved; bounded, forgotten wholesale when full.
     private let kycApproved = Locked<Set<String>>([])
     static let kycApprovedMax = 100_000
 
     init(repo: OrderRepository, wallet: any RPCCalling, auth: any RPCCalling, createQueue: any JobAdding, cancelQueue: any JobAdding, log: Logger,
-         webhooks: WebhookService? = nil) {
+         webhooks: WebhookService? = nil, failpoint: Failpoint? = nil) {
         self.webhooks = webhooks
+        self.failpoint = failpoint
         self.repo = repo
         self.wallet = wallet
         self.auth = auth
@@ -76,8 +94,11 @@ final class OrderService: Sendable {
             express: request.expressType == "air", codAmountPaise: request.payment.isCOD ? request.payment.codAmountPaise : nil)
 
         let now = repo.clock.nowMillis()
-        let order = Order(id: ID.make("ord"), userId: userId, request: request, fingerprint: fp, chargePaise: charge,
+        var order = Order(id: ID.make("ord"), userId: userId, request: request, fingerprint: fp, chargePaise: charge,
                           requestId: ctx.requestId, nowMs: now, nowISO: Clock.iso8601(millis: now))
+        // The creation's webhook event is owed from the insert on; it is recorded once the order
+        // is past acceptance (a refused charge deletes the order, and its event with it).
+        if webhooks != nil, let e = OwedWebhook.of(before: nil, after: order, atMs: now) { order.webhookOutbox = [e] }
         let doc = order.json
         switch try repo.insert(doc) {
         case .duplicate(let existing):
@@ -86,7 +107,6 @@ final class OrderService: Sendable {
         case .created:
             do {
                 let driven = try drive(order, ctx)
-                webhooks?.emit(before: nil, after: driven, requestId: ctx.requestId)
                 let o = Order.publicView(driven.document(updating: doc, from: order))
                 Metrics.shared.increment("oops_orders_created_total")
                 Metrics.shared.increment("oops_order_charges_paise_total", by: charge)
@@ -193,7 +213,11 @@ final class OrderService: Sendable {
             if t.outcome == .applied {
                 guard let x = try write(from: o, to: t.order, ctx) else { continue }  // it moved meanwhile: decide again
                 stored = x
-                webhooks?.emit(before: o, after: x, requestId: ctx.requestId)
+                if let f = failpoint, x.clientOrderId == f.clientOrderId, x.webhookOutbox.count > o.webhookOutbox.count, x.webhookOutbox.last?.seq == f.seq {
+                    log.warn("failpoint reached, killing the process", requestId: ctx.requestId, ["orderId": .string(x.id)])
+                    kill(getpid(), SIGKILL)
+                }
+                announce(x, requestId: ctx.requestId)
             }
             var jobs: [String] = []
             for e in t.effectsAfterWrite { if let j = try run(e, stored, ctx) { jobs.append(j) } }
@@ -208,7 +232,9 @@ final class OrderService: Sendable {
         return try Order(json: doc)
     }
 
-    /// Writes the fields that differ, if the order still has the status and stage it had.
+    /// Writes the fields that differ, if the order still has the status and stage it had. A
+    /// change of status or tracking status adds its webhook event to the order's outbox in the
+    /// same update (docs/webhooks.md).
     private func write(from old: Order, to new: Order, _ ctx: RPCContext) throws -> Order? {
         let c = new.changes(from: old)
         var u = Update(set: c.set, unset: c.unset)
@@ -217,9 +243,16 @@ final class OrderService: Sendable {
         } else if !c.appended.isEmpty {
             u.set["history"] = (try? JSON(encoding: new.history)) ?? .array([])
         }
+        let owed = webhooks == nil ? nil : OwedWebhook.of(before: old, after: new, atMs: repo.clock.nowMillis())
+        if let owed, let entry = try? JSON(encoding: owed) {
+            u.push[Order.webhookOutboxField] = entry
+            u.set[Order.webhookDueField] = true
+            u.set[Order.webhookSeqField] = .int(Int64(owed.seq))
+        }
         guard let updated = try repo.update(old.id, where: .and([.eq("status", old.status.json), .eq("stage", .string(old.stage.rawValue))]), u) else { return nil }
         // The after-image is the new order plus the time the repository stamped on it.
         var stored = new
+        if let owed { stored.webhookOutbox.append(owed) }
         if let at = updated["updatedAt"]?.stringValue { stored.updatedAt = at }
         if let ms = updated["updatedAtMs"]?.intValue { stored.updatedAtMs = ms }
         return stored
@@ -288,10 +321,13 @@ final class OrderService: Sendable {
 
     // MARK: recovery
 
+    /// How long an order is left to its own request before the recovery passes take it on.
+    static let recoveryAgeMs: Int64 = 3000
+
     /// Finishes pipelines that a crash interrupted. Safe to run on every instance at once.
     func recoverOnce() -> Int {
         let rows: [JSON]
-        do { rows = try repo.unfinished(olderThanMs: 3000, limit: 200) } catch {
+        do { rows = try repo.unfinished(olderThanMs: Self.recoveryAgeMs, limit: 200) } catch {
             log.warn("recovery pass cannot read the store", ["error": .string(String(describing: error))])
             return 0
         }
@@ -311,6 +347,46 @@ final class OrderService: Sendable {
             log.info("recovery finished interrupted orders", ["count": .int(Int64(n))])
             Metrics.shared.increment("oops_orders_recovered_total", by: Int64(n))
         }
+        return n
+    }
+
+    // MARK: webhooks
+
+    /// Records the webhook events the order owes (WebhookService.record), then takes them off the
+    /// order unless a newer change added one meanwhile (that change's request, or the recovery
+    /// pass, records it). When the store or Redis refuses, or the process dies first, they stay on
+    /// the order and `recoverWebhooksOnce` records them. Answers whether they were all recorded.
+    @discardableResult
+    func announce(_ o: Order, requestId: String) -> Bool {
+        guard let w = webhooks, o.stage == .enqueued, let last = o.webhookOutbox.last else { return false }
+        do {
+            try w.record(o, requestId: requestId)
+            _ = try repo.webhooksRecorded(o.id, through: last.seq)
+            return true
+        } catch {
+            Metrics.shared.increment("oops_webhook_events_deferred_total")
+            log.warn("webhook events not recorded yet; the recovery pass will", requestId: requestId,
+                     ["orderId": .string(o.id), "error": .string(String(describing: error))])
+            return false
+        }
+    }
+
+    /// Records the webhook events of orders that still owe some after `olderThanMs` (their request
+    /// failed to, or died). Safe on every instance at once: recording is idempotent. Answers for
+    /// how many orders it recorded them.
+    func recoverWebhooksOnce(olderThanMs: Int64 = OrderService.recoveryAgeMs, limit: Int = 200) -> Int {
+        guard webhooks != nil else { return 0 }
+        let rows: [JSON]
+        do { rows = try repo.owingWebhooks(olderThanMs: olderThanMs, limit: limit) } catch {
+            log.warn("webhook recovery cannot read the store", ["error": .string(String(describing: error))])
+            return 0
+        }
+        var n = 0
+        for doc in rows {
+            guard let o = try? Order(json: doc) else { continue }
+            if announce(o, requestId: o.requestId) { n += 1 }
+        }
+        if n > 0 { log.info("recovery recorded owed webhook events", ["orders": .int(Int64(n))]) }
         return n
     }
 

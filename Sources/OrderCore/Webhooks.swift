@@ -42,7 +42,7 @@ struct WebhookSettings: Sendable {
 /// retries with exponential backoff. Endpoints failing `disableAfter` attempts in a row are disabled.
 final class WebhookService: Sendable {
     let store: any DocumentStore
-    let queue: JobQueue
+    let queue: any JobAdding
     let http: CurlHTTPClient
     let settings: WebhookSettings
     let log: Logger
@@ -54,7 +54,7 @@ final class WebhookService: Sendable {
     /// Attempts kept per event (the newest).
     static let attemptsKept = 20
 
-    init(store: any DocumentStore, queue: JobQueue, http: CurlHTTPClient, settings: WebhookSettings, log: Logger) {
+    init(store: any DocumentStore, queue: any JobAdding, http: CurlHTTPClient, settings: WebhookSettings, log: Logger) {
         self.store = store
         self.queue = queue
         self.http = http
@@ -165,34 +165,35 @@ final class WebhookService: Sendable {
 
     // MARK: events
 
-    /// Records the event of an order change and queues its delivery, when the merchant has an
-    /// enabled endpoint. Never throws: the order's change stands whatever happens here (a
-    /// failure is logged and counted).
-    func emit(before: Order?, after: Order, requestId: String) {
-        guard before == nil || before?.status != after.status || before?.trackingStatus != after.trackingStatus else { return }
-        do {
-            guard let ep = try store.get(Self.endpoints, id: after.userId), ep["enabled"] == true else { return }
-            let seq = after.history.count + after.tracking.count
-            let id = "evt_\(after.id)_\(seq)"
-            let type = before == nil ? "order.created" : before?.status != after.status ? "order.status_changed" : "order.tracking_changed"
-            let now = Clock.wallMillis()
+    /// Stores the events the order owes (`Order.webhookOutbox`, written by the same update as the
+    /// change each one tells of) and queues their delivery, when the merchant has an enabled
+    /// endpoint; without one nothing is stored or queued. All are stored before any is queued, so
+    /// a job always finds the order's earlier events. Repeating is harmless: an event is inserted
+    /// if absent by its id, a job added if absent by `wh-<eventId>`. Throws when the store or Redis
+    /// refuses; the events stay on the order and OrderService tries again.
+    func record(_ order: Order, requestId: String) throws {
+        guard !order.webhookOutbox.isEmpty, let ep = try store.get(Self.endpoints, id: order.userId), ep["enabled"] == true else { return }
+        let owed = order.webhookOutbox.sorted { $0.seq < $1.seq }
+        for e in owed {
+            let id = e.eventId(order.id)
+            let at = Clock.iso8601(millis: e.atMs)
             let body: JSON = [
-                "id": .string(id), "type": .string(type), "createdAt": .string(Clock.iso8601(millis: now)),
+                "id": .string(id), "type": .string(e.type), "createdAt": .string(at),
                 "data": [
-                    "orderId": .string(after.id), "clientOrderId": .string(after.clientOrderId), "awbNumber": JSON(after.awbNumber),
-                    "previousStatus": before.map { $0.status.json } ?? .null, "status": after.status.json,
-                    "previousTrackingStatus": before?.trackingStatus.map { .string($0.rawValue) } ?? .null,
-                    "trackingStatus": after.trackingStatus.map { .string($0.rawValue) } ?? .null,
+                    "orderId": .string(order.id), "clientOrderId": .string(order.clientOrderId), "awbNumber": JSON(e.awbNumber),
+                    "previousStatus": e.previousStatus.map(\.json) ?? .null, "status": e.status.json,
+                    "previousTrackingStatus": e.previousTrackingStatus.map { .string($0.rawValue) } ?? .null,
+                    "trackingStatus": e.trackingStatus.map { .string($0.rawValue) } ?? .null,
                 ],
             ]
-            _ = try store.insert(Self.events, ["_id": .string(id), "userId": .string(after.userId), "orderId": .string(after.id), "seq": .int(Int64(seq)),
-                                               "type": .string(type), "body": .string(body.serialized()), "state": "pending",
-                                               "createdAt": .string(Clock.iso8601(millis: now)), "createdAtMs": .int(now), "attempts": .array([])])
+            _ = try store.insert(Self.events, ["_id": .string(id), "userId": .string(order.userId), "orderId": .string(order.id), "seq": .int(Int64(e.seq)),
+                                               "type": .string(e.type), "body": .string(body.serialized()), "state": "pending",
+                                               "createdAt": .string(at), "createdAtMs": .int(e.atMs), "attempts": .array([])])
+        }
+        for e in owed {
+            let id = e.eventId(order.id)
             _ = try queue.add(name: Self.jobName, dataJSON: JSON.object(["eventId": .string(id), "requestId": .string(requestId)]).serialized(),
                               options: jobOptions("wh-\(id)"))
-        } catch {
-            Metrics.shared.increment("oops_webhook_events_lost_total")
-            log.error("webhook event not recorded", requestId: requestId, ["orderId": .string(after.id), "error": .string(String(describing: error))])
         }
     }
 
@@ -289,6 +290,35 @@ final class WebhookService: Sendable {
         _ = try store.update(Self.events, where: .and([.id(id), .eq("state", "pending")]),
                              Update(set: ["state": "failed", "failedReason": .string(String(reason.prefix(500)))]))
     }
+}
+
+/// An event an order owes its merchant (docs/webhooks.md). OrderService writes it on the order
+/// (`webhookOutbox`) in the same update as the change it tells of, so a crash cannot keep the
+/// change and lose the event; `WebhookService.record` stores it, then OrderService takes it off
+/// the order.
+public struct OwedWebhook: Sendable, Equatable, Codable {
+    /// The number of status and tracking lines of the order after the change: the event id's n.
+    public var seq: Int
+    public var type: String
+    /// When the change was made.
+    public var atMs: Int64
+    public var previousStatus: OrderStatus?
+    public var status: OrderStatus
+    public var previousTrackingStatus: TrackingStatus?
+    public var trackingStatus: TrackingStatus?
+    public var awbNumber: String?
+
+    /// The event of the change from `before` (nil: the order's creation) to `after`; nil when
+    /// neither the status nor the tracking status moved.
+    public static func of(before: Order?, after: Order, atMs: Int64) -> OwedWebhook? {
+        guard before == nil || before?.status != after.status || before?.trackingStatus != after.trackingStatus else { return nil }
+        let type = before == nil ? "order.created" : before?.status != after.status ? "order.status_changed" : "order.tracking_changed"
+        return OwedWebhook(seq: after.history.count + after.tracking.count, type: type, atMs: atMs, previousStatus: before?.status, status: after.status,
+                           previousTrackingStatus: before?.trackingStatus, trackingStatus: after.trackingStatus, awbNumber: after.awbNumber)
+    }
+
+    /// `evt_<orderId>_<seq>`: the same change always has the same id.
+    public func eventId(_ orderId: String) -> String { "evt_\(orderId)_\(seq)" }
 }
 
 extension OrderHandlers {

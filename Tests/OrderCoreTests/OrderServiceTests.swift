@@ -1,4 +1,5 @@
 import Domain
+import HTTPClient
 import JSON
 import Queue
 import RPC
@@ -21,6 +22,7 @@ final class OrderServiceTests: XCTestCase {
     var service: OrderService!
     var rpc: Dispatcher!
     var wallet: Dispatcher!
+    var auth: Dispatcher!
 
     static let merchant = Actor(userId: "usr_m1", role: .merchant)
     /// The charge of `OOPSSystem.orderBody`: 1.2 kg in a 20×15×10 cm box, surface, prepaid.
@@ -32,7 +34,7 @@ final class OrderServiceTests: XCTestCase {
         try walletRepo.prepare()
         wallet = Dispatcher(service: "WalletSvc", instance: 0,
                             methods: WalletHandlers(service: WalletService(repository: walletRepo, log: log)).methods, log: log)
-        let auth = Dispatcher(service: "AuthSvc", instance: 0, methods: [
+        auth = Dispatcher(service: "AuthSvc", instance: 0, methods: [
             Method("kyc.status", summary: "KYC status", roles: [.system], params: .object([("userId", .id)], required: ["userId"]),
                    result: .anything) { p, _ in
                 ["status": p["userId"] == "usr_nokyc" ? "submitted" : "approved"]
@@ -316,4 +318,154 @@ final class OrderServiceTests: XCTestCase {
         XCTAssertEqual(try ledger(), [])
         XCTAssertEqual(createQueue.ids, [])
     }
+
+    // MARK: webhooks
+
+    /// OrderSvc with signed webhooks on the same stores: its webhook events go through `events`
+    /// (which can refuse them) and their jobs to `queue` (which can be down).
+    private func webhookService(events: RefusingStore, queue: OutageQueue) throws -> (OrderService, WebhookService, Dispatcher, CurlHTTPClient) {
+        let log = Logger(service: "OrderSvc", instance: 0, level: .error)
+        let http = try CurlHTTPClient(options: CurlClientOptions(), name: "webhook-test-http")
+        let hooks = WebhookService(store: events, queue: queue, http: http,
+                                   settings: WebhookSettings(Config.fromEnvironment(["OOPS_WEBHOOK_ALLOW_HOSTS": "127.0.0.1:9"])), log: log)
+        try hooks.prepare()
+        let svc = OrderService(repo: service.repo, wallet: wallet, auth: auth, createQueue: createQueue, cancelQueue: cancelQueue, log: log, webhooks: hooks)
+        return (svc, hooks, Dispatcher(service: "OrderSvc", instance: 0, methods: OrderHandlers.methods(svc), log: log), http)
+    }
+
+    private func webhookEvents(_ orderId: String) throws -> [JSON] {
+        try orderStore.find(WebhookService.events, where: .eq("orderId", .string(orderId)), sort: [.asc("seq")], limit: 0)
+    }
+
+    /// An order's changes are stored while their webhook events cannot be: the events store
+    /// refuses (as when OrderSvc dies between the order's write and the event's), then Redis is
+    /// down. The change stands, the order keeps owing the events, and once both are back the
+    /// recovery pass records every missing event with its id and statuses and queues them in order.
+    func testWebhookEventsOwedByAnOrderChangeAreRecordedByTheRecoveryPass() throws {
+        let events = RefusingStore(orderStore)
+        let whQueue = OutageQueue(name: WebhookService.queueName)
+        let (svc, hooks, orders, http) = try webhookService(events: events, queue: whQueue)
+        defer { http.close() }
+        _ = try hooks.register(url: "http://127.0.0.1:9/hooks", ctx: ctx(Self.merchant))
+        try topup(100_000)
+
+        events.refusing = [WebhookService.events]
+        let created = try orders.call("orders.create", OOPSSystem.orderBody("W-1"), ctx: ctx(Self.merchant))
+        let id = try XCTUnwrap(created["order"]?["id"]?.stringValue)
+        XCTAssertEqual(created["created"], true, "the order stands")
+        XCTAssertNil(created["order"]?["webhookOutbox"], "clients never see the owed events")
+        XCTAssertEqual(try webhookEvents(id), [])
+        XCTAssertEqual(try stored(id)?["webhookDue"], true)
+        clock.advance(ms: 3_001)
+        XCTAssertEqual(svc.recoverWebhooksOnce(), 0, "the store still refuses")
+
+        // The next change records the earlier event with its own; Redis is down, so neither is queued.
+        events.refusing = []
+        whQueue.down = true
+        _ = try orders.call("orders.provider.placed", ["orderId": .string(id), "awbNumber": "AWB55"], ctx: ctx(.system))
+        XCTAssertEqual(try webhookEvents(id).map { $0["_id"] }, [.string("evt_\(id)_1"), .string("evt_\(id)_2")])
+        XCTAssertEqual(whQueue.ids, [])
+        XCTAssertEqual(try stored(id)?["webhookDue"], true)
+
+        whQueue.down = false
+        XCTAssertEqual(svc.recoverWebhooksOnce(), 0, "a young change is left to its own request")
+        clock.advance(ms: 3_001)
+        XCTAssertEqual(svc.recoverWebhooksOnce(), 1)
+        XCTAssertEqual(whQueue.ids, ["wh-evt_\(id)_1", "wh-evt_\(id)_2"])
+        XCTAssertEqual(whQueue.all.map { $0.data["eventId"] }, [.string("evt_\(id)_1"), .string("evt_\(id)_2")])
+        let bodies = try webhookEvents(id).map { try JSONParser.parse($0["body"]?.stringValue ?? "") }
+        XCTAssertEqual(bodies.map { $0["type"] }, ["order.created", "order.status_changed"])
+        XCTAssertEqual(bodies.map { $0["data"]?["previousStatus"] }, [.null, "pending"])
+        XCTAssertEqual(bodies.map { $0["data"]?["status"] }, ["pending", "placed"])
+        XCTAssertEqual(bodies.map { $0["data"]?["awbNumber"] }, [.null, "AWB55"])
+        XCTAssertEqual(try webhookEvents(id).map { $0["state"] }, ["pending", "pending"])
+        XCTAssertNil(try stored(id)?["webhookDue"], "the order owes nothing more")
+        XCTAssertEqual(svc.recoverWebhooksOnce(), 0)
+
+        // With everything up, a change records and queues its own event.
+        _ = try orders.call("orders.provider.tracked", ["orderId": .string(id), "trackingStatus": "picked_up", "providerStatusCode": 2,
+                                                                "providerStatusTitle": "Picked Up"],
+                            ctx: ctx(.system))
+        let third = try XCTUnwrap(try webhookEvents(id).last)
+        XCTAssertEqual(third["_id"], .string("evt_\(id)_3"))
+        XCTAssertEqual(try JSONParser.parse(third["body"]?.stringValue ?? "")["data"]?["trackingStatus"], "picked_up")
+        XCTAssertEqual(whQueue.ids, ["wh-evt_\(id)_1", "wh-evt_\(id)_2", "wh-evt_\(id)_3"])
+        XCTAssertNil(try stored(id)?["webhookDue"])
+    }
+
+    /// A merchant without an endpoint gets no events and no jobs, and its orders owe nothing.
+    func testAMerchantWithoutAWebhookEndpointOwesNoEvents() throws {
+        let whQueue = OutageQueue(name: WebhookService.queueName)
+        let (svc, _, orders, http) = try webhookService(events: RefusingStore(orderStore), queue: whQueue)
+        defer { http.close() }
+        try topup(100_000)
+        let id = try XCTUnwrap(try orders.call("orders.create", OOPSSystem.orderBody("W-2"), ctx: ctx(Self.merchant))["order"]?["id"]?.stringValue)
+        _ = try orders.call("orders.provider.placed", ["orderId": .string(id), "awbNumber": "AWB56"], ctx: ctx(.system))
+        XCTAssertEqual(try webhookEvents(id), [])
+        XCTAssertEqual(whQueue.ids, [])
+        XCTAssertNil(try stored(id)?["webhookDue"])
+        clock.advance(ms: 3_001)
+        XCTAssertEqual(svc.recoverWebhooksOnce(), 0)
+    }
+}
+
+/// A store that refuses inserts and updates into the named collections, as an unreachable one would.
+private final class RefusingStore: DocumentStore {
+    let inner: any DocumentStore
+    private let refused = Locked<Set<String>>([])
+    init(_ inner: any DocumentStore) { self.inner = inner }
+
+    var refusing: Set<String> {
+        get { refused.current }
+        set { refused.withLock { $0 = newValue } }
+    }
+
+    private func check(_ collection: String) throws {
+        if refused.current.contains(collection) { throw StoreError(.unavailable, "refused by the test") }
+    }
+
+    var backend: String { inner.backend }
+    func prepare(_ collections: [CollectionSpec], schemaVersion: Int) throws { try inner.prepare(collections, schemaVersion: schemaVersion) }
+    func insert(_ collection: String, _ doc: JSON) throws -> InsertResult {
+        try check(collection)
+        return try inner.insert(collection, doc)
+    }
+    func get(_ collection: String, id: String) throws -> JSON? { try inner.get(collection, id: id) }
+    func findOne(_ collection: String, where filter: Filter) throws -> JSON? { try inner.findOne(collection, where: filter) }
+    func find(_ collection: String, where filter: Filter, sort: [SortKey], limit: Int) throws -> [JSON] {
+        try inner.find(collection, where: filter, sort: sort, limit: limit)
+    }
+    func count(_ collection: String, where filter: Filter) throws -> Int { try inner.count(collection, where: filter) }
+    func update(_ collection: String, where filter: Filter, _ update: Update) throws -> JSON? {
+        try check(collection)
+        return try inner.update(collection, where: filter, update)
+    }
+    func updateMany(_ collection: String, where filter: Filter, _ update: Update) throws -> Int {
+        try check(collection)
+        return try inner.updateMany(collection, where: filter, update)
+    }
+    func delete(_ collection: String, where filter: Filter) throws -> Int { try inner.delete(collection, where: filter) }
+    func ping() throws { try inner.ping() }
+    func close() { inner.close() }
+}
+
+/// A producer's queue whose Redis can be down: adds fail while it is.
+private final class OutageQueue: JobAdding {
+    let recorded: RecordingQueue
+    private let isDown = Locked(false)
+    init(name: String) { recorded = RecordingQueue(name: name) }
+
+    var down: Bool {
+        get { isDown.current }
+        set { isDown.withLock { $0 = newValue } }
+    }
+
+    var name: String { recorded.name }
+    func add(name: String, dataJSON: String, options: JobOptions) throws -> String {
+        if down { throw StoreError(.unavailable, "Redis is down (test)") }
+        return try recorded.add(name: name, dataJSON: dataJSON, options: options)
+    }
+    func state(id: String) throws -> JobState { try recorded.state(id: id) }
+    var ids: [String] { recorded.ids }
+    var all: [(id: String, name: String, data: JSON)] { recorded.all }
 }

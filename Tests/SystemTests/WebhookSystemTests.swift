@@ -174,6 +174,48 @@ final class WebhookSystemTests: XCTestCase {
         XCTAssertEqual(sys.call("GET", "/webhooks/deliveries", token: sys.adminToken()).status, 403)
     }
 
+    /// OrderSvc dies (kill -9, a test failpoint) right after storing the order's first tracking
+    /// status and before recording its webhook event, and is started again: the receiver still
+    /// gets every event of the order, in order. Before the fix that event was never recorded: the
+    /// poll's retry reports the same status, which changes nothing, so nothing emitted it.
+    func testAnEventOwedWhenOrderSvcDiesIsStillDelivered() throws {
+        let m = sys.merchant("hooksCrash", balancePaise: 100_000)
+        register(m.token, "/ok")
+        try sys.procs.crashAndRestart("order", extraEnv: ["OOPS_ORDER_FAILPOINT": "after_change:W-crash:3"])
+        let r = sys.call("POST", "/orders/create", token: m.token, body: OOPSSystem.orderBody("W-crash"))
+        XCTAssertEqual(r.status, 201, r.text)
+        let id = r.body["id"]?.stringValue ?? ""
+        XCTAssertTrue(waitUntil(timeoutMs: 60_000, intervalMs: 100) { !(self.sys.procs.child("order-0")?.isRunning ?? false) },
+                      "OrderSvc reached the failpoint when the first tracking status was stored")
+        XCTAssertTrue(sys.procs.log("order-0").contains("failpoint reached"))
+        try sys.procs.crashAndRestart("order")
+        var awb = ""
+        XCTAssertTrue(waitUntil(timeoutMs: 30_000, intervalMs: 100) {
+            let o = self.sys.call("GET", "/orders/\(id)", token: m.token).body
+            awb = o["awbNumber"]?.stringValue ?? ""
+            return o["trackingStatus"] == "placed"
+        }, "the tracking status stored before the crash")
+        deliver(id, awb, token: m.token, steps: 4)
+
+        let expected = 7
+        var firsts: [String] = []
+        var delivered: [JSON] = []
+        XCTAssertTrue(waitUntil(timeoutMs: 60_000, intervalMs: 200) {
+            delivered = self.received(order: id).filter { $0["status"] == 200 }.compactMap { try? JSONParser.parse($0["body"]?.stringValue ?? "") }
+            firsts = []
+            for e in delivered { if let i = e["id"]?.stringValue, !firsts.contains(i) { firsts.append(i) } }
+            return firsts.count >= expected
+        }, "delivered: \(firsts)")
+        XCTAssertEqual(firsts, (1...expected).map { "evt_\(id)_\($0)" }, "every event, in order")
+        let events = firsts.compactMap { i in delivered.first { $0["id"]?.stringValue == i } }
+        XCTAssertEqual(events.map { $0["type"]?.stringValue ?? "" }, ["order.created", "order.status_changed"] + Array(repeating: "order.tracking_changed", count: 5))
+        XCTAssertEqual(events.compactMap { $0["data"]?["trackingStatus"]?.stringValue }, ["placed", "picked_up", "in_transit", "out_for_delivery", "delivered"])
+        let owed = events.count > 2 ? events[2] : [:]
+        XCTAssertEqual(owed["data"]?["previousTrackingStatus"], .null)
+        XCTAssertEqual(owed["data"]?["status"], "placed")
+        if firsts.count < expected { print(sys.procs.allLogs("order-0").suffix(6000)) }
+    }
+
     /// A receiver that hangs past the timeout, and one that is slow but in time: both get every
     /// event; the hanging attempt is recorded as a timeout.
     func testHangingAndSlowReceiversGetEveryEvent() {
