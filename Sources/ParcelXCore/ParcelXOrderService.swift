@@ -142,6 +142,11 @@ final class ParcelXOrderService: Sendable {
         let j = jobInfo(job)
         let order = try getOrder(orderId, j)
         guard OrderLifecycle.awaitsBooking(order) else {
+            // Booked by an earlier run whose report reached OrderSvc but whose job did not finish
+            // (a crash in between): that run never added the first tracking poll, so this one does.
+            if OrderLifecycle.tracksShipment(order), order.trackingStatus == nil {
+                try tracking.add(orderId: orderId, requestId: j.requestId, poll: 1, orderCreatedAtMs: order.createdAtMs)
+            }
             return ["skipped": true, "status": order.status.json]
         }
         // An earlier attempt may have reached the provider: look before creating again.

@@ -185,6 +185,19 @@ final class ParcelXWorkerTests: XCTestCase {
         XCTAssertEqual(orders.reports.current.count, 0)
     }
 
+    /// A create job that runs again after its order was booked (OrderSvc stored "placed", the
+    /// worker died before finishing the job) sends nothing, and starts the shipment's tracking,
+    /// which the interrupted run never did.
+    func testACreateJobRunAgainAfterTheBookingStartsTrackingOnly() async throws {
+        let provider = ScriptedProvider([.createOrder: [Self.created]])
+        let orders = RecordingOrders(try Self.order(status: .placed, awb: "AWB100"))
+        let out = try await worker(provider, orders).processParcelXOrder(orderId: "ord_1", job: Self.job("create-ord_1", attemptsMade: 1))
+        XCTAssertEqual(out["skipped"], true)
+        XCTAssertEqual(provider.operations, [])
+        XCTAssertEqual(orders.reports.current.count, 0)
+        XCTAssertEqual(trackingQueue.ids, ["track-ord_1-1"])
+    }
+
     // MARK: cancel
 
     func testACancelledShipmentIsReportedCancelledAtTheProvider() async throws {
