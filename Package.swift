@@ -67,7 +67,7 @@ let package = Package(
         // The harness tests and benchmarks share: temp dirs, free ports, child processes, redis-server.
         .target(name: "Harness", dependencies: ["Runtime"]),
         // Test helpers on top of it (re-exported): process sets, the whole system, MongoDB, raw HTTP.
-        .target(name: "TestSupport", dependencies: ["Harness", "Runtime", "JSON", "Store", "Queue", "Redis"], path: "Tests/Support"),
+        .target(name: "TestSupport", dependencies: ["Harness", "Runtime", "JSON", "Store", "Queue", "Redis", "RPC"], path: "Tests/Support"),
 
         // Unit tests: one target per library, in-process, no servers, sockets or child processes
         // (real SQLite files are fine).

@@ -56,16 +56,7 @@ final class OrderServiceTests: XCTestCase {
     }
 
     private func refusal(_ method: String, _ params: JSON, as actor: Actor = merchant, file: StaticString = #filePath, line: UInt = #line) -> RPCError? {
-        do {
-            let r = try call(method, params, as: actor)
-            XCTFail("\(method) succeeded: \(r.serialized())", file: file, line: line)
-            return nil
-        } catch let e as RPCError {
-            return e
-        } catch {
-            XCTFail("\(method) threw \(error)", file: file, line: line)
-            return nil
-        }
+        expectRefusal(method, file: file, line: line) { try call(method, params, as: actor) }
     }
 
     private func topup(_ paise: Int64) throws {
