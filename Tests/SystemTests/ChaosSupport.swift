@@ -117,6 +117,18 @@ final class OrderLoad: @unchecked Sendable {
                       reason: r.body["error"]?["code"]?.stringValue))
         if let id, !placedIds.contains(id) { placedIds.append(id) }
     }
+
+    /// Runs a chaos schedule while the load goes on: each step at its second after `start`,
+    /// reported with how long it took and how many requests the load had made by then.
+    func run(_ steps: [(Double, String, () throws -> Void)], from start: Date, _ r: CheckReport) throws {
+        for (at, what, action) in steps {
+            let wait = at - Date().timeIntervalSince(start)
+            if wait > 0 { usleep(UInt32(wait * 1_000_000)) }
+            let t0 = Date()
+            try action()
+            r.say("\(what) (\(String(format: "%.2f", Date().timeIntervalSince(t0))) s; \(log.all.count) requests so far)")
+        }
+    }
 }
 
 /// Reads the system's state behind the Gateway, over RPC as operators do: every order, every

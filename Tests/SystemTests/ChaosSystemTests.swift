@@ -43,13 +43,7 @@ class ChaosSystemTests: XCTestCase {
             // 60 s of stalled-job recovery with the queue's default timings.
             (58, "stop the load", { load.stop() }),
         ]
-        for (at, what, action) in steps {
-            let wait = at - Date().timeIntervalSince(loadStart)
-            if wait > 0 { usleep(UInt32(wait * 1_000_000)) }
-            let t0 = Date()
-            try action()
-            r.say("\(what) (\(String(format: "%.2f", Date().timeIntervalSince(t0))) s; \(load.log.all.count) requests so far)")
-        }
+        try load.run(steps, from: loadStart, r)
         r.say("load stopped after \(load.log.all.count) requests\n" + load.log.summary())
 
         // Cancels refused for good send an order back to where it was (placed or pending).
